@@ -1,0 +1,156 @@
+package v1alpha1
+
+// Condition types and reasons. Every condition a controller of this operator writes uses
+// one of these, so that users and tools can rely on them.
+
+// ServerClaim condition types.
+const (
+	// ServerClaimBound is True while the claim holds a Reserved server; its reason says
+	// why not otherwise.
+	ServerClaimBound = "Bound"
+	// ServerClaimReady is True once the bound server's boot configuration is Ready and the
+	// server's power matches the claim.
+	ServerClaimReady = "Ready"
+)
+
+// ServerClaim condition reasons.
+const (
+	// ReasonBound: the claim holds its server.
+	ReasonBound = "Bound"
+	// ReasonServerNotFound: spec.serverRef names a server that does not exist.
+	ReasonServerNotFound = "ServerNotFound"
+	// ReasonNoMatchingServer: no server matches the claim's selector (or any, when none is given).
+	ReasonNoMatchingServer = "NoMatchingServer"
+	// ReasonServerNotAvailable: the server exists but is not Available, not powered off,
+	// or being deleted.
+	ReasonServerNotAvailable = "ServerNotAvailable"
+	// ReasonServerCordoned: the server is marked unclaimable.
+	ReasonServerCordoned = "ServerCordoned"
+	// ReasonTaintNotTolerated: the server has a NoBind taint the claim does not tolerate.
+	ReasonTaintNotTolerated = "TaintNotTolerated"
+	// ReasonServerClaimedByOther: the server is bound to another claim.
+	ReasonServerClaimedByOther = "ServerClaimedByOther"
+	// ReasonSelectorMismatch: spec.serverRef names a server whose labels do not match spec.serverSelector.
+	ReasonSelectorMismatch = "SelectorMismatch"
+	// ReasonServerParked: the server is parked (or parking was requested).
+	ReasonServerParked = "ServerParked"
+	// ReasonServerDeleting: the bound server is being deleted.
+	ReasonServerDeleting = "ServerDeleting"
+	// ReasonBindingLost: the server the claim was bound to no longer points back at it.
+	ReasonBindingLost = "BindingLost"
+	// ReasonWaitingForServer: the binding is written and the server controller has not yet
+	// marked the server Reserved.
+	ReasonWaitingForServer = "WaitingForServer"
+	// ReasonInvalidSelector: spec.serverSelector cannot be parsed.
+	ReasonInvalidSelector = "InvalidSelector"
+	// ReasonBootConfigurationPending: the boot configuration is not Ready yet.
+	ReasonBootConfigurationPending = "BootConfigurationPending"
+	// ReasonBootConfigurationFailed: the boot configuration is in Error.
+	ReasonBootConfigurationFailed = "BootConfigurationFailed"
+	// ReasonServerPoweringOn: the server is being powered to the claim's wish.
+	ReasonServerPoweringOn = "ServerPoweringOn"
+	// ReasonServerPoweringOff: the server is being powered off as the claim asks.
+	ReasonServerPoweringOff = "ServerPoweringOff"
+	// ReasonReady: the server booted its configuration and its power matches the claim.
+	ReasonReady = "Ready"
+	// ReasonIgnored: the claim carries the ignore operation annotation.
+	ReasonIgnored = "Ignored"
+)
+
+// Server condition types.
+const (
+	// ServerBMCReachable is True while the BMC answers with valid credentials.
+	ServerBMCReachable = "BMCReachable"
+	// ServerPoweringOn is True while a power-on issued by the controller is in flight.
+	ServerPoweringOn = "PoweringOn"
+	// ServerPoweringOff is True while a power-off issued by the controller is in flight.
+	ServerPoweringOff = "PoweringOff"
+	// ServerWaitingForPowerOff is True while a release waits for a BMC-confirmed power-off.
+	ServerWaitingForPowerOff = "WaitingForPowerOff"
+	// ServerDiscovered is True once the inventory was read from the BMC.
+	ServerDiscovered = "Discovered"
+	// ServerNetworkBoot is True once a one-time network boot was set for the bound claim.
+	ServerNetworkBoot = "NetworkBootConfigured"
+)
+
+// Server condition reasons.
+const (
+	// ReasonBMCReachable: the BMC answered.
+	ReasonBMCReachable = "Reachable"
+	// ReasonBMCUnreachable: the BMC did not answer (network, timeout, 5xx).
+	ReasonBMCUnreachable = "Unreachable"
+	// ReasonBMCUnauthorized: the BMC rejected the credentials.
+	ReasonBMCUnauthorized = "Unauthorized"
+	// ReasonBMCTLSError: the BMC's TLS certificate could not be verified.
+	ReasonBMCTLSError = "TLSError"
+	// ReasonSystemNotFound: the BMC has no system with spec.systemUUID.
+	ReasonSystemNotFound = "SystemNotFound"
+	// ReasonSecretNotFound: the BMCSecret is missing or lacks username/password.
+	ReasonSecretNotFound = "SecretNotFound"
+	// ReasonBMCNotReady: the referenced BMC object is Pending or in Error.
+	ReasonBMCNotReady = "BMCNotReady"
+	// ReasonBMCNotFound: the referenced BMC object does not exist.
+	ReasonBMCNotFound = "BMCNotFound"
+	// ReasonNoBMC: neither spec.bmcRef nor spec.bmc is set.
+	ReasonNoBMC = "NoBMCConfigured"
+	// ReasonPowerOnIssued: a power-on was sent to the BMC.
+	ReasonPowerOnIssued = "PowerOnIssued"
+	// ReasonPowerOffIssued: a graceful power-off was sent to the BMC.
+	ReasonPowerOffIssued = "PowerOffIssued"
+	// ReasonForceOffIssued: a graceful power-off timed out and a forced one was sent.
+	ReasonForceOffIssued = "ForceOffIssued"
+	// ReasonPowerOffConfirmed: the BMC reports the server off.
+	ReasonPowerOffConfirmed = "PowerOffConfirmed"
+	// ReasonPowerStateReached: the BMC reports the desired power state.
+	ReasonPowerStateReached = "PowerStateReached"
+	// ReasonInventoryRead: the inventory was read from the BMC.
+	ReasonInventoryRead = "InventoryRead"
+	// ReasonClaimFirstBoot: the one-time network boot was set for the claim's first boot.
+	ReasonClaimFirstBoot = "ClaimFirstBoot"
+)
+
+// ServerBootConfiguration condition types and reasons.
+const (
+	// BootConfigurationImageResolved is True once the image is resolved and pinned.
+	BootConfigurationImageResolved = "ImageResolved"
+	// BootConfigurationIgnitionValid is True once the ignition Secret holds a valid config.
+	BootConfigurationIgnitionValid = "IgnitionValid"
+	// BootConfigurationBootStateReceived is True once the server reported it booted.
+	BootConfigurationBootStateReceived = "BootStateReceived"
+
+	// ReasonImageNotFound: the registry has no such image.
+	ReasonImageNotFound = "ImageNotFound"
+	// ReasonRegistryUnreachable: the registry did not answer.
+	ReasonRegistryUnreachable = "RegistryUnreachable"
+	// ReasonInvalidImage: the image lacks a kernel or initrd layer, or its reference is invalid.
+	ReasonInvalidImage = "InvalidImage"
+	// ReasonImageResolved: the image was resolved and pinned by digest.
+	ReasonImageResolved = "ImageResolved"
+	// ReasonIgnitionSecretNotFound: the ignition Secret does not exist.
+	ReasonIgnitionSecretNotFound = "IgnitionSecretNotFound"
+	// ReasonIgnitionKeyMissing: the ignition Secret lacks the ignition key.
+	ReasonIgnitionKeyMissing = "IgnitionKeyMissing"
+	// ReasonInvalidIgnition: the ignition Secret's content is not a valid config.
+	ReasonInvalidIgnition = "InvalidIgnition"
+	// ReasonIgnitionValid: the ignition config is valid.
+	ReasonIgnitionValid = "IgnitionValid"
+	// ReasonBootStateReceived: the server reported that it booted.
+	ReasonBootStateReceived = "BootStateReceived"
+)
+
+// BMC condition types.
+const (
+	// BMCReady is True while the BMC answers and its systems are enrolled.
+	BMCReady = "Ready"
+	// BMCSystemsMissing is True while servers enrolled from the BMC are no longer reported by it.
+	BMCSystemsMissing = "SystemsMissing"
+
+	// ReasonNoSystems: the BMC reports no systems.
+	ReasonNoSystems = "NoSystems"
+	// ReasonEnrolled: the BMC's systems are enrolled as Servers.
+	ReasonEnrolled = "Enrolled"
+	// ReasonSystemsMissing: some enrolled systems are gone from the BMC.
+	ReasonSystemsMissing = "SystemsMissing"
+	// ReasonAllSystemsPresent: every enrolled system is still reported.
+	ReasonAllSystemsPresent = "AllSystemsPresent"
+)

@@ -1,0 +1,293 @@
+package v1alpha1_test
+
+import (
+	"context"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+)
+
+func keyOf(obj client.Object) client.ObjectKey { return client.ObjectKeyFromObject(obj) }
+
+func claim(ns, name string, mutate ...func(*metalv1alpha1.ServerClaim)) *metalv1alpha1.ServerClaim {
+	c := &metalv1alpha1.ServerClaim{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, GenerateName: name + "-"},
+		Spec:       metalv1alpha1.ServerClaimSpec{Power: metalv1alpha1.PowerOn, Image: "my-osimage:latest"},
+	}
+	for _, m := range mutate {
+		m(c)
+	}
+	return c
+}
+
+func server(name string, mutate ...func(*metalv1alpha1.Server)) *metalv1alpha1.Server {
+	s := &metalv1alpha1.Server{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: name + "-"},
+		Spec:       metalv1alpha1.ServerSpec{SystemUUID: "38947555-7742-3448-3784-823347823834"},
+	}
+	for _, m := range mutate {
+		m(s)
+	}
+	return s
+}
+
+func ref(name string) *metalv1alpha1.LocalObjectReference {
+	return &metalv1alpha1.LocalObjectReference{Name: name}
+}
+
+func selector(kv ...string) *metav1.LabelSelector {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return &metav1.LabelSelector{MatchLabels: m}
+}
+
+// TestValidation is the table of every CEL rule and enum of the API: an object to create,
+// optionally an update of it, and the error substring expected ("" = accepted).
+func TestValidation(t *testing.T) {
+	type testCase struct {
+		name string
+		// create returns the object to create in namespace ns.
+		create func(ns string) client.Object
+		// createErr is the expected error substring of the create ("" = must succeed).
+		createErr string
+		// update, when set, mutates the created object, which is then updated.
+		update    func(obj client.Object)
+		updateErr string
+		// check, when set, inspects the object as stored after the create (and update).
+		check func(g Gomega, obj client.Object)
+	}
+	claimRef := func(ns, name, uid string) *metalv1alpha1.ImmutableObjectReference {
+		return &metalv1alpha1.ImmutableObjectReference{Namespace: ns, Name: name, UID: uid}
+	}
+	cases := []testCase{
+		// ServerClaim: enums and required fields.
+		{name: "claim: valid minimal", create: func(ns string) client.Object { return claim(ns, "c") }},
+		{name: "claim: power must be On or Off", createErr: `spec.power: Unsupported value: "Maybe"`,
+			create: func(ns string) client.Object {
+				return claim(ns, "c", func(c *metalv1alpha1.ServerClaim) { c.Spec.Power = "Maybe" })
+			}},
+		{name: "claim: empty power rejected", createErr: `spec.power: Unsupported value: ""`,
+			create: func(ns string) client.Object {
+				return claim(ns, "c", func(c *metalv1alpha1.ServerClaim) { c.Spec.Power = "" })
+			}},
+		{name: "claim: empty image rejected", createErr: "spec.image: Invalid value",
+			create: func(ns string) client.Object {
+				return claim(ns, "c", func(c *metalv1alpha1.ServerClaim) { c.Spec.Image = "" })
+			}},
+		{name: "claim: empty serverRef name rejected", createErr: "spec.serverRef.name: Invalid value",
+			create: func(ns string) client.Object {
+				return claim(ns, "c", func(c *metalv1alpha1.ServerClaim) { c.Spec.ServerRef = ref("") })
+			}},
+		{name: "claim: toleration operator enum", createErr: `Unsupported value: "Like"`,
+			create: func(ns string) client.Object {
+				return claim(ns, "c", func(c *metalv1alpha1.ServerClaim) {
+					c.Spec.Tolerations = []metalv1alpha1.Toleration{{Key: "k", Operator: "Like"}}
+				})
+			}},
+		{name: "claim: toleration key required", createErr: "spec.tolerations[0].key",
+			create: func(ns string) client.Object {
+				return claim(ns, "c", func(c *metalv1alpha1.ServerClaim) {
+					c.Spec.Tolerations = []metalv1alpha1.Toleration{{Operator: metalv1alpha1.TolerationOpExists}}
+				})
+			}},
+
+		// ServerClaim: serverRef may be added later, never changed or removed.
+		{name: "claim: serverRef can be added after creation",
+			create: func(ns string) client.Object { return claim(ns, "c") },
+			update: func(o client.Object) { o.(*metalv1alpha1.ServerClaim).Spec.ServerRef = ref("foo") }},
+		{name: "claim: changing serverRef is rejected", updateErr: "serverRef is immutable",
+			create: func(ns string) client.Object {
+				return claim(ns, "c", func(c *metalv1alpha1.ServerClaim) { c.Spec.ServerRef = ref("foo") })
+			},
+			update: func(o client.Object) { o.(*metalv1alpha1.ServerClaim).Spec.ServerRef = ref("bar") }},
+		{name: "claim: removing serverRef is rejected", updateErr: "serverRef is required once set",
+			create: func(ns string) client.Object {
+				return claim(ns, "c", func(c *metalv1alpha1.ServerClaim) { c.Spec.ServerRef = ref("foo") })
+			},
+			update: func(o client.Object) { o.(*metalv1alpha1.ServerClaim).Spec.ServerRef = nil }},
+		{name: "claim: other edits with an unchanged serverRef are allowed",
+			create: func(ns string) client.Object {
+				return claim(ns, "c", func(c *metalv1alpha1.ServerClaim) { c.Spec.ServerRef = ref("foo") })
+			},
+			update: func(o client.Object) { o.(*metalv1alpha1.ServerClaim).Spec.Power = metalv1alpha1.PowerOff },
+			check: func(g Gomega, o client.Object) {
+				g.Expect(o.(*metalv1alpha1.ServerClaim).Spec.Power).To(Equal(metalv1alpha1.PowerOff))
+			}},
+
+		// ServerClaim: the same for serverSelector.
+		{name: "claim: serverSelector can be added after creation",
+			create: func(ns string) client.Object { return claim(ns, "c") },
+			update: func(o client.Object) { o.(*metalv1alpha1.ServerClaim).Spec.ServerSelector = selector("foo", "bar") }},
+		{name: "claim: changing serverSelector is rejected", updateErr: "serverSelector is immutable",
+			create: func(ns string) client.Object {
+				return claim(ns, "c", func(c *metalv1alpha1.ServerClaim) { c.Spec.ServerSelector = selector("foo", "bar") })
+			},
+			update: func(o client.Object) { o.(*metalv1alpha1.ServerClaim).Spec.ServerSelector = selector("foo", "baz") }},
+		{name: "claim: removing serverSelector is rejected", updateErr: "serverSelector is required once set",
+			create: func(ns string) client.Object {
+				return claim(ns, "c", func(c *metalv1alpha1.ServerClaim) { c.Spec.ServerSelector = selector("foo", "bar") })
+			},
+			update: func(o client.Object) { o.(*metalv1alpha1.ServerClaim).Spec.ServerSelector = nil }},
+		{name: "claim: other edits with an unchanged serverSelector are allowed",
+			create: func(ns string) client.Object {
+				return claim(ns, "c", func(c *metalv1alpha1.ServerClaim) { c.Spec.ServerSelector = selector("foo", "bar") })
+			},
+			update: func(o client.Object) { o.(*metalv1alpha1.ServerClaim).Spec.Image = "other:1" }},
+		{name: "claim: adding serverRef to a selector claim is allowed",
+			create: func(ns string) client.Object {
+				return claim(ns, "c", func(c *metalv1alpha1.ServerClaim) { c.Spec.ServerSelector = selector("foo", "bar") })
+			},
+			update: func(o client.Object) { o.(*metalv1alpha1.ServerClaim).Spec.ServerRef = ref("chosen") }},
+
+		// Server: enums and defaults.
+		{name: "server: defaults reclaimPolicy, unclaimable and taint effect",
+			create: func(string) client.Object {
+				return server("s", func(s *metalv1alpha1.Server) {
+					s.Spec.Taints = []metalv1alpha1.Taint{{Key: "dedicated"}}
+				})
+			},
+			check: func(g Gomega, o client.Object) {
+				s := o.(*metalv1alpha1.Server)
+				g.Expect(s.Spec.ReclaimPolicy).To(Equal(metalv1alpha1.ReclaimPolicyRecycle))
+				g.Expect(s.Spec.Unclaimable).To(BeFalse())
+				g.Expect(s.Spec.Taints[0].Effect).To(Equal(metalv1alpha1.TaintEffectNoBind))
+			}},
+		{name: "server: reclaimPolicy Retain accepted",
+			create: func(string) client.Object {
+				return server("s", func(s *metalv1alpha1.Server) { s.Spec.ReclaimPolicy = metalv1alpha1.ReclaimPolicyRetain })
+			}},
+		{name: "server: unknown reclaimPolicy rejected", createErr: `spec.reclaimPolicy: Unsupported value: "Delete"`,
+			create: func(string) client.Object {
+				return server("s", func(s *metalv1alpha1.Server) { s.Spec.ReclaimPolicy = "Delete" })
+			}},
+		{name: "server: unknown taint effect rejected", createErr: `Unsupported value: "NoSchedule"`,
+			create: func(string) client.Object {
+				return server("s", func(s *metalv1alpha1.Server) {
+					s.Spec.Taints = []metalv1alpha1.Taint{{Key: "k", Effect: "NoSchedule"}}
+				})
+			}},
+		{name: "server: systemUUID required", createErr: "spec.systemUUID",
+			create: func(string) client.Object {
+				return server("s", func(s *metalv1alpha1.Server) { s.Spec.SystemUUID = "" })
+			}},
+		{name: "server: unknown power rejected", createErr: `spec.power: Unsupported value: "Sleep"`,
+			create: func(string) client.Object {
+				return server("s", func(s *metalv1alpha1.Server) { s.Spec.Power = "Sleep" })
+			}},
+		{name: "server: BMC protocol name enum", createErr: `Unsupported value: "Telnet"`,
+			create: func(string) client.Object {
+				return server("s", func(s *metalv1alpha1.Server) {
+					s.Spec.BMC = &metalv1alpha1.BMCAccess{Protocol: metalv1alpha1.Protocol{Name: "Telnet", Port: 23},
+						Address: "10.0.0.1", BMCSecretRef: metalv1alpha1.LocalObjectReference{Name: "x"}}
+				})
+			}},
+
+		// Server: the claim reference can be set, cleared, but not edited in place.
+		{name: "server: editing serverClaimRef.name in place is rejected", updateErr: "cannot be edited in place",
+			create: func(string) client.Object {
+				return server("s", func(s *metalv1alpha1.Server) { s.Spec.ServerClaimRef = claimRef("ns", "a", "") })
+			},
+			update: func(o client.Object) { o.(*metalv1alpha1.Server).Spec.ServerClaimRef.Name = "b" }},
+		{name: "server: editing serverClaimRef.namespace in place is rejected", updateErr: "cannot be edited in place",
+			create: func(string) client.Object {
+				return server("s", func(s *metalv1alpha1.Server) { s.Spec.ServerClaimRef = claimRef("ns", "a", "") })
+			},
+			update: func(o client.Object) { o.(*metalv1alpha1.Server).Spec.ServerClaimRef.Namespace = "other" }},
+		{name: "server: changing serverClaimRef.uid in place is rejected", updateErr: "uid cannot be changed",
+			create: func(string) client.Object {
+				return server("s", func(s *metalv1alpha1.Server) { s.Spec.ServerClaimRef = claimRef("ns", "a", "u1") })
+			},
+			update: func(o client.Object) { o.(*metalv1alpha1.Server).Spec.ServerClaimRef.UID = "u2" }},
+		{name: "server: clearing serverClaimRef is allowed",
+			create: func(string) client.Object {
+				return server("s", func(s *metalv1alpha1.Server) { s.Spec.ServerClaimRef = claimRef("ns", "a", "u1") })
+			},
+			update: func(o client.Object) { o.(*metalv1alpha1.Server).Spec.ServerClaimRef = nil },
+			check: func(g Gomega, o client.Object) {
+				g.Expect(o.(*metalv1alpha1.Server).Spec.ServerClaimRef).To(BeNil())
+			}},
+		{name: "server: setting serverClaimRef on a free server is allowed",
+			create: func(string) client.Object { return server("s") },
+			update: func(o client.Object) { o.(*metalv1alpha1.Server).Spec.ServerClaimRef = claimRef("ns", "a", "u1") }},
+		{name: "server: serverClaimRef namespace required", createErr: "spec.serverClaimRef.namespace",
+			create: func(string) client.Object {
+				return server("s", func(s *metalv1alpha1.Server) { s.Spec.ServerClaimRef = claimRef("", "a", "") })
+			}},
+
+		// ServerBootConfiguration.
+		{name: "boot configuration: serverRef required", createErr: "spec.serverRef.name",
+			create: func(ns string) client.Object {
+				return &metalv1alpha1.ServerBootConfiguration{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "b"}}
+			}},
+
+		// BMC.
+		{name: "bmc: access or endpointRef, not both", createErr: "exactly one of access or endpointRef",
+			create: func(string) client.Object {
+				b := bmc()
+				b.Spec.EndpointRef = ref("ep")
+				return b
+			}},
+		{name: "bmc: neither access nor endpointRef", createErr: "exactly one of access or endpointRef",
+			create: func(string) client.Object {
+				b := bmc()
+				b.Spec.Access = nil
+				return b
+			}},
+		{name: "bmc: access is immutable", updateErr: "access is immutable",
+			create: func(string) client.Object { return bmc() },
+			update: func(o client.Object) { o.(*metalv1alpha1.BMC).Spec.Access.IP = "10.0.0.2" }},
+		{name: "bmc: malformed MAC rejected", createErr: "spec.access.macAddress",
+			create: func(string) client.Object {
+				b := bmc()
+				b.Spec.Access.MACAddress = "not-a-mac"
+				return b
+			}},
+	}
+
+	ns := env.Namespace(t)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			ctx := t.Context()
+			obj := tc.create(ns)
+			err := env.Client.Create(ctx, obj)
+			if tc.createErr != "" {
+				g.Expect(err).To(MatchError(ContainSubstring(tc.createErr)))
+				return
+			}
+			g.Expect(err).NotTo(HaveOccurred())
+			t.Cleanup(func() { _ = env.Client.Delete(context.Background(), obj) })
+			if tc.update != nil {
+				tc.update(obj)
+				err := env.Client.Update(ctx, obj)
+				if tc.updateErr != "" {
+					g.Expect(err).To(MatchError(ContainSubstring(tc.updateErr)))
+					return
+				}
+				g.Expect(err).NotTo(HaveOccurred())
+			}
+			if tc.check != nil {
+				stored := obj.DeepCopyObject().(client.Object)
+				g.Expect(env.Client.Get(ctx, keyOf(obj), stored)).To(Succeed())
+				tc.check(g, stored)
+			}
+		})
+	}
+}
+
+func bmc() *metalv1alpha1.BMC {
+	return &metalv1alpha1.BMC{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "bmc-"},
+		Spec: metalv1alpha1.BMCSpec{
+			Access:       &metalv1alpha1.InlineEndpoint{IP: "10.0.0.1", MACAddress: "aa:bb:cc:dd:ee:ff"},
+			BMCSecretRef: metalv1alpha1.LocalObjectReference{Name: "secret"},
+			Protocol:     metalv1alpha1.Protocol{Name: metalv1alpha1.ProtocolRedfish, Port: 443},
+		},
+	}
+}
