@@ -1,0 +1,74 @@
+package binding
+
+import (
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/labels"
+
+	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+)
+
+// IsFree reports whether a server may be bound by some claim, before looking at the claim:
+// Available, observed powered Off, not bound, not cordoned, not being deleted, not parked
+// and not asked to park. Taints and selectors are the claim's business (see Check).
+func IsFree(s *metalv1alpha1.Server) bool {
+	return s.DeletionTimestamp.IsZero() &&
+		s.Spec.ServerClaimRef == nil &&
+		!s.Spec.Unclaimable &&
+		s.Status.State == metalv1alpha1.ServerStateAvailable &&
+		s.Status.PowerState == metalv1alpha1.ServerOffPowerState &&
+		!IsParked(s)
+}
+
+// IsParked reports whether a server is parked or has a park request pending.
+func IsParked(s *metalv1alpha1.Server) bool {
+	return s.Annotations[metalv1alpha1.ParkedAnnotation] == "true" ||
+		s.Annotations[metalv1alpha1.OperationAnnotation] == metalv1alpha1.OperationAnnotationPark ||
+		s.Status.State == metalv1alpha1.ServerStateParked
+}
+
+// HeldBy reports whether the server's claim reference names the claim: same namespace and
+// name and, when the reference carries a uid, the same uid. A reference without uid (set by
+// hand, or by an older writer) is held by whichever claim has that name.
+func HeldBy(s *metalv1alpha1.Server, c *metalv1alpha1.ServerClaim) bool {
+	ref := s.Spec.ServerClaimRef
+	if ref == nil || ref.Namespace != c.Namespace || ref.Name != c.Name {
+		return false
+	}
+	return ref.UID == "" || ref.UID == string(c.UID)
+}
+
+// Check says why the claim cannot bind this server now, as a condition reason and message,
+// or returns an empty reason when it can. sel is the claim's parsed selector (nil = none).
+func Check(s *metalv1alpha1.Server, c *metalv1alpha1.ServerClaim, sel labels.Selector) (reason, message string) {
+	switch {
+	case !s.DeletionTimestamp.IsZero():
+		return metalv1alpha1.ReasonServerNotAvailable, fmt.Sprintf("Server %s is being deleted", s.Name)
+	case s.Spec.ServerClaimRef != nil && !HeldBy(s, c):
+		return metalv1alpha1.ReasonServerClaimedByOther, fmt.Sprintf("Server %s is bound to claim %s/%s",
+			s.Name, s.Spec.ServerClaimRef.Namespace, s.Spec.ServerClaimRef.Name)
+	case IsParked(s):
+		return metalv1alpha1.ReasonServerParked, fmt.Sprintf("Server %s is parked", s.Name)
+	case s.Spec.Unclaimable:
+		return metalv1alpha1.ReasonServerCordoned, fmt.Sprintf("Server %s is cordoned (spec.unclaimable)", s.Name)
+	case sel != nil && !sel.Matches(labels.Set(s.Labels)):
+		return metalv1alpha1.ReasonSelectorMismatch, fmt.Sprintf("Server %s does not match spec.serverSelector", s.Name)
+	case s.Status.State != metalv1alpha1.ServerStateAvailable:
+		state := s.Status.State
+		if state == "" {
+			state = "unknown"
+		}
+		return metalv1alpha1.ReasonServerNotAvailable, fmt.Sprintf("Server %s is %s, not Available", s.Name, state)
+	case s.Status.PowerState != metalv1alpha1.ServerOffPowerState:
+		power := s.Status.PowerState
+		if power == "" {
+			power = "unknown"
+		}
+		return metalv1alpha1.ReasonServerNotAvailable, fmt.Sprintf("Server %s is powered %s, not Off", s.Name, power)
+	}
+	if taint, found := UntoleratedTaint(s.Spec.Taints, c.Spec.Tolerations); found {
+		return metalv1alpha1.ReasonTaintNotTolerated, fmt.Sprintf("Server %s has taint %s=%s:%s that the claim does not tolerate",
+			s.Name, taint.Key, taint.Value, effectOf(taint))
+	}
+	return "", ""
+}

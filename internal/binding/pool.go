@@ -1,0 +1,177 @@
+package binding
+
+import (
+	"hash/fnv"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/labels"
+
+	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+)
+
+// Pool is the set of free servers claims pick from, kept up to date from server events.
+//
+// Free servers are bucketed by each of their label pairs ("key=value") and all together, so
+// a claim whose selector has matchLabels walks only the smallest bucket it could match, not
+// the fleet. A claim starts its walk at a position derived from its uid, so that a burst of
+// claims spreads over the candidates instead of all fighting for the first one; the walk is
+// deterministic for a given pool. The pool is as stale as the informer that feeds it: the
+// optimistic lock on the server patch, not the pool, is what makes a binding safe.
+type Pool struct {
+	mu      sync.Mutex
+	servers map[string]*poolEntry
+	all     bucket
+	byLabel map[string]*bucket
+}
+
+// Candidate is a free server as the pool knows it.
+type Candidate struct {
+	Name   string
+	Labels map[string]string
+	Taints []metalv1alpha1.Taint
+}
+
+type poolEntry struct {
+	Candidate
+	keys []string
+}
+
+// bucket is a set of names with O(1) insert, delete and indexed access.
+type bucket struct {
+	names []string
+	pos   map[string]int
+}
+
+func (b *bucket) add(name string) {
+	if b.pos == nil {
+		b.pos = map[string]int{}
+	}
+	if _, ok := b.pos[name]; ok {
+		return
+	}
+	b.pos[name] = len(b.names)
+	b.names = append(b.names, name)
+}
+
+func (b *bucket) remove(name string) {
+	i, ok := b.pos[name]
+	if !ok {
+		return
+	}
+	last := len(b.names) - 1
+	b.names[i] = b.names[last]
+	b.pos[b.names[i]] = i
+	b.names = b.names[:last]
+	delete(b.pos, name)
+}
+
+// NewPool returns an empty pool.
+func NewPool() *Pool {
+	return &Pool{servers: map[string]*poolEntry{}, byLabel: map[string]*bucket{}}
+}
+
+// Observe records the current state of a server: added when free, removed otherwise.
+func (p *Pool) Observe(s *metalv1alpha1.Server) {
+	if !IsFree(s) {
+		p.Remove(s.Name)
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.removeLocked(s.Name)
+	e := &poolEntry{Candidate: Candidate{Name: s.Name, Labels: s.Labels, Taints: s.Spec.Taints}}
+	for k, v := range s.Labels {
+		key := labelKey(k, v)
+		e.keys = append(e.keys, key)
+		b := p.byLabel[key]
+		if b == nil {
+			b = &bucket{}
+			p.byLabel[key] = b
+		}
+		b.add(s.Name)
+	}
+	p.all.add(s.Name)
+	p.servers[s.Name] = e
+}
+
+// Remove takes a server out of the pool (deleted, bound, or taken by a claim just now).
+func (p *Pool) Remove(name string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.removeLocked(name)
+}
+
+func (p *Pool) removeLocked(name string) {
+	e, ok := p.servers[name]
+	if !ok {
+		return
+	}
+	for _, key := range e.keys {
+		if b := p.byLabel[key]; b != nil {
+			b.remove(name)
+			if len(b.names) == 0 {
+				delete(p.byLabel, key)
+			}
+		}
+	}
+	p.all.remove(name)
+	delete(p.servers, name)
+}
+
+// Len is the number of free servers.
+func (p *Pool) Len() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.servers)
+}
+
+// Contains reports whether the server is in the pool.
+func (p *Pool) Contains(name string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.servers[name]
+	return ok
+}
+
+// Pick returns a free server matching the selector (nil matches all) for which fits
+// returns true, starting the walk at a position derived from seed. matchLabels, the
+// selector's plain label pairs, narrows the walk to the smallest bucket. fits is called
+// with the pool locked and must be quick and must not call the pool.
+func (p *Pool) Pick(sel labels.Selector, matchLabels map[string]string, seed string, fits func(Candidate) bool) (Candidate, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	b := &p.all
+	for k, v := range matchLabels {
+		lb := p.byLabel[labelKey(k, v)]
+		if lb == nil {
+			return Candidate{}, false
+		}
+		if len(lb.names) < len(b.names) {
+			b = lb
+		}
+	}
+	n := len(b.names)
+	if n == 0 {
+		return Candidate{}, false
+	}
+	start := int(hash(seed) % uint64(n))
+	for i := range n {
+		e := p.servers[b.names[(start+i)%n]]
+		if sel != nil && !sel.Matches(labels.Set(e.Labels)) {
+			continue
+		}
+		if fits != nil && !fits(e.Candidate) {
+			continue
+		}
+		return e.Candidate, true
+	}
+	return Candidate{}, false
+}
+
+func labelKey(k, v string) string { return k + "=" + v }
+
+func hash(s string) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(s))
+	return h.Sum64()
+}
