@@ -1,0 +1,97 @@
+package emulator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+)
+
+// shutdownTimeout bounds how long Serve waits for running requests when its context ends.
+const shutdownTimeout = 5 * time.Second
+
+// Start builds an Emulator and serves it on a free port of 127.0.0.1 until Close.
+func Start(opts Options) (*Emulator, error) {
+	e := New(opts)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("emulator: listen: %w", err)
+	}
+	srv := e.newServer()
+	e.srvMu.Lock()
+	e.srv = srv
+	e.url = "http://" + l.Addr().String()
+	e.serveDone = make(chan struct{})
+	e.srvMu.Unlock()
+	go func() {
+		defer close(e.serveDone)
+		_ = srv.Serve(l)
+	}()
+	return e, nil
+}
+
+func (e *Emulator) newServer() *http.Server {
+	return &http.Server{
+		Handler:           e.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+	}
+}
+
+// URL returns the base URL of an emulator started with Start ("" otherwise).
+func (e *Emulator) URL() string {
+	e.srvMu.Lock()
+	defer e.srvMu.Unlock()
+	return e.url
+}
+
+// Close stops the server started by Start, closing its connections, and releases requests
+// waiting on injected latency. It is safe to call more than once.
+func (e *Emulator) Close() {
+	e.closeOnce.Do(func() { close(e.done) })
+	e.srvMu.Lock()
+	srv, serveDone := e.srv, e.serveDone
+	e.srv = nil
+	e.srvMu.Unlock()
+	if srv != nil {
+		_ = srv.Close()
+		<-serveDone
+	}
+}
+
+// Serve serves the emulator on l until ctx ends, then shuts down gracefully (running
+// requests get a few seconds to finish). It returns nil after a clean shutdown.
+func (e *Emulator) Serve(ctx context.Context, l net.Listener) error {
+	srv := e.newServer()
+	errCh := make(chan error, 1)
+	go func() { errCh <- srv.Serve(l) }()
+	select {
+	case err := <-errCh:
+		return fmt.Errorf("emulator: serve: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(shutdownCtx)
+	if err != nil {
+		_ = srv.Close()
+	}
+	if serr := <-errCh; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		return fmt.Errorf("emulator: serve: %w", serr)
+	}
+	if err != nil {
+		return fmt.Errorf("emulator: shutdown: %w", err)
+	}
+	return nil
+}
+
+// ListenAndServe listens on addr and serves until ctx ends (see Serve).
+func (e *Emulator) ListenAndServe(ctx context.Context, addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("emulator: listen on %s: %w", addr, err)
+	}
+	return e.Serve(ctx, l)
+}

@@ -1,0 +1,586 @@
+// Package redfish implements bmc.BMC over the DMTF Redfish REST API using net/http.
+//
+// A Client is cheap to build (New does no I/O) and shares its connection pool with every
+// other Client that uses the same TLS settings, so a controller may build one per reconcile.
+package redfish
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/metalfleet/metal-operator/internal/bmc"
+)
+
+// DefaultTimeout bounds a single HTTP exchange when Config.Timeout is not set.
+const DefaultTimeout = 10 * time.Second
+
+// Well-known Redfish paths.
+const (
+	pathServiceRoot = "/redfish/v1"
+	pathSystems     = "/redfish/v1/Systems"
+	pathManagers    = "/redfish/v1/Managers"
+	pathSessions    = "/redfish/v1/SessionService/Sessions"
+)
+
+const (
+	// maxGetAttempts bounds the attempts of an idempotent GET (first try included).
+	maxGetAttempts = 3
+	// retryBackoff is the wait before the second attempt; it doubles per attempt.
+	retryBackoff = 100 * time.Millisecond
+	// maxBodyBytes bounds how much of a response body is read.
+	maxBodyBytes = 32 << 20
+	// maxErrorMessage bounds the BMC-provided message quoted in an error.
+	maxErrorMessage = 200
+	// fetchConcurrency bounds parallel GETs of collection members against one BMC.
+	fetchConcurrency = 4
+	// maxPages bounds how many Members@odata.nextLink pages are followed.
+	maxPages = 100
+)
+
+// Config configures a Client.
+type Config struct {
+	// Endpoint is the base URL of the BMC, e.g. "https://10.0.0.5" or "http://127.0.0.1:8000".
+	// Only scheme and host are used; it must not contain credentials.
+	Endpoint string
+	Username string
+	Password string
+	// InsecureSkipVerify disables verification of the BMC's certificate.
+	InsecureSkipVerify bool
+	// CACertPEM, if set, adds these CA certificates to the trusted roots.
+	CACertPEM []byte
+	// Timeout bounds one HTTP exchange (default DefaultTimeout).
+	Timeout time.Duration
+	// UseSessions authenticates with a Redfish session (X-Auth-Token) instead of HTTP basic
+	// auth. The session is created on the first request and deleted by Logout.
+	UseSessions bool
+}
+
+// Client is a Redfish client. It implements bmc.BMC and is safe for concurrent use.
+type Client struct {
+	base        url.URL
+	username    string
+	password    string
+	timeout     time.Duration
+	useSessions bool
+	hc          *http.Client
+
+	// sessionMu serialises session creation and deletion; mu guards the fields below.
+	sessionMu  sync.Mutex
+	mu         sync.Mutex
+	token      string
+	sessionURI string
+}
+
+var _ bmc.BMC = (*Client)(nil)
+
+// New builds a Client. It validates cfg but does no network I/O.
+func New(cfg Config) (*Client, error) {
+	u, err := url.Parse(strings.TrimSpace(cfg.Endpoint))
+	if err != nil {
+		return nil, fmt.Errorf("redfish: invalid endpoint: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("redfish: invalid endpoint: scheme must be http or https, got %q", u.Scheme)
+	}
+	if u.Host == "" {
+		return nil, errors.New("redfish: invalid endpoint: missing host")
+	}
+	if u.User != nil {
+		return nil, errors.New("redfish: invalid endpoint: credentials belong in Username/Password, not the URL")
+	}
+	t, err := sharedTransport(cfg.InsecureSkipVerify, cfg.CACertPEM)
+	if err != nil {
+		return nil, err
+	}
+	timeout := cfg.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	c := &Client{
+		base:        url.URL{Scheme: u.Scheme, Host: u.Host},
+		username:    cfg.Username,
+		password:    cfg.Password,
+		timeout:     timeout,
+		useSessions: cfg.UseSessions,
+	}
+	c.hc = &http.Client{
+		Transport: t,
+		// Follow redirects only on the same host: credentials must never leave the BMC.
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if req.URL.Host != c.base.Host || req.URL.Scheme != c.base.Scheme || len(via) >= 5 {
+				return http.ErrUseLastResponse
+			}
+			return nil
+		},
+	}
+	return c, nil
+}
+
+// HTTPError is returned for a response with an unexpected status. It unwraps to the bmc
+// sentinel matching the status, if any.
+type HTTPError struct {
+	Method     string
+	Path       string
+	StatusCode int
+	// Message is the message from the Redfish error body, if any (shortened).
+	Message string
+	kind    error
+}
+
+func (e *HTTPError) Error() string {
+	what := strings.ToLower(http.StatusText(e.StatusCode))
+	if e.kind != nil {
+		what = e.kind.Error()
+	}
+	if what == "" {
+		what = "unexpected status"
+	}
+	s := fmt.Sprintf("redfish: %s %s: %s (%d)", e.Method, e.Path, what, e.StatusCode)
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	return s
+}
+
+// Unwrap returns the bmc sentinel error for the status, or nil.
+func (e *HTTPError) Unwrap() error { return e.kind }
+
+// kindForStatus maps an HTTP status to a bmc sentinel error.
+func kindForStatus(code int) error {
+	switch code {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return bmc.ErrUnauthorized
+	case http.StatusNotFound:
+		return bmc.ErrNotFound
+	case http.StatusMethodNotAllowed, http.StatusNotImplemented:
+		return bmc.ErrNotSupported
+	case http.StatusConflict, http.StatusPreconditionFailed:
+		return bmc.ErrConflict
+	}
+	if code >= 500 {
+		return bmc.ErrUnavailable
+	}
+	return nil
+}
+
+// retryableStatus reports whether a GET answered with code may be retried.
+func retryableStatus(code int) bool {
+	return code >= 500 && code != http.StatusNotImplemented
+}
+
+// response is a fully read HTTP response.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// redactedError hides secrets in the message of the error it wraps.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// redact makes sure neither the password nor the session token appears in err's message.
+func (c *Client) redact(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	c.mu.Lock()
+	secrets := []string{c.password, c.token}
+	c.mu.Unlock()
+	if c.password != "" {
+		// The Authorization header value, in case a BMC quotes it back.
+		secrets = append(secrets, base64.StdEncoding.EncodeToString([]byte(c.username+":"+c.password)))
+	}
+	changed := false
+	for _, s := range secrets {
+		if s != "" && strings.Contains(msg, s) {
+			msg = strings.ReplaceAll(msg, s, "***")
+			changed = true
+		}
+	}
+	if !changed {
+		return err
+	}
+	return &redactedError{msg: msg, err: err}
+}
+
+// resolve turns a Redfish reference (a path, or an absolute URL on the BMC's own host) into a
+// URL on the BMC and the path used in messages.
+func (c *Client) resolve(ref string) (string, string, error) {
+	if ref == "" {
+		return "", "", errors.New("redfish: empty resource path")
+	}
+	r, err := url.Parse(ref)
+	if err != nil {
+		return "", "", fmt.Errorf("redfish: invalid resource path %q: %w", ref, err)
+	}
+	if r.Host != "" && r.Host != c.base.Host {
+		return "", "", fmt.Errorf("redfish: resource %q is not on the BMC's host", r.Redacted())
+	}
+	u := c.base
+	u.Path = r.Path
+	u.RawPath = r.RawPath
+	u.RawQuery = r.RawQuery
+	if !strings.HasPrefix(u.Path, "/") {
+		u.Path = "/" + u.Path
+	}
+	return u.String(), u.Path, nil
+}
+
+// authMode selects how a request authenticates.
+type authMode int
+
+const (
+	authNone  authMode = iota // no credentials (session login, logout with an explicit token)
+	authBasic                 // HTTP basic auth
+	authToken                 // X-Auth-Token session header
+)
+
+// do performs one logical request: it authenticates, retries idempotent GETs on transport
+// errors and 5xx responses with a short backoff, re-creates an expired session once, and
+// maps failures to bmc sentinel errors. in, if not nil, is sent as the JSON body.
+func (c *Client) do(ctx context.Context, method, ref string, in any, header http.Header) (*response, error) {
+	target, path, err := c.resolve(ref)
+	if err != nil {
+		return nil, err
+	}
+	var body []byte
+	if in != nil {
+		if body, err = json.Marshal(in); err != nil {
+			return nil, fmt.Errorf("redfish: encode %s %s: %w", method, path, err)
+		}
+	}
+	attempts := 1
+	if method == http.MethodGet {
+		attempts = maxGetAttempts
+	}
+	reauthenticated := false
+	for attempt := 1; ; attempt++ {
+		auth := authBasic
+		var token string
+		if c.useSessions {
+			// A failed login is not retried here: it is a POST.
+			if token, err = c.ensureSession(ctx); err != nil {
+				return nil, err
+			}
+			auth = authToken
+		}
+		resp, err := c.exchange(ctx, method, target, path, body, header, auth, token)
+		if err != nil {
+			if attempt < attempts && retryableTransport(ctx, err) && c.backoff(ctx, attempt) == nil {
+				continue
+			}
+			return nil, c.redact(err)
+		}
+		if resp.status == http.StatusUnauthorized && c.useSessions && !reauthenticated {
+			// The session expired or was revoked: log in again once. The BMC did not
+			// process the rejected request, so sending it again is safe for any method.
+			c.dropSession(token)
+			reauthenticated = true
+			attempt--
+			continue
+		}
+		if resp.status >= 400 || resp.status < 200 {
+			if attempt < attempts && retryableStatus(resp.status) && c.backoff(ctx, attempt) == nil {
+				continue
+			}
+			return resp, c.redact(statusError(method, path, resp))
+		}
+		return resp, nil
+	}
+}
+
+// retryableTransport reports whether a transport error of a GET is worth retrying: not when
+// the caller gave up, not on TLS failures, and not after a timeout (a BMC that did not answer
+// within the timeout will not answer the retry either, and the caller's worker is waiting).
+func retryableTransport(ctx context.Context, err error) bool {
+	if ctx.Err() != nil || errors.Is(err, bmc.ErrTLS) {
+		return false
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	return errors.Is(err, bmc.ErrUnavailable)
+}
+
+// backoff waits before attempt+1, or returns the context's error.
+func (c *Client) backoff(ctx context.Context, attempt int) error {
+	d := retryBackoff << (attempt - 1)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// exchange performs a single HTTP exchange bounded by the client's timeout.
+func (c *Client) exchange(ctx context.Context, method, target, path string, body []byte, header http.Header, auth authMode, token string) (*response, error) {
+	reqCtx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(reqCtx, method, target, rd)
+	if err != nil {
+		return nil, fmt.Errorf("redfish: %s %s: %w", method, path, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("OData-Version", "4.0")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, vs := range header {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	switch auth {
+	case authToken:
+		req.Header.Set("X-Auth-Token", token)
+	case authBasic:
+		req.SetBasicAuth(c.username, c.password)
+	}
+
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, c.transportError(ctx, method, path, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes))
+	if err != nil {
+		return nil, c.transportError(ctx, method, path, err)
+	}
+	return &response{status: resp.StatusCode, header: resp.Header, body: data}, nil
+}
+
+// transportError wraps an error of http.Client.Do (or of reading the body) with the bmc
+// sentinel it belongs to. The URL is dropped: the message names the method and path only.
+func (c *Client) transportError(ctx context.Context, method, path string, err error) error {
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		err = uerr.Err
+	}
+	if ctx.Err() != nil {
+		// The caller's context ended: report that, classified like any deadline.
+		cause := context.Cause(ctx)
+		if errors.Is(cause, context.DeadlineExceeded) {
+			return fmt.Errorf("redfish: %s %s: %w: %w", method, path, bmc.ErrUnavailable, cause)
+		}
+		return fmt.Errorf("redfish: %s %s: %w", method, path, cause)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("redfish: %s %s: %w: no response within %s: %w",
+			method, path, bmc.ErrUnavailable, c.timeout, context.DeadlineExceeded)
+	}
+	if strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
+		return fmt.Errorf("redfish: %s %s: %w: %w", method, path, bmc.ErrTLS, err)
+	}
+	kind := bmc.TransportKind(err)
+	if kind == nil {
+		kind = bmc.ErrUnavailable
+	}
+	return fmt.Errorf("redfish: %s %s: %w: %w", method, path, kind, err)
+}
+
+// statusError builds the error for an unsuccessful response.
+func statusError(method, path string, resp *response) error {
+	e := &HTTPError{Method: method, Path: path, StatusCode: resp.status, kind: kindForStatus(resp.status)}
+	var rerr redfishError
+	if json.Unmarshal(resp.body, &rerr) == nil {
+		msg := rerr.Error.Message
+		if len(rerr.Error.ExtendedInfo) > 0 && rerr.Error.ExtendedInfo[0].Message != "" {
+			msg = rerr.Error.ExtendedInfo[0].Message
+		}
+		msg = strings.Join(strings.Fields(msg), " ")
+		if len(msg) > maxErrorMessage {
+			msg = msg[:maxErrorMessage] + "..."
+		}
+		e.Message = msg
+	}
+	return e
+}
+
+// getJSON GETs ref into v and returns the resource's ETag (header, else @odata.etag).
+func (c *Client) getJSON(ctx context.Context, ref string, v any) (string, error) {
+	resp, err := c.do(ctx, http.MethodGet, ref, nil, nil)
+	if err != nil {
+		return "", err
+	}
+	if err := json.Unmarshal(resp.body, v); err != nil {
+		_, path, _ := c.resolve(ref)
+		return "", fmt.Errorf("redfish: decode GET %s: %w", path, err)
+	}
+	etag := resp.header.Get("ETag")
+	if etag == "" {
+		var meta struct {
+			ETag string `json:"@odata.etag"`
+		}
+		_ = json.Unmarshal(resp.body, &meta)
+		etag = meta.ETag
+	}
+	return etag, nil
+}
+
+// ensureSession returns the current session token, logging in first if there is none.
+func (c *Client) ensureSession(ctx context.Context) (string, error) {
+	c.mu.Lock()
+	token := c.token
+	c.mu.Unlock()
+	if token != "" {
+		return token, nil
+	}
+	c.sessionMu.Lock()
+	defer c.sessionMu.Unlock()
+	c.mu.Lock()
+	token = c.token
+	c.mu.Unlock()
+	if token != "" {
+		return token, nil
+	}
+	return c.login(ctx)
+}
+
+// login creates a session at the well-known path, falling back to the path the service root
+// advertises if the BMC keeps its sessions elsewhere. Callers hold sessionMu.
+func (c *Client) login(ctx context.Context) (string, error) {
+	creds := map[string]string{"UserName": c.username, "Password": c.password}
+	resp, err := c.postSession(ctx, pathSessions, creds)
+	if errors.Is(err, bmc.ErrNotFound) || errors.Is(err, bmc.ErrNotSupported) {
+		var root ServiceRoot
+		if _, rerr := c.getServiceRootNoAuth(ctx, &root); rerr == nil {
+			if p := root.Links.Sessions.ODataID; p != "" && p != pathSessions {
+				resp, err = c.postSession(ctx, p, creds)
+			}
+		}
+	}
+	if err != nil {
+		return "", err
+	}
+	token := resp.header.Get("X-Auth-Token")
+	if token == "" {
+		return "", fmt.Errorf("redfish: POST %s: %w: no X-Auth-Token in the response", pathSessions, bmc.ErrUnauthorized)
+	}
+	uri := resp.header.Get("Location")
+	if uri == "" {
+		var s session
+		if json.Unmarshal(resp.body, &s) == nil {
+			uri = s.ODataID
+		}
+	}
+	c.mu.Lock()
+	c.token = token
+	c.sessionURI = uri
+	c.mu.Unlock()
+	return token, nil
+}
+
+func (c *Client) postSession(ctx context.Context, ref string, creds map[string]string) (*response, error) {
+	target, path, err := c.resolve(ref)
+	if err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(creds)
+	if err != nil {
+		return nil, fmt.Errorf("redfish: encode POST %s: %w", path, err)
+	}
+	resp, err := c.exchange(ctx, http.MethodPost, target, path, body, nil, authNone, "")
+	if err != nil {
+		return nil, c.redact(err)
+	}
+	if resp.status < 200 || resp.status >= 300 {
+		return nil, c.redact(statusError(http.MethodPost, path, resp))
+	}
+	return resp, nil
+}
+
+func (c *Client) getServiceRootNoAuth(ctx context.Context, v *ServiceRoot) (*response, error) {
+	target, path, err := c.resolve(pathServiceRoot)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.exchange(ctx, http.MethodGet, target, path, nil, nil, authNone, "")
+	if err != nil {
+		return nil, err
+	}
+	if resp.status != http.StatusOK {
+		return nil, statusError(http.MethodGet, path, resp)
+	}
+	if err := json.Unmarshal(resp.body, v); err != nil {
+		return nil, fmt.Errorf("redfish: decode GET %s: %w", path, err)
+	}
+	return resp, nil
+}
+
+// dropSession forgets the session if it still uses token, so the next request logs in again.
+func (c *Client) dropSession(token string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.token == token {
+		c.token = ""
+		c.sessionURI = ""
+	}
+}
+
+// Logout deletes the session, if one was created. It is a no-op for basic auth. A session the
+// BMC no longer knows counts as logged out.
+func (c *Client) Logout(ctx context.Context) error {
+	if !c.useSessions {
+		return nil
+	}
+	c.sessionMu.Lock()
+	defer c.sessionMu.Unlock()
+	c.mu.Lock()
+	token, uri := c.token, c.sessionURI
+	c.mu.Unlock()
+	if token == "" {
+		return nil
+	}
+	defer c.dropSession(token)
+	if uri == "" {
+		return nil
+	}
+	target, path, err := c.resolve(uri)
+	if err != nil {
+		return err
+	}
+	resp, err := c.exchange(ctx, http.MethodDelete, target, path, nil, nil, authToken, token)
+	if err != nil {
+		return c.redact(err)
+	}
+	switch {
+	case resp.status >= 200 && resp.status < 300,
+		resp.status == http.StatusNotFound, resp.status == http.StatusUnauthorized:
+		return nil
+	}
+	return c.redact(statusError(http.MethodDelete, path, resp))
+}
+
+// ServiceRoot reads the service root. It needs no authentication, so it is a cheap check that
+// the BMC answers.
+func (c *Client) ServiceRoot(ctx context.Context) (ServiceRoot, error) {
+	var root ServiceRoot
+	if _, err := c.getJSON(ctx, pathServiceRoot, &root); err != nil {
+		return ServiceRoot{}, err
+	}
+	return root, nil
+}

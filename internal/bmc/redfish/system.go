@@ -1,0 +1,536 @@
+package redfish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/metalfleet/metal-operator/internal/bmc"
+)
+
+// Redfish BootSourceOverrideEnabled values.
+const (
+	overrideOnce       = "Once"
+	overrideContinuous = "Continuous"
+	overrideDisabled   = "Disabled"
+)
+
+// getSystem GETs a system and returns it with its ETag.
+func (c *Client) getSystem(ctx context.Context, systemURI string) (*computerSystem, string, error) {
+	if systemURI == "" {
+		return nil, "", errors.New("redfish: empty system URI")
+	}
+	var sys computerSystem
+	etag, err := c.getJSON(ctx, systemURI, &sys)
+	if err != nil {
+		return nil, "", err
+	}
+	return &sys, etag, nil
+}
+
+// Systems lists the members of /redfish/v1/Systems and reads each for its UUID. A member
+// that disappears between listing and reading is left out.
+func (c *Client) Systems(ctx context.Context) ([]bmc.System, error) {
+	uris, err := c.listMembers(ctx, pathSystems)
+	if err != nil {
+		return nil, err
+	}
+	systems, found, err := getAll[computerSystem](ctx, c, uris)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]bmc.System, 0, len(systems))
+	for i, s := range systems {
+		if found[i] {
+			out = append(out, bmc.System{UUID: s.UUID, URI: pathOf(uris[i])})
+		}
+	}
+	return out, nil
+}
+
+// SystemInfo reads a system with one GET.
+func (c *Client) SystemInfo(ctx context.Context, systemURI string) (bmc.SystemInfo, error) {
+	sys, _, err := c.getSystem(ctx, systemURI)
+	if err != nil {
+		return bmc.SystemInfo{}, err
+	}
+	return bmc.SystemInfo{
+		UUID:             sys.UUID,
+		URI:              systemURI,
+		Manufacturer:     sys.Manufacturer,
+		Model:            sys.Model,
+		SKU:              sys.SKU,
+		SerialNumber:     sys.SerialNumber,
+		BIOSVersion:      sys.BiosVersion,
+		PowerState:       bmc.PowerState(sys.PowerState),
+		IndicatorLED:     bmc.IndicatorLED(sys.IndicatorLED),
+		TotalMemoryBytes: gibToBytes(float64(sys.MemorySummary.TotalSystemMemoryGiB)),
+		BootOverride:     bootOverrideOf(sys),
+	}, nil
+}
+
+func gibToBytes(gib float64) int64 {
+	b := math.Round(gib * (1 << 30))
+	if b >= math.MaxInt64 || b < 0 {
+		return 0
+	}
+	return int64(b)
+}
+
+func bootOverrideOf(sys *computerSystem) bmc.BootOverride {
+	o := bmc.BootOverride{Mode: bmc.BootMode(sys.Boot.BootSourceOverrideMode), Target: bmc.BootTargetNone}
+	switch sys.Boot.BootSourceOverrideEnabled {
+	case overrideOnce:
+		o.Once = true
+		o.Target = bmc.BootTarget(sys.Boot.BootSourceOverrideTarget)
+	case overrideContinuous:
+		o.Target = bmc.BootTarget(sys.Boot.BootSourceOverrideTarget)
+	}
+	if o.Target == "" {
+		o.Target = bmc.BootTargetNone
+	}
+	if o.Target == bmc.BootTargetNone {
+		o.Once = false
+	}
+	return o
+}
+
+// PowerOn resets the system with ResetType On unless it is On or PoweringOn.
+func (c *Client) PowerOn(ctx context.Context, systemURI string) error {
+	sys, _, err := c.getSystem(ctx, systemURI)
+	if err != nil {
+		return err
+	}
+	switch bmc.PowerState(sys.PowerState) {
+	case bmc.PowerStateOn, bmc.PowerStatePoweringOn:
+		return nil
+	}
+	return c.reset(ctx, systemURI, sys, bmc.ResetOn)
+}
+
+// PowerOff resets the system with ResetType GracefulShutdown unless it is Off or PoweringOff.
+func (c *Client) PowerOff(ctx context.Context, systemURI string) error {
+	sys, _, err := c.getSystem(ctx, systemURI)
+	if err != nil {
+		return err
+	}
+	switch bmc.PowerState(sys.PowerState) {
+	case bmc.PowerStateOff, bmc.PowerStatePoweringOff:
+		return nil
+	}
+	return c.reset(ctx, systemURI, sys, bmc.ResetGracefulShutdown)
+}
+
+// ForcePowerOff resets the system with ResetType ForceOff unless it is already Off. Unlike
+// PowerOff it acts on a system that is PoweringOff: that is how a stuck graceful shutdown is
+// ended.
+func (c *Client) ForcePowerOff(ctx context.Context, systemURI string) error {
+	sys, _, err := c.getSystem(ctx, systemURI)
+	if err != nil {
+		return err
+	}
+	if bmc.PowerState(sys.PowerState) == bmc.PowerStateOff {
+		return nil
+	}
+	return c.reset(ctx, systemURI, sys, bmc.ResetForceOff)
+}
+
+// Reset issues a reset of type t, whatever the current power state.
+func (c *Client) Reset(ctx context.Context, systemURI string, t bmc.ResetType) error {
+	if !t.Valid() {
+		return fmt.Errorf("redfish: reset %s: %w: unknown reset type %q", systemURI, bmc.ErrNotSupported, t)
+	}
+	sys, _, err := c.getSystem(ctx, systemURI)
+	if err != nil {
+		return err
+	}
+	return c.reset(ctx, systemURI, sys, t)
+}
+
+// reset POSTs the ComputerSystem.Reset action advertised by sys (or the conventional target).
+// A reset type outside the advertised allowable values is refused without a request.
+func (c *Client) reset(ctx context.Context, systemURI string, sys *computerSystem, t bmc.ResetType) error {
+	target := sys.Actions.Reset.Target
+	if target == "" {
+		target = strings.TrimSuffix(systemURI, "/") + "/Actions/ComputerSystem.Reset"
+	}
+	if allowed := sys.Actions.Reset.AllowableValues; len(allowed) > 0 && !slices.Contains(allowed, string(t)) {
+		return fmt.Errorf("redfish: POST %s: %w: reset type %s not in the allowable values %v",
+			pathOf(target), bmc.ErrNotSupported, t, allowed)
+	}
+	_, err := c.do(ctx, http.MethodPost, target, map[string]string{"ResetType": string(t)}, nil)
+	return err
+}
+
+// SetBootOverride sets the boot source override of a system. It does nothing if the system
+// already has the requested override, and sends BootSourceOverrideMode only if o.Mode is set
+// and differs from the current mode (some BMCs reject rewriting the mode). The PATCH carries
+// If-Match when the BMC returned an ETag; on 412 Precondition Failed the system is read again
+// and the PATCH sent once more.
+func (c *Client) SetBootOverride(ctx context.Context, systemURI string, o bmc.BootOverride) error {
+	return c.patchSystem(ctx, systemURI, func(sys *computerSystem) (any, error) {
+		if allowed := sys.Boot.AllowableTargets; !o.Disabled() && len(allowed) > 0 &&
+			!slices.Contains(allowed, string(o.Target)) {
+			return nil, fmt.Errorf("redfish: PATCH %s: %w: boot target %s not in the allowable values %v",
+				pathOf(systemURI), bmc.ErrNotSupported, o.Target, allowed)
+		}
+		cur := bootOverrideOf(sys)
+		sameOverride := cur.Disabled() && o.Disabled() || cur.Target == o.Target && cur.Once == o.Once
+		sameMode := o.Mode == "" || cur.Mode == o.Mode
+		if sameOverride && sameMode {
+			return nil, nil
+		}
+		boot := map[string]string{}
+		if o.Disabled() {
+			boot["BootSourceOverrideEnabled"] = overrideDisabled
+			boot["BootSourceOverrideTarget"] = string(bmc.BootTargetNone)
+		} else {
+			boot["BootSourceOverrideTarget"] = string(o.Target)
+			boot["BootSourceOverrideEnabled"] = overrideContinuous
+			if o.Once {
+				boot["BootSourceOverrideEnabled"] = overrideOnce
+			}
+		}
+		if !sameMode {
+			boot["BootSourceOverrideMode"] = string(o.Mode)
+		}
+		return map[string]any{"Boot": boot}, nil
+	})
+}
+
+// SetIndicatorLED sets the indicator LED of a system (Lit, Blinking or Off). It does nothing if
+// the LED already has that state.
+func (c *Client) SetIndicatorLED(ctx context.Context, systemURI string, led bmc.IndicatorLED) error {
+	switch led {
+	case bmc.IndicatorLEDLit, bmc.IndicatorLEDBlinking, bmc.IndicatorLEDOff:
+	default:
+		return fmt.Errorf("redfish: invalid indicator LED state %q", led)
+	}
+	return c.patchSystem(ctx, systemURI, func(sys *computerSystem) (any, error) {
+		if bmc.IndicatorLED(sys.IndicatorLED) == led {
+			return nil, nil
+		}
+		return map[string]any{"IndicatorLED": string(led)}, nil
+	})
+}
+
+// patchSystem GETs the system, asks build for the PATCH body (nil: nothing to change) and
+// PATCHes it with If-Match. On 412 it starts over once.
+func (c *Client) patchSystem(ctx context.Context, systemURI string, build func(*computerSystem) (any, error)) error {
+	for attempt := 1; ; attempt++ {
+		sys, etag, err := c.getSystem(ctx, systemURI)
+		if err != nil {
+			return err
+		}
+		body, err := build(sys)
+		if err != nil || body == nil {
+			return err
+		}
+		var header http.Header
+		if etag != "" {
+			header = http.Header{"If-Match": []string{etag}}
+		}
+		_, err = c.do(ctx, http.MethodPatch, systemURI, body, header)
+		var herr *HTTPError
+		if attempt == 1 && errors.As(err, &herr) && herr.StatusCode == http.StatusPreconditionFailed {
+			continue
+		}
+		return err
+	}
+}
+
+// Processors reads the processors of a system.
+func (c *Client) Processors(ctx context.Context, systemURI string) ([]bmc.Processor, error) {
+	items, err := listAndGet[processor](ctx, c, systemURI, func(s *computerSystem) link { return s.Processors })
+	if err != nil {
+		return nil, err
+	}
+	out := make([]bmc.Processor, 0, len(items))
+	for _, p := range items {
+		if p.Status.State == "Absent" {
+			continue
+		}
+		out = append(out, bmc.Processor{
+			ID:             p.ID,
+			Type:           p.ProcessorType,
+			Architecture:   p.ProcessorArchitecture,
+			InstructionSet: p.InstructionSet,
+			Manufacturer:   p.Manufacturer,
+			Model:          p.Model,
+			MaxSpeedMHz:    p.MaxSpeedMHz.int32(),
+			TotalCores:     p.TotalCores.int32(),
+			TotalThreads:   p.TotalThreads.int32(),
+		})
+	}
+	return out, nil
+}
+
+// Memory reads the populated memory modules of a system (empty slots are left out).
+func (c *Client) Memory(ctx context.Context, systemURI string) ([]bmc.Memory, error) {
+	items, err := listAndGet[memory](ctx, c, systemURI, func(s *computerSystem) link { return s.Memory })
+	if err != nil {
+		return nil, err
+	}
+	out := make([]bmc.Memory, 0, len(items))
+	for _, m := range items {
+		if m.Status.State == "Absent" {
+			continue
+		}
+		out = append(out, bmc.Memory{
+			ID:               m.ID,
+			Manufacturer:     m.Manufacturer,
+			PartNumber:       strings.TrimSpace(m.PartNumber),
+			MemoryDeviceType: m.MemoryDeviceType,
+			CapacityMiB:      m.CapacityMiB.int64(),
+		})
+	}
+	return out, nil
+}
+
+// NICs reads the Ethernet interfaces of a system.
+func (c *Client) NICs(ctx context.Context, systemURI string) ([]bmc.NIC, error) {
+	items, err := listAndGet[ethernetInterface](ctx, c, systemURI, func(s *computerSystem) link { return s.EthernetInterfaces })
+	if err != nil {
+		return nil, err
+	}
+	out := make([]bmc.NIC, 0, len(items))
+	for _, n := range items {
+		nic := bmc.NIC{ID: n.ID, Name: n.Name, MACAddress: n.MACAddress, LinkStatus: n.LinkStatus}
+		if nic.MACAddress == "" {
+			nic.MACAddress = n.PermanentMACAddress
+		}
+		for _, a := range n.IPv4Addresses {
+			if a.Address != "" {
+				nic.IPv4 = append(nic.IPv4, a.Address)
+			}
+		}
+		out = append(out, nic)
+	}
+	return out, nil
+}
+
+// Storage reads the storage subsystems of a system with their drives and volumes.
+func (c *Client) Storage(ctx context.Context, systemURI string) ([]bmc.Storage, error) {
+	items, err := listAndGet[storage](ctx, c, systemURI, func(s *computerSystem) link { return s.Storage })
+	if err != nil {
+		return nil, err
+	}
+	out := make([]bmc.Storage, 0, len(items))
+	for _, s := range items {
+		st := bmc.Storage{Name: s.Name, State: s.Status.State}
+		driveURIs := make([]string, 0, len(s.Drives))
+		for _, d := range s.Drives {
+			if d.ODataID != "" {
+				driveURIs = append(driveURIs, d.ODataID)
+			}
+		}
+		drives, found, err := getAll[drive](ctx, c, driveURIs)
+		if err != nil {
+			return nil, err
+		}
+		for i, d := range drives {
+			if !found[i] {
+				continue
+			}
+			st.Drives = append(st.Drives, bmc.Drive{
+				Name:          d.Name,
+				MediaType:     d.MediaType,
+				Type:          d.Protocol,
+				Vendor:        d.Manufacturer,
+				Model:         d.Model,
+				State:         d.Status.State,
+				CapacityBytes: d.CapacityBytes.int64(),
+			})
+		}
+		if s.Volumes.ODataID != "" {
+			uris, err := c.listMembers(ctx, s.Volumes.ODataID)
+			if err != nil && !errors.Is(err, bmc.ErrNotFound) {
+				return nil, err
+			}
+			volumes, found, err := getAll[volume](ctx, c, uris)
+			if err != nil {
+				return nil, err
+			}
+			for i, v := range volumes {
+				if !found[i] {
+					continue
+				}
+				st.Volumes = append(st.Volumes, bmc.Volume{
+					Name:          v.Name,
+					State:         v.Status.State,
+					RAIDType:      v.RAIDType,
+					VolumeUsage:   v.VolumeUsage,
+					CapacityBytes: v.CapacityBytes.int64(),
+				})
+			}
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// Manager reads the first member of /redfish/v1/Managers. The MAC address is that of the
+// manager's first Ethernet interface, if it lists any.
+func (c *Client) Manager(ctx context.Context) (bmc.ManagerInfo, error) {
+	uris, err := c.listMembers(ctx, pathManagers)
+	if err != nil {
+		return bmc.ManagerInfo{}, err
+	}
+	if len(uris) == 0 {
+		return bmc.ManagerInfo{}, fmt.Errorf("redfish: GET %s: %w: no managers", pathManagers, bmc.ErrNotFound)
+	}
+	var m manager
+	if _, err := c.getJSON(ctx, uris[0], &m); err != nil {
+		return bmc.ManagerInfo{}, err
+	}
+	info := bmc.ManagerInfo{
+		UUID:            m.UUID,
+		Manufacturer:    m.Manufacturer,
+		Model:           m.Model,
+		SKU:             m.SKU,
+		SerialNumber:    m.SerialNumber,
+		FirmwareVersion: m.FirmwareVersion,
+		PowerState:      bmc.PowerState(m.PowerState),
+	}
+	if m.EthernetInterfaces.ODataID != "" {
+		mac, err := c.firstMAC(ctx, m.EthernetInterfaces.ODataID)
+		if err != nil && !errors.Is(err, bmc.ErrNotFound) && !errors.Is(err, bmc.ErrNotSupported) {
+			return bmc.ManagerInfo{}, err
+		}
+		info.MACAddress = mac
+	}
+	return info, nil
+}
+
+func (c *Client) firstMAC(ctx context.Context, collectionURI string) (string, error) {
+	uris, err := c.listMembers(ctx, collectionURI)
+	if err != nil || len(uris) == 0 {
+		return "", err
+	}
+	var n ethernetInterface
+	if _, err := c.getJSON(ctx, uris[0], &n); err != nil {
+		return "", err
+	}
+	if n.MACAddress != "" {
+		return n.MACAddress, nil
+	}
+	return n.PermanentMACAddress, nil
+}
+
+// listMembers returns the member URIs of a collection, following Members@odata.nextLink.
+func (c *Client) listMembers(ctx context.Context, collectionURI string) ([]string, error) {
+	var uris []string
+	next := collectionURI
+	for page := 0; next != "" && page < maxPages; page++ {
+		var col collection
+		if _, err := c.getJSON(ctx, next, &col); err != nil {
+			return nil, err
+		}
+		for _, m := range col.Members {
+			if m.ODataID != "" {
+				uris = append(uris, m.ODataID)
+			}
+		}
+		next = col.NextLink
+	}
+	return uris, nil
+}
+
+// listAndGet reads the collection a system links to (via which) and every member of it. A
+// system without that link has none.
+func listAndGet[T any](ctx context.Context, c *Client, systemURI string, which func(*computerSystem) link) ([]T, error) {
+	sys, _, err := c.getSystem(ctx, systemURI)
+	if err != nil {
+		return nil, err
+	}
+	col := which(sys).ODataID
+	if col == "" {
+		return nil, nil
+	}
+	uris, err := c.listMembers(ctx, col)
+	if err != nil {
+		return nil, err
+	}
+	items, found, err := getAll[T](ctx, c, uris)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]T, 0, len(items))
+	for i := range items {
+		if found[i] {
+			out = append(out, items[i])
+		}
+	}
+	return out, nil
+}
+
+// getAll GETs every URI with bounded concurrency, preserving order. found[i] is false for a
+// resource that answered 404 (it vanished after it was listed); any other error fails all.
+func getAll[T any](ctx context.Context, c *Client, uris []string) ([]T, []bool, error) {
+	items := make([]T, len(uris))
+	found := make([]bool, len(uris))
+	if len(uris) == 0 {
+		return items, found, nil
+	}
+	gctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	var (
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+		sem      = make(chan struct{}, fetchConcurrency)
+	)
+	fail := func(err error) {
+		errOnce.Do(func() {
+			firstErr = err
+			cancel()
+		})
+	}
+launch:
+	for i, uri := range uris {
+		select {
+		case sem <- struct{}{}:
+		case <-gctx.Done():
+			break launch
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			_, err := c.getJSON(gctx, uri, &items[i])
+			switch {
+			case err == nil:
+				found[i] = true
+			case errors.Is(err, bmc.ErrNotFound):
+			default:
+				fail(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, nil, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, nil, fmt.Errorf("redfish: read %d resources: %w", len(uris), context.Cause(ctx))
+	}
+	return items, found, nil
+}
+
+// pathOf returns the path of a reference for messages and results.
+func pathOf(ref string) string {
+	if i := strings.Index(ref, "://"); i >= 0 {
+		rest := ref[i+3:]
+		if j := strings.IndexByte(rest, '/'); j >= 0 {
+			return rest[j:]
+		}
+		return "/"
+	}
+	return ref
+}
