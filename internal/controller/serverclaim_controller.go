@@ -1,0 +1,703 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+	"github.com/metalfleet/metal-operator/internal/binding"
+)
+
+// ServerClaimOptions tune the ServerClaim controller.
+type ServerClaimOptions struct {
+	// MaxConcurrentReconciles is the number of claims reconciled in parallel.
+	MaxConcurrentReconciles int
+	// UnboundRetryMin and UnboundRetryMax bound the backoff with which a claim that found
+	// no server looks again, so that it never waits forever for an unrelated event.
+	UnboundRetryMin, UnboundRetryMax time.Duration
+	// ServerReservedGrace is how long a claim whose server is not yet Reserved waits before
+	// it writes a status saying so. Within it, the server controller's Reserved write
+	// usually arrives first and the claim goes straight to Bound with one status write.
+	ServerReservedGrace time.Duration
+	// ExpectationTimeout is how long the controller trusts its own binding write without
+	// seeing it in the cache before it confirms it with an uncached read.
+	ExpectationTimeout time.Duration
+}
+
+// DefaultServerClaimOptions are the defaults of the manager's flags.
+func DefaultServerClaimOptions() ServerClaimOptions {
+	return ServerClaimOptions{
+		MaxConcurrentReconciles: 10,
+		UnboundRetryMin:         2 * time.Second,
+		UnboundRetryMax:         2 * time.Minute,
+		ServerReservedGrace:     10 * time.Second,
+		ExpectationTimeout:      30 * time.Second,
+	}
+}
+
+// ServerClaimReconciler binds ServerClaims to Servers.
+//
+// A claim moves through these states (status.phase, and the reason of its Bound condition):
+//
+//	Unbound (NoMatchingServer, ServerNotFound, ServerClaimedByOther, ...)
+//	   -- a fitting server is found --> one locked patch of the server (claim ref with uid and
+//	      boot configuration ref), the boot configuration created, one patch of the claim
+//	      (finalizer and spec.serverRef)
+//	   -- the server controller marks the server Reserved --> Bound
+//	Bound -- the server is lost (deleted, claim ref cleared) --> Unbound, boot configuration removed
+//	any   -- deletion --> boot configuration deleted, a binding the server never took up
+//	         undone, finalizer removed; the server controller powers the server off and
+//	         applies its reclaim policy.
+//
+// The decision that a server is free and the write that takes it are tied by an optimistic
+// lock on the server. What a claim already holds is found through the index on
+// spec.serverClaimRef.uid and, for its own writes not yet in the cache, through in-memory
+// expectations (one manager is active at a time; a restarted one starts from a fresh List),
+// so a stale cache can never make a claim take a second server.
+type ServerClaimReconciler struct {
+	client.Client
+	// APIReader reads around the cache when a decision must not rest on a stale cache.
+	APIReader client.Reader
+	Scheme    *runtime.Scheme
+	Recorder  events.EventRecorder
+	Options   ServerClaimOptions
+
+	pool   *binding.Pool
+	expect *expectations
+}
+
+// +kubebuilder:rbac:groups=metal.ironcore.dev,resources=serverclaims,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=metal.ironcore.dev,resources=serverclaims/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=metal.ironcore.dev,resources=serverclaims/finalizers,verbs=update
+// +kubebuilder:rbac:groups=metal.ironcore.dev,resources=servers,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=metal.ironcore.dev,resources=serverbootconfigurations,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile brings one claim closer to a binding.
+func (r *ServerClaimReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	claim := &metalv1alpha1.ServerClaim{}
+	if err := r.Get(ctx, req.NamespacedName, claim); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if claim.Annotations[metalv1alpha1.OperationAnnotation] == metalv1alpha1.OperationAnnotationIgnore {
+		return ctrl.Result{}, nil
+	}
+	if !claim.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, claim)
+	}
+	// The finalizer is added together with spec.serverRef once a server is taken (see
+	// ensureClaimBinding): a claim that holds nothing has nothing to clean up, and one
+	// write fewer per binding matters at fleet scale.
+	return r.reconcileNormal(ctx, claim)
+}
+
+func (r *ServerClaimReconciler) reconcileNormal(ctx context.Context, claim *metalv1alpha1.ServerClaim) (ctrl.Result, error) {
+	sel, err := claimSelector(claim)
+	if err != nil {
+		return r.setUnbound(ctx, claim, metalv1alpha1.ReasonInvalidSelector,
+			fmt.Sprintf("spec.serverSelector is invalid: %v", err), false)
+	}
+	held, err := r.heldServers(ctx, claim)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	var bound *metalv1alpha1.Server
+	for _, s := range held {
+		if claim.Spec.ServerRef != nil && s.Name != claim.Spec.ServerRef.Name {
+			continue
+		}
+		if bound == nil || s.Name < bound.Name {
+			bound = s
+		}
+	}
+	for _, s := range held {
+		if s != bound {
+			if err := r.releaseExtra(ctx, claim, s); err != nil {
+				return ctrl.Result{}, err
+			}
+		}
+	}
+	if bound == nil {
+		return r.bind(ctx, claim, sel)
+	}
+	return r.ensureBound(ctx, claim, bound)
+}
+
+// heldServers returns the servers whose claim reference names this claim: from the index on
+// the reference's uid, from the index on its name (for references without uid), and the
+// server this controller bound but the cache does not show yet.
+func (r *ServerClaimReconciler) heldServers(ctx context.Context, claim *metalv1alpha1.ServerClaim) ([]*metalv1alpha1.Server, error) {
+	seen := map[string]*metalv1alpha1.Server{}
+	for _, q := range []struct{ field, value string }{
+		{IndexServerClaimUID, string(claim.UID)},
+		{IndexServerClaimKey, NamespacedKey(claim.Namespace, claim.Name)},
+	} {
+		list := &metalv1alpha1.ServerList{}
+		if err := r.List(ctx, list, client.MatchingFields{q.field: q.value}); err != nil {
+			return nil, fmt.Errorf("listing servers by %s: %w", q.field, err)
+		}
+		for i := range list.Items {
+			s := &list.Items[i]
+			if binding.HeldBy(s, claim) {
+				seen[s.Name] = s
+			}
+		}
+	}
+	if name, ok := r.expect.server(claim.UID); ok {
+		if _, observed := seen[name]; observed {
+			r.expect.observedServer(claim.UID)
+		} else {
+			s, err := r.pendingServer(ctx, claim, name)
+			if err != nil {
+				return nil, err
+			}
+			if s != nil {
+				seen[name] = s
+			}
+		}
+	}
+	held := make([]*metalv1alpha1.Server, 0, len(seen))
+	for _, s := range seen {
+		held = append(held, s)
+	}
+	return held, nil
+}
+
+// pendingServer resolves an expectation the cache does not confirm yet: within the timeout
+// the write is trusted and the cached server returned as held (with the claim reference the
+// write set); past it, the server is read around the cache and the expectation dropped if
+// the server does not hold the claim.
+func (r *ServerClaimReconciler) pendingServer(ctx context.Context, claim *metalv1alpha1.ServerClaim, name string) (*metalv1alpha1.Server, error) {
+	s := &metalv1alpha1.Server{}
+	if r.expect.serverAge(claim.UID) > r.Options.ExpectationTimeout {
+		if err := r.APIReader.Get(ctx, client.ObjectKey{Name: name}, s); err != nil {
+			if apierrors.IsNotFound(err) {
+				r.expect.observedServer(claim.UID)
+				return nil, nil
+			}
+			return nil, fmt.Errorf("confirming the binding to server %s: %w", name, err)
+		}
+		r.expect.observedServer(claim.UID)
+		if !binding.HeldBy(s, claim) {
+			return nil, nil
+		}
+		return s, nil
+	}
+	if err := r.Get(ctx, client.ObjectKey{Name: name}, s); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.expect.observedServer(claim.UID)
+			return nil, nil
+		}
+		return nil, err
+	}
+	// The cache predates our write: present the server as our write left it, but not as
+	// Reserved, since the server controller cannot have seen the binding yet.
+	s.Spec.ServerClaimRef = claimRefOf(claim)
+	s.Spec.BootConfigurationRef = bootConfigurationRefOf(claim)
+	if s.Status.State == metalv1alpha1.ServerStateReserved {
+		s.Status.State = metalv1alpha1.ServerStateAvailable
+	}
+	return s, nil
+}
+
+// bind looks for a server for an unbound claim and takes it.
+func (r *ServerClaimReconciler) bind(ctx context.Context, claim *metalv1alpha1.ServerClaim, sel labels.Selector) (ctrl.Result, error) {
+	if claim.Spec.ServerRef != nil {
+		return r.bindByName(ctx, claim, sel)
+	}
+	excluded := map[string]bool{}
+	matchLabels := map[string]string(nil)
+	if claim.Spec.ServerSelector != nil {
+		matchLabels = claim.Spec.ServerSelector.MatchLabels
+	}
+	const attempts = 4
+	for range attempts {
+		cand, ok := r.pool.Pick(sel, matchLabels, string(claim.UID), func(c binding.Candidate) bool {
+			return !excluded[c.Name] && binding.Tolerates(c.Taints, claim.Spec.Tolerations)
+		})
+		if !ok {
+			break
+		}
+		excluded[cand.Name] = true
+		s := &metalv1alpha1.Server{}
+		if err := r.Get(ctx, client.ObjectKey{Name: cand.Name}, s); err != nil {
+			if apierrors.IsNotFound(err) {
+				r.pool.Remove(cand.Name)
+				continue
+			}
+			return ctrl.Result{}, err
+		}
+		if reason, _ := binding.Check(s, claim, sel); reason != "" {
+			r.pool.Observe(s)
+			continue
+		}
+		taken, err := r.take(ctx, claim, s)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if taken {
+			return r.ensureBound(ctx, claim, s)
+		}
+	}
+	if len(excluded) > 0 {
+		// Candidates were there but taken by others meanwhile: look again soon, without
+		// writing a status that would be stale at once.
+		return ctrl.Result{RequeueAfter: r.Options.UnboundRetryMin / 4}, nil
+	}
+	msg := "No Available, powered-off, uncordoned server matches the claim's selector and tolerations"
+	if claim.Spec.ServerSelector == nil {
+		msg = "No Available, powered-off, uncordoned server whose taints the claim tolerates"
+	}
+	return r.setUnbound(ctx, claim, metalv1alpha1.ReasonNoMatchingServer, msg, true)
+}
+
+// bindByName binds the server named by spec.serverRef, or says why it cannot.
+func (r *ServerClaimReconciler) bindByName(ctx context.Context, claim *metalv1alpha1.ServerClaim, sel labels.Selector) (ctrl.Result, error) {
+	name := claim.Spec.ServerRef.Name
+	s := &metalv1alpha1.Server{}
+	if err := r.Get(ctx, client.ObjectKey{Name: name}, s); err != nil {
+		if apierrors.IsNotFound(err) {
+			return r.setUnbound(ctx, claim, metalv1alpha1.ReasonServerNotFound,
+				fmt.Sprintf("Server %s does not exist", name), true)
+		}
+		return ctrl.Result{}, err
+	}
+	if reason, msg := binding.Check(s, claim, sel); reason != "" {
+		return r.setUnbound(ctx, claim, reason, msg, true)
+	}
+	taken, err := r.take(ctx, claim, s)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if !taken {
+		return ctrl.Result{RequeueAfter: r.Options.UnboundRetryMin / 4}, nil
+	}
+	return r.ensureBound(ctx, claim, s)
+}
+
+// take writes the binding onto the server: claim reference (with uid) and boot
+// configuration reference in one patch, guarded by the server's resourceVersion as the
+// cache saw it. It returns false when the server changed meanwhile (someone else may have
+// taken it): the caller picks again.
+func (r *ServerClaimReconciler) take(ctx context.Context, claim *metalv1alpha1.ServerClaim, s *metalv1alpha1.Server) (bool, error) {
+	base := s.DeepCopy()
+	s.Spec.ServerClaimRef = claimRefOf(claim)
+	s.Spec.BootConfigurationRef = bootConfigurationRefOf(claim)
+	err := r.Patch(ctx, s, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+	switch {
+	case err == nil:
+		r.expect.setServer(claim.UID, s.Name)
+		r.pool.Remove(s.Name)
+		ctrl.LoggerFrom(ctx).V(1).Info("Took server", "Server", klog.KObj(s))
+		return true, nil
+	case apierrors.IsConflict(err), apierrors.IsNotFound(err):
+		r.pool.Remove(s.Name) // the informer puts it back if it is still free
+		return false, nil
+	default:
+		return false, fmt.Errorf("binding server %s: %w", s.Name, err)
+	}
+}
+
+// ensureBound completes a binding and reports it: claim finalizer and spec.serverRef, the
+// boot configuration, then the claim's status.
+func (r *ServerClaimReconciler) ensureBound(ctx context.Context, claim *metalv1alpha1.ServerClaim, s *metalv1alpha1.Server) (ctrl.Result, error) {
+	sbc, sbcProblem, err := r.ensureBootConfiguration(ctx, claim, s)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if !controllerutil.ContainsFinalizer(claim, metalv1alpha1.ServerClaimFinalizer) || claim.Spec.ServerRef == nil {
+		base := claim.DeepCopy()
+		controllerutil.AddFinalizer(claim, metalv1alpha1.ServerClaimFinalizer)
+		if claim.Spec.ServerRef == nil {
+			claim.Spec.ServerRef = &metalv1alpha1.LocalObjectReference{Name: s.Name}
+		}
+		if err := r.Patch(ctx, claim, client.MergeFrom(base)); err != nil {
+			if apierrors.IsNotFound(err) {
+				return ctrl.Result{}, nil // gone: the server controller releases the server
+			}
+			return ctrl.Result{}, fmt.Errorf("recording server %s on the claim: %w", s.Name, err)
+		}
+	}
+
+	if s.Status.State != metalv1alpha1.ServerStateReserved {
+		// The server controller has not taken up the binding yet. Its Reserved write wakes
+		// this claim; only if it is slow does the claim say what it waits for.
+		waited := time.Since(claim.CreationTimestamp.Time)
+		if claim.Status.Phase == "" && waited < r.Options.ServerReservedGrace {
+			return ctrl.Result{RequeueAfter: r.Options.ServerReservedGrace - waited}, nil
+		}
+		state := string(s.Status.State)
+		if state == "" {
+			state = "not yet reconciled"
+		}
+		return r.setUnbound(ctx, claim, metalv1alpha1.ReasonWaitingForServer,
+			fmt.Sprintf("Server %s is %s; waiting for it to be Reserved", s.Name, state), true)
+	}
+
+	ready := readyCondition(claim, s, sbc, sbcProblem)
+	return r.setBound(ctx, claim, s, ready)
+}
+
+// readyCondition says whether the bound server is ready for the user, and if not, why.
+func readyCondition(claim *metalv1alpha1.ServerClaim, s *metalv1alpha1.Server, sbc *metalv1alpha1.ServerBootConfiguration, sbcProblem string) metav1.Condition {
+	notReady := func(reason, msg string) metav1.Condition {
+		return metav1.Condition{Type: metalv1alpha1.ServerClaimReady, Status: metav1.ConditionFalse, Reason: reason, Message: msg}
+	}
+	switch {
+	case !s.DeletionTimestamp.IsZero():
+		return notReady(metalv1alpha1.ReasonServerDeleting,
+			fmt.Sprintf("Server %s is being deleted; it is held until this claim is deleted", s.Name))
+	case binding.IsParked(s):
+		return notReady(metalv1alpha1.ReasonServerParked, fmt.Sprintf("Server %s is parked", s.Name))
+	case sbcProblem != "":
+		return notReady(metalv1alpha1.ReasonBootConfigurationFailed, sbcProblem)
+	case sbc == nil || sbc.Status.State == "" || sbc.Status.State == metalv1alpha1.ServerBootConfigurationStatePending:
+		return notReady(metalv1alpha1.ReasonBootConfigurationPending,
+			fmt.Sprintf("ServerBootConfiguration %s is not Ready yet", claim.Name))
+	case sbc.Status.State == metalv1alpha1.ServerBootConfigurationStateError:
+		msg := fmt.Sprintf("ServerBootConfiguration %s is in Error", claim.Name)
+		for _, c := range sbc.Status.Conditions {
+			if c.Status == metav1.ConditionFalse && c.Message != "" {
+				msg += ": " + c.Message
+				break
+			}
+		}
+		return notReady(metalv1alpha1.ReasonBootConfigurationFailed, msg)
+	case claim.Spec.Power == metalv1alpha1.PowerOn && s.Status.PowerState != metalv1alpha1.ServerOnPowerState:
+		return notReady(metalv1alpha1.ReasonServerPoweringOn, fmt.Sprintf("Server %s is powered %s, powering On", s.Name, powerOf(s)))
+	case claim.Spec.Power == metalv1alpha1.PowerOff && s.Status.PowerState != metalv1alpha1.ServerOffPowerState:
+		return notReady(metalv1alpha1.ReasonServerPoweringOff, fmt.Sprintf("Server %s is powered %s, powering Off", s.Name, powerOf(s)))
+	}
+	return metav1.Condition{Type: metalv1alpha1.ServerClaimReady, Status: metav1.ConditionTrue, Reason: metalv1alpha1.ReasonReady,
+		Message: fmt.Sprintf("Server %s booted its configuration and is powered %s", s.Name, powerOf(s))}
+}
+
+func powerOf(s *metalv1alpha1.Server) string {
+	if s.Status.PowerState == "" {
+		return "unknown"
+	}
+	return string(s.Status.PowerState)
+}
+
+// ensureBootConfiguration creates the claim's ServerBootConfiguration, or brings its spec in
+// line with the claim. It returns the configuration as the cache has it (nil right after
+// creating it) and a problem message when a foreign object stands in the way.
+func (r *ServerClaimReconciler) ensureBootConfiguration(ctx context.Context, claim *metalv1alpha1.ServerClaim, s *metalv1alpha1.Server) (*metalv1alpha1.ServerBootConfiguration, string, error) {
+	want := metalv1alpha1.ServerBootConfigurationSpec{
+		ServerRef:         metalv1alpha1.LocalObjectReference{Name: s.Name},
+		Image:             claim.Spec.Image,
+		IgnitionSecretRef: claim.Spec.IgnitionSecretRef,
+	}
+	sbc := &metalv1alpha1.ServerBootConfiguration{}
+	err := r.Get(ctx, client.ObjectKeyFromObject(claim), sbc)
+	switch {
+	case apierrors.IsNotFound(err):
+		if r.expect.bootConfigurationCreated(claim.UID) {
+			return nil, "", nil // created by us, not in the cache yet
+		}
+		sbc = &metalv1alpha1.ServerBootConfiguration{
+			ObjectMeta: metav1.ObjectMeta{Namespace: claim.Namespace, Name: claim.Name},
+			Spec:       want,
+		}
+		if err := controllerutil.SetControllerReference(claim, sbc, r.Scheme); err != nil {
+			return nil, "", err
+		}
+		if err := r.Create(ctx, sbc); err != nil && !apierrors.IsAlreadyExists(err) {
+			return nil, "", fmt.Errorf("creating ServerBootConfiguration %s: %w", claim.Name, err)
+		}
+		r.expect.setBootConfigurationCreated(claim.UID)
+		return nil, "", nil
+	case err != nil:
+		return nil, "", err
+	}
+	r.expect.observedBootConfiguration(claim.UID)
+	if !metav1.IsControlledBy(sbc, claim) {
+		return sbc, fmt.Sprintf("ServerBootConfiguration %s/%s exists and is not owned by this claim", sbc.Namespace, sbc.Name), nil
+	}
+	if !bootSpecEqual(sbc.Spec, want) {
+		base := sbc.DeepCopy()
+		sbc.Spec = want
+		if err := r.Patch(ctx, sbc, client.MergeFrom(base)); err != nil {
+			return nil, "", fmt.Errorf("updating ServerBootConfiguration %s: %w", sbc.Name, err)
+		}
+	}
+	return sbc, "", nil
+}
+
+func bootSpecEqual(a, b metalv1alpha1.ServerBootConfigurationSpec) bool {
+	if a.ServerRef != b.ServerRef || a.Image != b.Image {
+		return false
+	}
+	if (a.IgnitionSecretRef == nil) != (b.IgnitionSecretRef == nil) {
+		return false
+	}
+	return a.IgnitionSecretRef == nil || *a.IgnitionSecretRef == *b.IgnitionSecretRef
+}
+
+// releaseExtra undoes a binding this claim must not keep: a second server (which only a
+// lost race can produce) or a server other than the one spec.serverRef names. Only the
+// claim's references are removed, under the server's optimistic lock; the server controller
+// powers it off if it had been Reserved.
+func (r *ServerClaimReconciler) releaseExtra(ctx context.Context, claim *metalv1alpha1.ServerClaim, s *metalv1alpha1.Server) error {
+	if err := r.clearServerRefs(ctx, claim, s); err != nil {
+		return err
+	}
+	r.Recorder.Eventf(claim, s, "Warning", "ExtraServerReleased", "Release",
+		"Released server %s, which held this claim although the claim is bound to another server", s.Name)
+	return nil
+}
+
+// clearServerRefs removes the claim's references from a server, if it still holds them.
+func (r *ServerClaimReconciler) clearServerRefs(ctx context.Context, claim *metalv1alpha1.ServerClaim, s *metalv1alpha1.Server) error {
+	if name, ok := r.expect.server(claim.UID); ok && name == s.Name {
+		r.expect.observedServer(claim.UID)
+	}
+	base := s.DeepCopy()
+	s.Spec.ServerClaimRef = nil
+	if ref := s.Spec.BootConfigurationRef; ref != nil && ref.Namespace == claim.Namespace && ref.Name == claim.Name {
+		s.Spec.BootConfigurationRef = nil
+	}
+	err := r.Patch(ctx, s, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("releasing server %s: %w", s.Name, err)
+	}
+	return nil
+}
+
+// reconcileDelete removes the claim's boot configuration, undoes a binding the server never
+// took up, and lets the claim go. Powering the server off and applying its reclaim policy is
+// the server controller's job; the claim does not wait for it, so a claim on an unreachable
+// server stays deletable.
+func (r *ServerClaimReconciler) reconcileDelete(ctx context.Context, claim *metalv1alpha1.ServerClaim) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(claim, metalv1alpha1.ServerClaimFinalizer) {
+		r.expect.forget(claim.UID)
+		return ctrl.Result{}, nil
+	}
+	sbc := &metalv1alpha1.ServerBootConfiguration{}
+	if err := r.Get(ctx, client.ObjectKeyFromObject(claim), sbc); err == nil {
+		if metav1.IsControlledBy(sbc, claim) {
+			err := r.Delete(ctx, sbc, client.Preconditions{UID: &sbc.UID})
+			if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+				return ctrl.Result{}, fmt.Errorf("deleting ServerBootConfiguration %s: %w", sbc.Name, err)
+			}
+		}
+	} else if !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, err
+	}
+
+	held, err := r.heldServers(ctx, claim)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	for _, s := range held {
+		switch s.Status.State {
+		case metalv1alpha1.ServerStateReserved, metalv1alpha1.ServerStateReleased, metalv1alpha1.ServerStateParked:
+			// Taken up: released by the server controller once the claim is gone.
+			r.Recorder.Eventf(claim, s, "Normal", "Unbinding", "Delete",
+				"Claim deleted; server %s is powered off and reclaimed by its policy", s.Name)
+		default:
+			// Never taken up: nothing was booted for this claim, so the binding is simply undone
+			// (a Retain policy does not apply to a server the claim never had).
+			if !binding.HeldBy(s, claim) || s.Spec.ServerClaimRef == nil {
+				continue
+			}
+			if err := r.clearServerRefs(ctx, claim, s); err != nil {
+				return ctrl.Result{}, err
+			}
+		}
+	}
+
+	base := claim.DeepCopy()
+	controllerutil.RemoveFinalizer(claim, metalv1alpha1.ServerClaimFinalizer)
+	if err := r.Patch(ctx, claim, client.MergeFrom(base)); err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, fmt.Errorf("removing the finalizer: %w", err)
+	}
+	r.expect.forget(claim.UID)
+	return ctrl.Result{}, nil
+}
+
+// setUnbound records why the claim holds no server, with one status write at most and only
+// when something changed. A claim that lost its server drops its boot configuration, so that
+// two configurations never point at one server. retry asks for a look again after a backoff
+// that grows with the time the claim has been unbound.
+func (r *ServerClaimReconciler) setUnbound(ctx context.Context, claim *metalv1alpha1.ServerClaim, reason, msg string, retry bool) (ctrl.Result, error) {
+	wasBound := claim.Status.Phase == metalv1alpha1.PhaseBound
+	if wasBound {
+		if err := r.deleteBootConfiguration(ctx, claim); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	base := claim.DeepCopy()
+	claim.Status.Phase = metalv1alpha1.PhaseUnbound
+	claim.Status.ObservedGeneration = claim.Generation
+	boundChanged := meta.SetStatusCondition(&claim.Status.Conditions, metav1.Condition{
+		Type: metalv1alpha1.ServerClaimBound, Status: metav1.ConditionFalse, Reason: reason, Message: msg,
+		ObservedGeneration: claim.Generation,
+	})
+	meta.SetStatusCondition(&claim.Status.Conditions, metav1.Condition{
+		Type: metalv1alpha1.ServerClaimReady, Status: metav1.ConditionFalse, Reason: reason, Message: msg,
+		ObservedGeneration: claim.Generation,
+	})
+	if err := r.patchStatus(ctx, claim, base); err != nil {
+		return ctrl.Result{}, err
+	}
+	if wasBound {
+		r.Recorder.Eventf(claim, nil, "Warning", metalv1alpha1.ReasonBindingLost, "Unbind", "Lost its server: %s", msg)
+	} else if boundChanged {
+		r.Recorder.Eventf(claim, nil, "Warning", reason, "Bind", "%s", msg)
+	}
+	if !retry {
+		return ctrl.Result{}, nil
+	}
+	return ctrl.Result{RequeueAfter: r.unboundBackoff(claim)}, nil
+}
+
+// unboundBackoff grows with how long the claim has been unbound, between the configured
+// bounds: a claim that just failed looks again soon, one that has waited for hours rarely.
+func (r *ServerClaimReconciler) unboundBackoff(claim *metalv1alpha1.ServerClaim) time.Duration {
+	since := claim.CreationTimestamp.Time
+	if c := meta.FindStatusCondition(claim.Status.Conditions, metalv1alpha1.ServerClaimBound); c != nil {
+		since = c.LastTransitionTime.Time
+	}
+	d := time.Since(since) / 4
+	return min(max(d, r.Options.UnboundRetryMin), r.Options.UnboundRetryMax)
+}
+
+// setBound records a binding and its readiness.
+func (r *ServerClaimReconciler) setBound(ctx context.Context, claim *metalv1alpha1.ServerClaim, s *metalv1alpha1.Server, ready metav1.Condition) (ctrl.Result, error) {
+	wasBound := claim.Status.Phase == metalv1alpha1.PhaseBound
+	base := claim.DeepCopy()
+	claim.Status.Phase = metalv1alpha1.PhaseBound
+	claim.Status.ObservedGeneration = claim.Generation
+	meta.SetStatusCondition(&claim.Status.Conditions, metav1.Condition{
+		Type: metalv1alpha1.ServerClaimBound, Status: metav1.ConditionTrue, Reason: metalv1alpha1.ReasonBound,
+		Message: fmt.Sprintf("Bound to server %s", s.Name), ObservedGeneration: claim.Generation,
+	})
+	ready.ObservedGeneration = claim.Generation
+	wasReady := meta.IsStatusConditionTrue(claim.Status.Conditions, metalv1alpha1.ServerClaimReady)
+	meta.SetStatusCondition(&claim.Status.Conditions, ready)
+	if err := r.patchStatus(ctx, claim, base); err != nil {
+		return ctrl.Result{}, err
+	}
+	if !wasBound {
+		r.Recorder.Eventf(claim, s, "Normal", metalv1alpha1.ReasonBound, "Bind", "Bound to server %s", s.Name)
+		observeBound(claim)
+	}
+	if !wasReady && ready.Status == metav1.ConditionTrue {
+		r.Recorder.Eventf(claim, s, "Normal", metalv1alpha1.ReasonReady, "Ready", "%s", ready.Message)
+		observeReady(claim)
+	}
+	return ctrl.Result{}, nil
+}
+
+// patchStatus writes the claim's status if it differs from base.
+func (r *ServerClaimReconciler) patchStatus(ctx context.Context, claim, base *metalv1alpha1.ServerClaim) error {
+	if statusEqual(base.Status, claim.Status) {
+		return nil
+	}
+	if err := r.Status().Patch(ctx, claim, client.MergeFrom(base)); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("writing the claim status: %w", err)
+	}
+	return nil
+}
+
+func statusEqual(a, b metalv1alpha1.ServerClaimStatus) bool {
+	if a.Phase != b.Phase || a.ObservedGeneration != b.ObservedGeneration || len(a.Conditions) != len(b.Conditions) {
+		return false
+	}
+	for i := range a.Conditions {
+		x, y := a.Conditions[i], b.Conditions[i]
+		if x.Type != y.Type || x.Status != y.Status || x.Reason != y.Reason || x.Message != y.Message ||
+			x.ObservedGeneration != y.ObservedGeneration || !x.LastTransitionTime.Equal(&y.LastTransitionTime) {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *ServerClaimReconciler) deleteBootConfiguration(ctx context.Context, claim *metalv1alpha1.ServerClaim) error {
+	sbc := &metalv1alpha1.ServerBootConfiguration{}
+	if err := r.Get(ctx, client.ObjectKeyFromObject(claim), sbc); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if !metav1.IsControlledBy(sbc, claim) {
+		return nil
+	}
+	r.expect.observedBootConfiguration(claim.UID)
+	if err := r.Delete(ctx, sbc, client.Preconditions{UID: &sbc.UID}); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return fmt.Errorf("deleting ServerBootConfiguration %s: %w", sbc.Name, err)
+	}
+	return nil
+}
+
+func claimSelector(claim *metalv1alpha1.ServerClaim) (labels.Selector, error) {
+	if claim.Spec.ServerSelector == nil {
+		return nil, nil
+	}
+	return metav1.LabelSelectorAsSelector(claim.Spec.ServerSelector)
+}
+
+func claimRefOf(claim *metalv1alpha1.ServerClaim) *metalv1alpha1.ImmutableObjectReference {
+	return &metalv1alpha1.ImmutableObjectReference{Namespace: claim.Namespace, Name: claim.Name, UID: string(claim.UID)}
+}
+
+func bootConfigurationRefOf(claim *metalv1alpha1.ServerClaim) *metalv1alpha1.ObjectReference {
+	return &metalv1alpha1.ObjectReference{Namespace: claim.Namespace, Name: claim.Name}
+}
+
+// SetupWithManager registers the controller and the pool's feed from server events.
+func (r *ServerClaimReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	switch {
+	case r.Client == nil, r.APIReader == nil, r.Scheme == nil:
+		return errors.New("ServerClaimReconciler needs Client, APIReader and Scheme")
+	case r.Recorder == nil:
+		return errors.New("ServerClaimReconciler needs an event Recorder")
+	case r.Options.MaxConcurrentReconciles <= 0 || r.Options.UnboundRetryMin <= 0 ||
+		r.Options.UnboundRetryMax < r.Options.UnboundRetryMin || r.Options.ExpectationTimeout <= 0:
+		return fmt.Errorf("ServerClaimReconciler options are incomplete: %+v", r.Options)
+	}
+	r.pool = binding.NewPool()
+	r.expect = newExpectations()
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("serverclaim").
+		For(&metalv1alpha1.ServerClaim{}, builder.WithPredicates(claimChangePredicate())).
+		Owns(&metalv1alpha1.ServerBootConfiguration{}).
+		Watches(&metalv1alpha1.Server{}, r.serverEventHandler()).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles}).
+		Complete(r)
+}
+
+// claimChangePredicate ignores the claim's own status writes: a claim is reconciled when its
+// spec, annotations, finalizers or deletion change, or when an event about its server or
+// boot configuration arrives.
+func claimChangePredicate() predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, n := e.ObjectOld, e.ObjectNew
+			return o.GetGeneration() != n.GetGeneration() ||
+				!o.GetDeletionTimestamp().Equal(n.GetDeletionTimestamp()) ||
+				len(o.GetFinalizers()) != len(n.GetFinalizers()) ||
+				o.GetAnnotations()[metalv1alpha1.OperationAnnotation] != n.GetAnnotations()[metalv1alpha1.OperationAnnotation]
+		},
+	}
+}

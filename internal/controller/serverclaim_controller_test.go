@@ -1,0 +1,577 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+)
+
+// testClaimOptions make the claim controller's timers short for tests.
+func testClaimOptions() ServerClaimOptions {
+	o := DefaultServerClaimOptions()
+	o.UnboundRetryMin = 100 * time.Millisecond
+	o.UnboundRetryMax = time.Second
+	o.ServerReservedGrace = 300 * time.Millisecond
+	o.ExpectationTimeout = 5 * time.Second
+	return o
+}
+
+func setupClaimController(mgr manager.Manager, opts ServerClaimOptions) error {
+	return (&ServerClaimReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Scheme:    mgr.GetScheme(),
+		Recorder:  mgr.GetEventRecorder("serverclaim-controller"),
+		Options:   opts,
+	}).SetupWithManager(mgr)
+}
+
+// startClaimController starts a manager running only the claim controller: the test plays
+// the server controller's part (status writes) explicitly.
+func startClaimController(t *testing.T) {
+	t.Helper()
+	startManager(t, func(mgr manager.Manager) error { return setupClaimController(mgr, testClaimOptions()) })
+}
+
+// newIdleServer creates a server the server controller leaves alone (operation=ignore), with
+// the status of a free server written directly.
+func newIdleServer(t *testing.T, lbls map[string]string, mutate ...func(*metalv1alpha1.Server)) *metalv1alpha1.Server {
+	t.Helper()
+	g := NewWithT(t)
+	s := &metalv1alpha1.Server{
+		ObjectMeta: metav1.ObjectMeta{
+			GenerateName: "idle-",
+			Labels:       lbls,
+			Annotations:  map[string]string{metalv1alpha1.OperationAnnotation: metalv1alpha1.OperationAnnotationIgnore},
+		},
+		Spec: metalv1alpha1.ServerSpec{SystemUUID: "00000000-0000-0000-0000-000000000000"},
+	}
+	for _, m := range mutate {
+		m(s)
+	}
+	create(t, s)
+	setServerStatus(g, s, metalv1alpha1.ServerStateAvailable, metalv1alpha1.ServerOffPowerState)
+	return s
+}
+
+// setServerStatus writes a server's state and power as the server controller would.
+func setServerStatus(g Gomega, s *metalv1alpha1.Server, state metalv1alpha1.ServerState, power metalv1alpha1.ServerPowerState) {
+	g.Eventually(func() error {
+		cur := &metalv1alpha1.Server{}
+		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(s), cur); err != nil {
+			return err
+		}
+		base := cur.DeepCopy()
+		cur.Status.State = state
+		cur.Status.PowerState = power
+		return env.Client.Status().Patch(context.Background(), cur, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+	}).Should(Succeed())
+}
+
+func newClaim(t *testing.T, ns string, mutate ...func(*metalv1alpha1.ServerClaim)) *metalv1alpha1.ServerClaim {
+	t.Helper()
+	c := &metalv1alpha1.ServerClaim{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, GenerateName: "claim-"},
+		Spec:       metalv1alpha1.ServerClaimSpec{Power: metalv1alpha1.PowerOn, Image: "my-osimage:latest"},
+	}
+	for _, m := range mutate {
+		m(c)
+	}
+	create(t, c)
+	return c
+}
+
+func byRef(name string) func(*metalv1alpha1.ServerClaim) {
+	return func(c *metalv1alpha1.ServerClaim) { c.Spec.ServerRef = &metalv1alpha1.LocalObjectReference{Name: name} }
+}
+
+func bySelector(kv ...string) func(*metalv1alpha1.ServerClaim) {
+	return func(c *metalv1alpha1.ServerClaim) {
+		m := map[string]string{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		c.Spec.ServerSelector = &metav1.LabelSelector{MatchLabels: m}
+	}
+}
+
+func getClaim(g Gomega, c *metalv1alpha1.ServerClaim) *metalv1alpha1.ServerClaim {
+	cur := &metalv1alpha1.ServerClaim{}
+	g.Expect(env.Client.Get(context.Background(), client.ObjectKeyFromObject(c), cur)).To(Succeed())
+	return cur
+}
+
+func getServer(g Gomega, s *metalv1alpha1.Server) *metalv1alpha1.Server {
+	cur := &metalv1alpha1.Server{}
+	g.Expect(env.Client.Get(context.Background(), client.ObjectKeyFromObject(s), cur)).To(Succeed())
+	return cur
+}
+
+// boundReason is the reason of the claim's Bound condition ("" without one).
+func boundReason(c *metalv1alpha1.ServerClaim) string {
+	if cond := meta.FindStatusCondition(c.Status.Conditions, metalv1alpha1.ServerClaimBound); cond != nil {
+		return cond.Reason
+	}
+	return ""
+}
+
+// expectUnbound waits for the claim to report Unbound with the reason, and checks that no
+// server holds it.
+func expectUnbound(t *testing.T, c *metalv1alpha1.ServerClaim, reason string) {
+	t.Helper()
+	g := NewWithT(t)
+	g.Eventually(func(g Gomega) {
+		cur := getClaim(g, c)
+		g.Expect(cur.Status.Phase).To(Equal(metalv1alpha1.PhaseUnbound))
+		g.Expect(boundReason(cur)).To(Equal(reason))
+	}).Should(Succeed())
+	list := &metalv1alpha1.ServerList{}
+	g.Expect(env.Client.List(t.Context(), list)).To(Succeed())
+	cur := getClaim(g, c)
+	for _, s := range list.Items {
+		if ref := s.Spec.ServerClaimRef; ref != nil {
+			g.Expect(ref.UID).NotTo(Equal(string(cur.UID)), "server %s holds the unbound claim", s.Name)
+		}
+	}
+}
+
+// TestClaimBindsByRefAndReportsBound: the seed's reference claim against a free server. The
+// binding is written in one server patch (claim ref with uid and boot configuration ref), the
+// claim gets its finalizer, the boot configuration is created owned by the claim, and the
+// claim turns Bound once the server is Reserved (not before).
+func TestClaimBindsByRefAndReportsBound(t *testing.T) {
+	g := NewWithT(t)
+	ns := env.Namespace(t)
+	startClaimController(t)
+	s := newIdleServer(t, nil)
+	c := newClaim(t, ns, byRef(s.Name), func(c *metalv1alpha1.ServerClaim) {
+		c.Spec.IgnitionSecretRef = &metalv1alpha1.LocalObjectReference{Name: "my-ignition-secret"}
+	})
+
+	g.Eventually(func(g Gomega) {
+		cur := getServer(g, s)
+		g.Expect(cur.Spec.ServerClaimRef).To(Equal(&metalv1alpha1.ImmutableObjectReference{
+			Namespace: ns, Name: c.Name, UID: string(c.UID)}))
+		g.Expect(cur.Spec.BootConfigurationRef).To(Equal(&metalv1alpha1.ObjectReference{Namespace: ns, Name: c.Name}))
+	}).Should(Succeed())
+
+	sbc := &metalv1alpha1.ServerBootConfiguration{}
+	g.Eventually(func() error {
+		return env.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: c.Name}, sbc)
+	}).Should(Succeed())
+	g.Expect(sbc.Spec.ServerRef.Name).To(Equal(s.Name))
+	g.Expect(sbc.Spec.Image).To(Equal("my-osimage:latest"))
+	g.Expect(sbc.Spec.IgnitionSecretRef).To(Equal(&metalv1alpha1.LocalObjectReference{Name: "my-ignition-secret"}))
+	owner := metav1.GetControllerOf(sbc)
+	g.Expect(owner).NotTo(BeNil())
+	g.Expect(owner.UID).To(Equal(c.UID))
+	g.Expect(*owner.BlockOwnerDeletion).To(BeTrue())
+
+	g.Eventually(func(g Gomega) {
+		cur := getClaim(g, c)
+		g.Expect(cur.Finalizers).To(ContainElement(metalv1alpha1.ServerClaimFinalizer))
+		// Not Reserved yet: after the grace period the claim says what it waits for.
+		g.Expect(cur.Status.Phase).To(Equal(metalv1alpha1.PhaseUnbound))
+		g.Expect(boundReason(cur)).To(Equal(metalv1alpha1.ReasonWaitingForServer))
+	}).Should(Succeed())
+
+	setServerStatus(g, s, metalv1alpha1.ServerStateReserved, metalv1alpha1.ServerOffPowerState)
+	g.Eventually(func(g Gomega) {
+		cur := getClaim(g, c)
+		g.Expect(cur.Status.Phase).To(Equal(metalv1alpha1.PhaseBound))
+		g.Expect(boundReason(cur)).To(Equal(metalv1alpha1.ReasonBound))
+		ready := meta.FindStatusCondition(cur.Status.Conditions, metalv1alpha1.ServerClaimReady)
+		g.Expect(ready).NotTo(BeNil())
+		g.Expect(ready.Reason).To(Equal(metalv1alpha1.ReasonBootConfigurationPending))
+		g.Expect(cur.Status.ObservedGeneration).To(Equal(cur.Generation))
+	}).Should(Succeed())
+
+	// The boot configuration turns Ready: the claim waits for power next, then is Ready.
+	setBootConfigurationState(g, ns, c.Name, metalv1alpha1.ServerBootConfigurationStateReady)
+	g.Eventually(func(g Gomega) {
+		ready := meta.FindStatusCondition(getClaim(g, c).Status.Conditions, metalv1alpha1.ServerClaimReady)
+		g.Expect(ready.Reason).To(Equal(metalv1alpha1.ReasonServerPoweringOn))
+	}).Should(Succeed())
+	setServerStatus(g, s, metalv1alpha1.ServerStateReserved, metalv1alpha1.ServerOnPowerState)
+	g.Eventually(func(g Gomega) {
+		g.Expect(meta.IsStatusConditionTrue(getClaim(g, c).Status.Conditions, metalv1alpha1.ServerClaimReady)).To(BeTrue())
+	}).Should(Succeed())
+
+	// Deletion: the boot configuration goes, the finalizer goes; the server's release is the
+	// server controller's (it keeps the claim ref here since it was Reserved).
+	g.Expect(env.Client.Delete(t.Context(), c)).To(Succeed())
+	g.Eventually(func() bool {
+		return apierrors.IsNotFound(env.Client.Get(t.Context(), client.ObjectKeyFromObject(c), &metalv1alpha1.ServerClaim{}))
+	}).Should(BeTrue())
+	g.Eventually(func() bool {
+		return apierrors.IsNotFound(env.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: c.Name}, &metalv1alpha1.ServerBootConfiguration{}))
+	}).Should(BeTrue())
+}
+
+func setBootConfigurationState(g Gomega, ns, name string, state metalv1alpha1.ServerBootConfigurationState) {
+	g.Eventually(func() error {
+		sbc := &metalv1alpha1.ServerBootConfiguration{}
+		if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, sbc); err != nil {
+			return err
+		}
+		base := sbc.DeepCopy()
+		sbc.Status.State = state
+		return env.Client.Status().Patch(context.Background(), sbc, client.MergeFrom(base))
+	}).Should(Succeed())
+}
+
+// TestClaimSelectorFillsServerRef: a selector claim gets spec.serverRef filled with the
+// server it binds, which matches the selector; a second matching claim gets another one.
+func TestClaimSelectorFillsServerRef(t *testing.T) {
+	g := NewWithT(t)
+	ns := env.Namespace(t)
+	startClaimController(t)
+	gpu1 := newIdleServer(t, map[string]string{"hardwareType": "gpu-node", "location": "datacenter-1"})
+	gpu2 := newIdleServer(t, map[string]string{"hardwareType": "gpu-node", "location": "datacenter-1"})
+	newIdleServer(t, map[string]string{"hardwareType": "cpu-node", "location": "datacenter-1"})
+
+	c1 := newClaim(t, ns, bySelector("hardwareType", "gpu-node", "location", "datacenter-1"))
+	c2 := newClaim(t, ns, bySelector("hardwareType", "gpu-node", "location", "datacenter-1"))
+	var names []string
+	for _, c := range []*metalv1alpha1.ServerClaim{c1, c2} {
+		g.Eventually(func(g Gomega) {
+			cur := getClaim(g, c)
+			g.Expect(cur.Spec.ServerRef).NotTo(BeNil())
+			names = append(names, cur.Spec.ServerRef.Name)
+		}).Should(Succeed())
+	}
+	g.Expect(names).To(ConsistOf(gpu1.Name, gpu2.Name))
+
+	// A third gpu claim finds nothing and says so.
+	c3 := newClaim(t, ns, bySelector("hardwareType", "gpu-node"))
+	expectUnbound(t, c3, metalv1alpha1.ReasonNoMatchingServer)
+}
+
+// TestClaimRejections: every reason a claim cannot bind, with nothing bound lost.
+func TestClaimRejections(t *testing.T) {
+	ns := env.Namespace(t)
+	startClaimController(t)
+
+	t.Run("serverRef to a missing server", func(t *testing.T) {
+		c := newClaim(t, ns, byRef("does-not-exist"))
+		expectUnbound(t, c, metalv1alpha1.ReasonServerNotFound)
+	})
+	t.Run("selector matching nothing", func(t *testing.T) {
+		c := newClaim(t, ns, bySelector("hardwareType", "unicorn"))
+		expectUnbound(t, c, metalv1alpha1.ReasonNoMatchingServer)
+	})
+	t.Run("server not Available", func(t *testing.T) {
+		g := NewWithT(t)
+		s := newIdleServer(t, nil)
+		setServerStatus(g, s, metalv1alpha1.ServerStateInitial, metalv1alpha1.ServerOffPowerState)
+		c := newClaim(t, ns, byRef(s.Name))
+		expectUnbound(t, c, metalv1alpha1.ReasonServerNotAvailable)
+		// Once Available, the same claim binds: the server event wakes it.
+		setServerStatus(g, s, metalv1alpha1.ServerStateAvailable, metalv1alpha1.ServerOffPowerState)
+		g.Eventually(func(g Gomega) {
+			g.Expect(getServer(g, s).Spec.ServerClaimRef).NotTo(BeNil())
+		}).Should(Succeed())
+	})
+	t.Run("server powered on", func(t *testing.T) {
+		g := NewWithT(t)
+		s := newIdleServer(t, nil)
+		setServerStatus(g, s, metalv1alpha1.ServerStateAvailable, metalv1alpha1.ServerOnPowerState)
+		c := newClaim(t, ns, byRef(s.Name))
+		expectUnbound(t, c, metalv1alpha1.ReasonServerNotAvailable)
+	})
+	t.Run("cordoned server by ref, then uncordoned", func(t *testing.T) {
+		g := NewWithT(t)
+		s := newIdleServer(t, nil, func(s *metalv1alpha1.Server) { s.Spec.Unclaimable = true })
+		c := newClaim(t, ns, byRef(s.Name))
+		expectUnbound(t, c, metalv1alpha1.ReasonServerCordoned)
+		g.Consistently(func(g Gomega) {
+			g.Expect(getServer(g, s).Spec.ServerClaimRef).To(BeNil())
+		}).Should(Succeed())
+		cur := getServer(g, s)
+		base := cur.DeepCopy()
+		cur.Spec.Unclaimable = false
+		g.Expect(env.Client.Patch(t.Context(), cur, client.MergeFrom(base))).To(Succeed())
+		g.Eventually(func(g Gomega) {
+			g.Expect(getServer(g, s).Spec.ServerClaimRef).NotTo(BeNil())
+		}).Should(Succeed())
+	})
+	t.Run("cordoned server skipped by selector", func(t *testing.T) {
+		g := NewWithT(t)
+		s := newIdleServer(t, map[string]string{"cordon-test": "yes"}, func(s *metalv1alpha1.Server) { s.Spec.Unclaimable = true })
+		c := newClaim(t, ns, bySelector("cordon-test", "yes"))
+		expectUnbound(t, c, metalv1alpha1.ReasonNoMatchingServer)
+		g.Consistently(func(g Gomega) {
+			g.Expect(getServer(g, s).Spec.ServerClaimRef).To(BeNil())
+		}).Should(Succeed())
+	})
+	t.Run("taint not tolerated, then tolerated by another claim", func(t *testing.T) {
+		g := NewWithT(t)
+		s := newIdleServer(t, map[string]string{"taint-test": "yes"}, func(s *metalv1alpha1.Server) {
+			s.Spec.Taints = []metalv1alpha1.Taint{{Key: "dedicated", Value: "gpu"}}
+		})
+		c := newClaim(t, ns, byRef(s.Name))
+		expectUnbound(t, c, metalv1alpha1.ReasonTaintNotTolerated)
+		sel := newClaim(t, ns, bySelector("taint-test", "yes"))
+		expectUnbound(t, sel, metalv1alpha1.ReasonNoMatchingServer)
+		g.Expect(env.Client.Delete(t.Context(), c)).To(Succeed())
+
+		tolerating := newClaim(t, ns, bySelector("taint-test", "yes"), func(c *metalv1alpha1.ServerClaim) {
+			c.Spec.Tolerations = []metalv1alpha1.Toleration{{Key: "dedicated", Operator: metalv1alpha1.TolerationOpExists}}
+		})
+		g.Eventually(func(g Gomega) {
+			ref := getServer(g, s).Spec.ServerClaimRef
+			g.Expect(ref).NotTo(BeNil())
+			g.Expect(ref.Name).To(Equal(tolerating.Name))
+		}).Should(Succeed())
+	})
+	t.Run("ref and selector must both hold", func(t *testing.T) {
+		s := newIdleServer(t, map[string]string{"type": "storage"})
+		c := newClaim(t, ns, byRef(s.Name), bySelector("type", "compute"))
+		expectUnbound(t, c, metalv1alpha1.ReasonSelectorMismatch)
+	})
+	t.Run("server held by another claim", func(t *testing.T) {
+		g := NewWithT(t)
+		s := newIdleServer(t, nil)
+		first := newClaim(t, ns, byRef(s.Name))
+		g.Eventually(func(g Gomega) {
+			g.Expect(getServer(g, s).Spec.ServerClaimRef).NotTo(BeNil())
+		}).Should(Succeed())
+		setServerStatus(g, s, metalv1alpha1.ServerStateReserved, metalv1alpha1.ServerOffPowerState)
+		second := newClaim(t, ns, byRef(s.Name))
+		expectUnbound(t, second, metalv1alpha1.ReasonServerClaimedByOther)
+		g.Eventually(func(g Gomega) {
+			g.Expect(getClaim(g, first).Status.Phase).To(Equal(metalv1alpha1.PhaseBound))
+		}).Should(Succeed())
+		g.Expect(getServer(g, s).Spec.ServerClaimRef.UID).To(Equal(string(first.UID)))
+		// No boot configuration for the second claim.
+		err := env.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: second.Name}, &metalv1alpha1.ServerBootConfiguration{})
+		g.Expect(apierrors.IsNotFound(err)).To(BeTrue())
+	})
+	t.Run("parked server", func(t *testing.T) {
+		s := newIdleServer(t, nil, func(s *metalv1alpha1.Server) {
+			s.Annotations[metalv1alpha1.ParkedAnnotation] = "true"
+		})
+		c := newClaim(t, ns, byRef(s.Name))
+		expectUnbound(t, c, metalv1alpha1.ReasonServerParked)
+	})
+	t.Run("invalid selector", func(t *testing.T) {
+		c := newClaim(t, ns, func(c *metalv1alpha1.ServerClaim) {
+			c.Spec.ServerSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+				{Key: "a", Operator: "Near", Values: []string{"b"}},
+			}}
+		})
+		NewWithT(t).Eventually(func(g Gomega) {
+			g.Expect(boundReason(getClaim(g, c))).To(Equal(metalv1alpha1.ReasonInvalidSelector))
+		}).Should(Succeed())
+	})
+}
+
+// TestClaimDeletedBeforeServerReservedUndoesBinding: a binding the server never took up is
+// undone by the claim itself on deletion, so a Retain server does not end up Released for a
+// claim that never had it.
+func TestClaimDeletedBeforeServerReservedUndoesBinding(t *testing.T) {
+	g := NewWithT(t)
+	ns := env.Namespace(t)
+	startClaimController(t)
+	s := newIdleServer(t, nil, func(s *metalv1alpha1.Server) { s.Spec.ReclaimPolicy = metalv1alpha1.ReclaimPolicyRetain })
+	c := newClaim(t, ns, byRef(s.Name))
+	g.Eventually(func(g Gomega) {
+		g.Expect(getServer(g, s).Spec.ServerClaimRef).NotTo(BeNil())
+		g.Expect(getClaim(g, c).Finalizers).To(ContainElement(metalv1alpha1.ServerClaimFinalizer))
+	}).Should(Succeed())
+	g.Expect(env.Client.Delete(t.Context(), c)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		cur := getServer(g, s)
+		g.Expect(cur.Spec.ServerClaimRef).To(BeNil())
+		g.Expect(cur.Spec.BootConfigurationRef).To(BeNil())
+	}).Should(Succeed())
+}
+
+// TestClaimRecreatedSameNameDoesNotInherit: a claim deleted and created again under the same
+// name is another claim: the server still holding the old one's uid is not its own.
+func TestClaimRecreatedSameNameDoesNotInherit(t *testing.T) {
+	g := NewWithT(t)
+	ns := env.Namespace(t)
+	startClaimController(t)
+	s := newIdleServer(t, nil)
+	// The server holds a claim named "reborn" with an old uid, as if the claim had been deleted
+	// and the server controller had not released it yet.
+	cur := getServer(g, s)
+	base := cur.DeepCopy()
+	cur.Spec.ServerClaimRef = &metalv1alpha1.ImmutableObjectReference{Namespace: ns, Name: "reborn", UID: "old-uid"}
+	g.Expect(env.Client.Patch(t.Context(), cur, client.MergeFrom(base))).To(Succeed())
+	setServerStatus(g, s, metalv1alpha1.ServerStateReserved, metalv1alpha1.ServerOffPowerState)
+
+	c := newClaim(t, ns, byRef(s.Name), func(c *metalv1alpha1.ServerClaim) {
+		c.GenerateName = ""
+		c.Name = "reborn"
+	})
+	expectUnbound(t, c, metalv1alpha1.ReasonServerClaimedByOther)
+	g.Consistently(func(g Gomega) {
+		g.Expect(getServer(g, s).Spec.ServerClaimRef.UID).To(Equal("old-uid"))
+		g.Expect(getClaim(g, c).Status.Phase).NotTo(Equal(metalv1alpha1.PhaseBound))
+	}).Should(Succeed())
+
+	// Once released, the new claim binds it with its own uid.
+	cur = getServer(g, s)
+	base = cur.DeepCopy()
+	cur.Spec.ServerClaimRef = nil
+	g.Expect(env.Client.Patch(t.Context(), cur, client.MergeFrom(base))).To(Succeed())
+	setServerStatus(g, s, metalv1alpha1.ServerStateAvailable, metalv1alpha1.ServerOffPowerState)
+	g.Eventually(func(g Gomega) {
+		ref := getServer(g, s).Spec.ServerClaimRef
+		g.Expect(ref).NotTo(BeNil())
+		g.Expect(ref.UID).To(Equal(string(c.UID)))
+	}).Should(Succeed())
+}
+
+// TestClaimBindingLost: a Bound claim whose server's claim ref is cleared by hand goes back
+// to Unbound with a reason, drops its boot configuration, and binds the server again when
+// it is free (its serverRef is immutable, so the same server).
+func TestClaimBindingLost(t *testing.T) {
+	g := NewWithT(t)
+	ns := env.Namespace(t)
+	startClaimController(t)
+	s := newIdleServer(t, nil)
+	c := newClaim(t, ns, byRef(s.Name))
+	g.Eventually(func(g Gomega) {
+		g.Expect(getServer(g, s).Spec.ServerClaimRef).NotTo(BeNil())
+	}).Should(Succeed())
+	setServerStatus(g, s, metalv1alpha1.ServerStateReserved, metalv1alpha1.ServerOnPowerState)
+	g.Eventually(func(g Gomega) {
+		g.Expect(getClaim(g, c).Status.Phase).To(Equal(metalv1alpha1.PhaseBound))
+	}).Should(Succeed())
+
+	// An operator clears the claim ref while the server is powered on: it is not free.
+	cur := getServer(g, s)
+	base := cur.DeepCopy()
+	cur.Spec.ServerClaimRef = nil
+	g.Expect(env.Client.Patch(t.Context(), cur, client.MergeFrom(base))).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		cl := getClaim(g, c)
+		g.Expect(cl.Status.Phase).To(Equal(metalv1alpha1.PhaseUnbound))
+		g.Expect(boundReason(cl)).To(Equal(metalv1alpha1.ReasonServerNotAvailable))
+		err := env.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: c.Name}, &metalv1alpha1.ServerBootConfiguration{})
+		g.Expect(apierrors.IsNotFound(err)).To(BeTrue())
+	}).Should(Succeed())
+
+	setServerStatus(g, s, metalv1alpha1.ServerStateAvailable, metalv1alpha1.ServerOffPowerState)
+	g.Eventually(func(g Gomega) {
+		ref := getServer(g, s).Spec.ServerClaimRef
+		g.Expect(ref).NotTo(BeNil())
+		g.Expect(ref.UID).To(Equal(string(c.UID)))
+	}).Should(Succeed())
+}
+
+// TestClaimEvents: binding and rejection are visible as events on the claim.
+func TestClaimEvents(t *testing.T) {
+	g := NewWithT(t)
+	ns := env.Namespace(t)
+	startClaimController(t)
+	c := newClaim(t, ns, byRef("ghost"))
+	g.Eventually(func(g Gomega) {
+		list := &corev1.EventList{}
+		g.Expect(env.Client.List(t.Context(), list, client.InNamespace(ns))).To(Succeed())
+		var reasons []string
+		for _, e := range list.Items {
+			if e.InvolvedObject.UID == c.UID {
+				reasons = append(reasons, e.Reason)
+			}
+		}
+		g.Expect(reasons).To(ContainElement(metalv1alpha1.ReasonServerNotFound))
+	}).Should(Succeed())
+}
+
+// assertBindingInvariants scans every server and claim and checks the binding invariants by
+// identity: a server names at most one claim and that claim exists with that uid and names
+// the server back; a claim is held by at most one server.
+func assertBindingInvariants(g Gomega, namespaces ...string) (bound int) {
+	servers := &metalv1alpha1.ServerList{}
+	g.Expect(env.Client.List(context.Background(), servers)).To(Succeed())
+	claims := map[string]*metalv1alpha1.ServerClaim{}
+	for _, ns := range namespaces {
+		list := &metalv1alpha1.ServerClaimList{}
+		g.Expect(env.Client.List(context.Background(), list, client.InNamespace(ns))).To(Succeed())
+		for i := range list.Items {
+			claims[string(list.Items[i].UID)] = &list.Items[i]
+		}
+	}
+	holders := map[string]string{}
+	for _, s := range servers.Items {
+		ref := s.Spec.ServerClaimRef
+		if ref == nil {
+			continue
+		}
+		c, ok := claims[ref.UID]
+		if !ok {
+			continue // a claim being released; checked by the caller's Eventually
+		}
+		g.Expect(holders).NotTo(HaveKey(ref.UID), fmt.Sprintf("claim %s/%s is held by %s and %s", ref.Namespace, ref.Name, holders[ref.UID], s.Name))
+		holders[ref.UID] = s.Name
+		g.Expect(ref.Name).To(Equal(c.Name))
+		g.Expect(c.Spec.ServerRef).NotTo(BeNil(), "claim %s is held by %s but does not name it", c.Name, s.Name)
+		g.Expect(c.Spec.ServerRef.Name).To(Equal(s.Name), "claim %s is held by %s but names %s", c.Name, s.Name, c.Spec.ServerRef.Name)
+		bound++
+	}
+	return bound
+}
+
+// TestClaimConcurrency mirrors the reference's concurrency scenarios, checked by identity:
+// more servers than claims, and more claims than servers, with and without selectors.
+func TestClaimConcurrency(t *testing.T) {
+	cases := []struct {
+		name              string
+		servers, claims   int
+		selector          bool
+		serversAfterClaim bool
+	}{
+		{"10 servers, 4 ref-less claims", 10, 4, false, false},
+		{"10 servers, 4 selector claims", 10, 4, true, false},
+		{"8 ref-less claims, then 1 server", 1, 8, false, true},
+		{"8 selector claims, then 1 server", 1, 8, true, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			ns := env.Namespace(t)
+			startClaimController(t)
+			lbls := map[string]string{"foo": "bar"}
+			makeServers := func() {
+				for range tc.servers {
+					newIdleServer(t, lbls)
+				}
+			}
+			if !tc.serversAfterClaim {
+				makeServers()
+			}
+			for range tc.claims {
+				if tc.selector {
+					newClaim(t, ns, bySelector("foo", "bar"))
+				} else {
+					newClaim(t, ns)
+				}
+			}
+			if tc.serversAfterClaim {
+				makeServers()
+			}
+			want := min(tc.servers, tc.claims)
+			g.Eventually(func(g Gomega) {
+				g.Expect(assertBindingInvariants(g, ns)).To(Equal(want))
+			}).Should(Succeed())
+			g.Consistently(func(g Gomega) {
+				g.Expect(assertBindingInvariants(g, ns)).To(Equal(want))
+			}).Should(Succeed())
+		})
+	}
+}

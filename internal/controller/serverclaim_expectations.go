@@ -1,0 +1,96 @@
+package controller
+
+import (
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// expectations remember the claim controller's own writes until the cache shows them, in
+// the manner of the ReplicaSet controller's expectations: after a claim took server A, it
+// must not look for a server again just because its next reconcile reads a cache that
+// predates the write. Only one manager is active at a time and a new one starts from a
+// fresh List, so in-memory expectations are sound.
+type expectations struct {
+	mu      sync.Mutex
+	servers map[types.UID]pendingWrite
+	sbcs    map[types.UID]time.Time
+}
+
+type pendingWrite struct {
+	name string
+	at   time.Time
+}
+
+func newExpectations() *expectations {
+	return &expectations{servers: map[types.UID]pendingWrite{}, sbcs: map[types.UID]time.Time{}}
+}
+
+// setServer records that the claim took the named server.
+func (e *expectations) setServer(claim types.UID, server string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.servers[claim] = pendingWrite{name: server, at: time.Now()}
+}
+
+// server returns the server the claim took and the cache may not show yet.
+func (e *expectations) server(claim types.UID) (string, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	w, ok := e.servers[claim]
+	return w.name, ok
+}
+
+// serverAge is how long ago the pending server write happened (0 when there is none).
+func (e *expectations) serverAge(claim types.UID) time.Duration {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	w, ok := e.servers[claim]
+	if !ok {
+		return 0
+	}
+	return time.Since(w.at)
+}
+
+// observedServer drops the server expectation: the cache shows the write, or it is moot.
+func (e *expectations) observedServer(claim types.UID) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.servers, claim)
+}
+
+// setBootConfigurationCreated records that the claim's boot configuration was created.
+func (e *expectations) setBootConfigurationCreated(claim types.UID) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.sbcs[claim] = time.Now()
+}
+
+// bootConfigurationCreated reports whether the claim's boot configuration was created a
+// moment ago and the cache may not show it yet.
+func (e *expectations) bootConfigurationCreated(claim types.UID) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	at, ok := e.sbcs[claim]
+	if ok && time.Since(at) > time.Minute {
+		delete(e.sbcs, claim)
+		return false
+	}
+	return ok
+}
+
+// observedBootConfiguration drops the boot configuration expectation.
+func (e *expectations) observedBootConfiguration(claim types.UID) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.sbcs, claim)
+}
+
+// forget drops everything about a claim that is gone.
+func (e *expectations) forget(claim types.UID) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.servers, claim)
+	delete(e.sbcs, claim)
+}

@@ -1,0 +1,176 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+	"github.com/metalfleet/metal-operator/internal/bmc/emulator"
+	"github.com/metalfleet/metal-operator/internal/testenv"
+)
+
+// One API server for the whole package; each test starts its own manager with the
+// controllers it needs, and its own namespace and BMC emulator.
+var env *testenv.Env
+
+func TestMain(m *testing.M) { testenv.Main(m, &env) }
+
+const (
+	eventuallyTimeout = 20 * time.Second
+	pollInterval      = 20 * time.Millisecond
+	// consistentlyFor is how long a "never happens" assertion watches.
+	consistentlyFor = 1 * time.Second
+)
+
+func init() {
+	SetDefaultEventuallyTimeout(eventuallyTimeout)
+	SetDefaultEventuallyPollingInterval(pollInterval)
+	SetDefaultConsistentlyDuration(consistentlyFor)
+	SetDefaultConsistentlyPollingInterval(50 * time.Millisecond)
+}
+
+// startManager starts a manager with the field indexes and whatever register adds, and
+// stops it when the test ends (after the test's own cleanups, which run first).
+func startManager(t *testing.T, register func(mgr manager.Manager) error) manager.Manager {
+	t.Helper()
+	skip := true
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:                 env.Scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Controller:             config.Controller{SkipNameValidation: &skip},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := SetupIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
+		t.Fatal(err)
+	}
+	if err := register(mgr); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
+	if !mgr.GetCache().WaitForCacheSync(ctx) {
+		t.Fatal("cache did not sync")
+	}
+	return mgr
+}
+
+// newEmulator starts a Redfish emulator for one test.
+func newEmulator(t *testing.T, opts emulator.Options) *emulator.Emulator {
+	t.Helper()
+	if opts.Username == "" {
+		opts.Username, opts.Password = "admin", "secret-password"
+	}
+	em, err := emulator.Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(em.Close)
+	return em
+}
+
+// create creates obj and, when the test ends, deletes it and waits until it is gone (while
+// the test's manager still runs, so finalizers are honoured).
+func create(t *testing.T, obj client.Object) {
+	t.Helper()
+	g := NewWithT(t)
+	g.Expect(env.Client.Create(t.Context(), obj)).To(Succeed())
+	t.Cleanup(func() { deleteAndWait(t, obj) })
+}
+
+func deleteAndWait(t *testing.T, obj client.Object) {
+	t.Helper()
+	ctx := context.Background()
+	if err := env.Client.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
+		t.Errorf("deleting %s: %v", obj.GetName(), err)
+		return
+	}
+	g := NewWithT(t)
+	g.Eventually(func() bool {
+		err := env.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj.DeepCopyObject().(client.Object))
+		return apierrors.IsNotFound(err)
+	}).Should(BeTrue(), "%T %s was not deleted", obj, obj.GetName())
+}
+
+// newBMCSecret creates a BMCSecret with the emulator's credentials.
+func newBMCSecret(t *testing.T, username, password string) *metalv1alpha1.BMCSecret {
+	t.Helper()
+	s := &metalv1alpha1.BMCSecret{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "bmc-secret-"},
+		Data: map[string][]byte{
+			metalv1alpha1.BMCSecretUsernameKey: []byte(username),
+			metalv1alpha1.BMCSecretPasswordKey: []byte(password),
+		},
+	}
+	create(t, s)
+	return s
+}
+
+// emulatorAccess returns inline BMC access to the emulator.
+func emulatorAccess(t *testing.T, em *emulator.Emulator, secret string) *metalv1alpha1.BMCAccess {
+	t.Helper()
+	u, err := url.Parse(em.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, portStr, err := net.SplitHostPort(u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, _ := strconv.Atoi(portStr)
+	return &metalv1alpha1.BMCAccess{
+		Protocol:     metalv1alpha1.Protocol{Name: metalv1alpha1.ProtocolRedfishLocal, Port: int32(port), Scheme: metalv1alpha1.HTTPScheme},
+		Address:      host,
+		BMCSecretRef: metalv1alpha1.LocalObjectReference{Name: secret},
+	}
+}
+
+// newServer creates a Server for the emulator's system with inline BMC access.
+func newServer(t *testing.T, em *emulator.Emulator, secret *metalv1alpha1.BMCSecret, systemIndex int, mutate ...func(*metalv1alpha1.Server)) *metalv1alpha1.Server {
+	t.Helper()
+	systems := em.Systems()
+	if systemIndex >= len(systems) {
+		t.Fatalf("emulator has %d systems, want index %d", len(systems), systemIndex)
+	}
+	s := &metalv1alpha1.Server{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: fmt.Sprintf("server-%d-", systemIndex)},
+		Spec: metalv1alpha1.ServerSpec{
+			SystemUUID: systems[systemIndex].UUID,
+			BMC:        emulatorAccess(t, em, secret.Name),
+		},
+	}
+	for _, m := range mutate {
+		m(s)
+	}
+	create(t, s)
+	return s
+}
+
+// get reads obj's current state from the API server (uncached).
+func get(g Gomega, obj client.Object) client.Object {
+	g.Expect(env.Client.Get(context.Background(), client.ObjectKeyFromObject(obj), obj)).To(Succeed())
+	return obj
+}
