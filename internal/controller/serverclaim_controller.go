@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -94,7 +95,10 @@ type ServerClaimReconciler struct {
 func (r *ServerClaimReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	claim := &metalv1alpha1.ServerClaim{}
 	if err := r.Get(ctx, req.NamespacedName, claim); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+		if apierrors.IsNotFound(err) {
+			return ctrl.Result{}, r.releaseOrphans(ctx, req.NamespacedName)
+		}
+		return ctrl.Result{}, err
 	}
 	if claim.Annotations[metalv1alpha1.OperationAnnotation] == metalv1alpha1.OperationAnnotationIgnore {
 		return ctrl.Result{}, nil
@@ -531,6 +535,45 @@ func (r *ServerClaimReconciler) reconcileDelete(ctx context.Context, claim *meta
 	}
 	r.expect.forget(claim.UID)
 	return ctrl.Result{}, nil
+}
+
+// releaseOrphans undoes bindings to a claim that is gone before it recorded them: a claim
+// deleted between the server patch and its own patch had no finalizer, so it vanished
+// without cleaning up. Only servers that never took the binding up (not Reserved) are
+// released here, after confirming around the cache that the claim they hold is gone; a
+// Reserved server is released by the server controller.
+func (r *ServerClaimReconciler) releaseOrphans(ctx context.Context, key types.NamespacedName) error {
+	list := &metalv1alpha1.ServerList{}
+	if err := r.List(ctx, list, client.MatchingFields{IndexServerClaimKey: NamespacedKey(key.Namespace, key.Name)}); err != nil {
+		return fmt.Errorf("listing servers holding %s: %w", key, err)
+	}
+	var live *metalv1alpha1.ServerClaim
+	for i := range list.Items {
+		s := &list.Items[i]
+		switch s.Status.State {
+		case metalv1alpha1.ServerStateReserved, metalv1alpha1.ServerStateReleased, metalv1alpha1.ServerStateParked:
+			continue
+		}
+		if live == nil {
+			live = &metalv1alpha1.ServerClaim{}
+			if err := r.APIReader.Get(ctx, key, live); err != nil {
+				if !apierrors.IsNotFound(err) {
+					return fmt.Errorf("confirming that claim %s is gone: %w", key, err)
+				}
+				live.UID = ""
+			}
+		}
+		if live.UID != "" && (s.Spec.ServerClaimRef.UID == "" || s.Spec.ServerClaimRef.UID == string(live.UID)) {
+			continue // the claim exists after all: the cache was behind
+		}
+		orphan := &metalv1alpha1.ServerClaim{ObjectMeta: metav1.ObjectMeta{
+			Namespace: key.Namespace, Name: key.Name, UID: types.UID(s.Spec.ServerClaimRef.UID)}}
+		if err := r.clearServerRefs(ctx, orphan, s); err != nil {
+			return err
+		}
+		r.expect.forget(orphan.UID)
+	}
+	return nil
 }
 
 // setUnbound records why the claim holds no server, with one status write at most and only

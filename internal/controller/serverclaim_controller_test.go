@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+	"github.com/metalfleet/metal-operator/internal/invariants"
 )
 
 // testClaimOptions make the claim controller's timers short for tests.
@@ -44,39 +44,12 @@ func startClaimController(t *testing.T) {
 	startManager(t, func(mgr manager.Manager) error { return setupClaimController(mgr, testClaimOptions()) })
 }
 
-// newIdleServer creates a server the server controller leaves alone (operation=ignore), with
-// the status of a free server written directly.
 func newIdleServer(t *testing.T, lbls map[string]string, mutate ...func(*metalv1alpha1.Server)) *metalv1alpha1.Server {
-	t.Helper()
-	g := NewWithT(t)
-	s := &metalv1alpha1.Server{
-		ObjectMeta: metav1.ObjectMeta{
-			GenerateName: "idle-",
-			Labels:       lbls,
-			Annotations:  map[string]string{metalv1alpha1.OperationAnnotation: metalv1alpha1.OperationAnnotationIgnore},
-		},
-		Spec: metalv1alpha1.ServerSpec{SystemUUID: "00000000-0000-0000-0000-000000000000"},
-	}
-	for _, m := range mutate {
-		m(s)
-	}
-	create(t, s)
-	setServerStatus(g, s, metalv1alpha1.ServerStateAvailable, metalv1alpha1.ServerOffPowerState)
-	return s
+	return env.IdleServer(t, lbls, mutate...)
 }
 
-// setServerStatus writes a server's state and power as the server controller would.
 func setServerStatus(g Gomega, s *metalv1alpha1.Server, state metalv1alpha1.ServerState, power metalv1alpha1.ServerPowerState) {
-	g.Eventually(func() error {
-		cur := &metalv1alpha1.Server{}
-		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(s), cur); err != nil {
-			return err
-		}
-		base := cur.DeepCopy()
-		cur.Status.State = state
-		cur.Status.PowerState = power
-		return env.Client.Status().Patch(context.Background(), cur, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
-	}).Should(Succeed())
+	env.SetServerStatus(g, s, state, power)
 }
 
 func newClaim(t *testing.T, ns string, mutate ...func(*metalv1alpha1.ServerClaim)) *metalv1alpha1.ServerClaim {
@@ -198,7 +171,7 @@ func TestClaimBindsByRefAndReportsBound(t *testing.T) {
 	}).Should(Succeed())
 
 	// The boot configuration turns Ready: the claim waits for power next, then is Ready.
-	setBootConfigurationState(g, ns, c.Name, metalv1alpha1.ServerBootConfigurationStateReady)
+	setSBCState(g, ns, c.Name, metalv1alpha1.ServerBootConfigurationStateReady)
 	g.Eventually(func(g Gomega) {
 		ready := meta.FindStatusCondition(getClaim(g, c).Status.Conditions, metalv1alpha1.ServerClaimReady)
 		g.Expect(ready.Reason).To(Equal(metalv1alpha1.ReasonServerPoweringOn))
@@ -219,7 +192,7 @@ func TestClaimBindsByRefAndReportsBound(t *testing.T) {
 	}).Should(BeTrue())
 }
 
-func setBootConfigurationState(g Gomega, ns, name string, state metalv1alpha1.ServerBootConfigurationState) {
+func setSBCState(g Gomega, ns, name string, state metalv1alpha1.ServerBootConfigurationState) {
 	g.Eventually(func() error {
 		sbc := &metalv1alpha1.ServerBootConfiguration{}
 		if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, sbc); err != nil {
@@ -493,38 +466,14 @@ func TestClaimEvents(t *testing.T) {
 	}).Should(Succeed())
 }
 
-// assertBindingInvariants scans every server and claim and checks the binding invariants by
-// identity: a server names at most one claim and that claim exists with that uid and names
-// the server back; a claim is held by at most one server.
-func assertBindingInvariants(g Gomega, namespaces ...string) (bound int) {
-	servers := &metalv1alpha1.ServerList{}
-	g.Expect(env.Client.List(context.Background(), servers)).To(Succeed())
-	claims := map[string]*metalv1alpha1.ServerClaim{}
-	for _, ns := range namespaces {
-		list := &metalv1alpha1.ServerClaimList{}
-		g.Expect(env.Client.List(context.Background(), list, client.InNamespace(ns))).To(Succeed())
-		for i := range list.Items {
-			claims[string(list.Items[i].UID)] = &list.Items[i]
-		}
-	}
-	holders := map[string]string{}
-	for _, s := range servers.Items {
-		ref := s.Spec.ServerClaimRef
-		if ref == nil {
-			continue
-		}
-		c, ok := claims[ref.UID]
-		if !ok {
-			continue // a claim being released; checked by the caller's Eventually
-		}
-		g.Expect(holders).NotTo(HaveKey(ref.UID), fmt.Sprintf("claim %s/%s is held by %s and %s", ref.Namespace, ref.Name, holders[ref.UID], s.Name))
-		holders[ref.UID] = s.Name
-		g.Expect(ref.Name).To(Equal(c.Name))
-		g.Expect(c.Spec.ServerRef).NotTo(BeNil(), "claim %s is held by %s but does not name it", c.Name, s.Name)
-		g.Expect(c.Spec.ServerRef.Name).To(Equal(s.Name), "claim %s is held by %s but names %s", c.Name, s.Name, c.Spec.ServerRef.Name)
-		bound++
-	}
-	return bound
+// assertBindingInvariants checks the binding invariants by identity and returns the number
+// of claims bound; it fails on a hard violation and on anything unsettled.
+func assertBindingInvariants(g Gomega, namespaces ...string) int {
+	r, err := invariants.Check(context.Background(), env.Client, namespaces...)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(r.Violations).To(BeEmpty())
+	g.Expect(r.Unsettled).To(BeEmpty())
+	return r.Bound
 }
 
 // TestClaimConcurrency mirrors the reference's concurrency scenarios, checked by identity:

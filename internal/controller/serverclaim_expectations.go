@@ -31,8 +31,20 @@ func newExpectations() *expectations {
 func (e *expectations) setServer(claim types.UID, server string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.servers[claim] = pendingWrite{name: server, at: time.Now()}
+	now := time.Now()
+	e.servers[claim] = pendingWrite{name: server, at: now}
+	// Entries of claims deleted before they were seen are dropped eventually.
+	if len(e.servers)%1024 == 0 {
+		for uid, w := range e.servers {
+			if now.Sub(w.at) > expectationRetention {
+				delete(e.servers, uid)
+			}
+		}
+	}
 }
+
+// expectationRetention is how long an unobserved expectation is kept at most.
+const expectationRetention = 10 * time.Minute
 
 // server returns the server the claim took and the cache may not show yet.
 func (e *expectations) server(claim types.UID) (string, bool) {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -92,28 +91,8 @@ func newEmulator(t *testing.T, opts emulator.Options) *emulator.Emulator {
 	return em
 }
 
-// create creates obj and, when the test ends, deletes it and waits until it is gone (while
-// the test's manager still runs, so finalizers are honoured).
-func create(t *testing.T, obj client.Object) {
-	t.Helper()
-	g := NewWithT(t)
-	g.Expect(env.Client.Create(t.Context(), obj)).To(Succeed())
-	t.Cleanup(func() { deleteAndWait(t, obj) })
-}
-
-func deleteAndWait(t *testing.T, obj client.Object) {
-	t.Helper()
-	ctx := context.Background()
-	if err := env.Client.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
-		t.Errorf("deleting %s: %v", obj.GetName(), err)
-		return
-	}
-	g := NewWithT(t)
-	g.Eventually(func() bool {
-		err := env.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj.DeepCopyObject().(client.Object))
-		return apierrors.IsNotFound(err)
-	}).Should(BeTrue(), "%T %s was not deleted", obj, obj.GetName())
-}
+// create creates obj and deletes it (waiting until it is gone) when the test ends.
+func create(t *testing.T, obj client.Object) { env.Create(t, obj) }
 
 // newBMCSecret creates a BMCSecret with the emulator's credentials.
 func newBMCSecret(t *testing.T, username, password string) *metalv1alpha1.BMCSecret {
@@ -174,3 +153,6 @@ func get(g Gomega, obj client.Object) client.Object {
 	g.Expect(env.Client.Get(context.Background(), client.ObjectKeyFromObject(obj), obj)).To(Succeed())
 	return obj
 }
+
+// deleteAndWait deletes obj and waits until it is gone.
+func deleteAndWait(t *testing.T, obj client.Object) { env.DeleteAndWait(t, obj) }

@@ -1,0 +1,66 @@
+package invariants
+
+import (
+	"testing"
+
+	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+)
+
+func claim(name, uid, serverRef string, phase metalv1alpha1.Phase) metalv1alpha1.ServerClaim {
+	c := metalv1alpha1.ServerClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, UID: types.UID(uid)}}
+	if serverRef != "" {
+		c.Spec.ServerRef = &metalv1alpha1.LocalObjectReference{Name: serverRef}
+	}
+	c.Status.Phase = phase
+	return c
+}
+
+func server(name, claimName, uid string, state metalv1alpha1.ServerState) metalv1alpha1.Server {
+	s := metalv1alpha1.Server{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if claimName != "" {
+		s.Spec.ServerClaimRef = &metalv1alpha1.ImmutableObjectReference{Namespace: "ns", Name: claimName, UID: uid}
+	}
+	s.Status.State = state
+	return s
+}
+
+func TestEvaluate(t *testing.T) {
+	all := func(string) bool { return true }
+	cases := []struct {
+		name                  string
+		servers               []metalv1alpha1.Server
+		claims                []metalv1alpha1.ServerClaim
+		bound, violations     int
+		unsettled, unboundNum int
+	}{
+		{"one binding", []metalv1alpha1.Server{server("s1", "c1", "u1", metalv1alpha1.ServerStateReserved)},
+			[]metalv1alpha1.ServerClaim{claim("c1", "u1", "s1", metalv1alpha1.PhaseBound)}, 1, 0, 0, 0},
+		{"one claim on two servers", []metalv1alpha1.Server{
+			server("s1", "c1", "u1", metalv1alpha1.ServerStateReserved), server("s2", "c1", "u1", metalv1alpha1.ServerStateReserved)},
+			[]metalv1alpha1.ServerClaim{claim("c1", "u1", "s1", metalv1alpha1.PhaseBound)}, 0, 2, 1, 0},
+		{"held by a server the claim does not name", []metalv1alpha1.Server{server("s2", "c1", "u1", metalv1alpha1.ServerStateReserved)},
+			[]metalv1alpha1.ServerClaim{claim("c1", "u1", "s1", metalv1alpha1.PhaseBound)}, 0, 1, 1, 0},
+		{"server holds a deleted claim", []metalv1alpha1.Server{server("s1", "c1", "old", metalv1alpha1.ServerStateReserved)},
+			[]metalv1alpha1.ServerClaim{claim("c1", "new", "", metalv1alpha1.PhaseUnbound)}, 0, 0, 1, 1},
+		{"Bound claim without server", nil,
+			[]metalv1alpha1.ServerClaim{claim("c1", "u1", "s1", metalv1alpha1.PhaseBound)}, 0, 0, 1, 1},
+		{"Reserved server without claim", []metalv1alpha1.Server{server("s1", "", "", metalv1alpha1.ServerStateReserved)},
+			nil, 0, 0, 1, 0},
+		{"held, serverRef not written yet", []metalv1alpha1.Server{server("s1", "c1", "u1", metalv1alpha1.ServerStateAvailable)},
+			[]metalv1alpha1.ServerClaim{claim("c1", "u1", "", metalv1alpha1.PhaseUnbound)}, 0, 0, 1, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			r := evaluate(tc.servers, tc.claims, all)
+			g.Expect(r.Bound).To(Equal(tc.bound), r.String())
+			g.Expect(r.Violations).To(HaveLen(tc.violations), r.String())
+			g.Expect(r.Unsettled).To(HaveLen(tc.unsettled), r.String())
+			g.Expect(r.Unbound).To(Equal(tc.unboundNum), r.String())
+		})
+	}
+}

@@ -1,0 +1,260 @@
+// Package racetest drives the ServerClaim controller through bursts, manager restarts and
+// claims re-created under the same names, and checks the binding invariants by identity
+// throughout. It has its own API server, since it starts and stops managers at will.
+package racetest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+	"github.com/metalfleet/metal-operator/internal/controller"
+	"github.com/metalfleet/metal-operator/internal/invariants"
+	"github.com/metalfleet/metal-operator/internal/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) { testenv.Main(m, &env) }
+
+const rounds = 3
+
+// manager is a running claim controller that can be stopped mid-test.
+type manager struct {
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startManager(t *testing.T) *manager {
+	t.Helper()
+	skip := true
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:                 env.Scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Controller:             config.Controller{SkipNameValidation: &skip},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := controller.SetupIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
+		t.Fatal(err)
+	}
+	opts := controller.DefaultServerClaimOptions()
+	opts.MaxConcurrentReconciles = 8
+	opts.UnboundRetryMin = 100 * time.Millisecond
+	opts.UnboundRetryMax = time.Second
+	opts.ServerReservedGrace = time.Hour // servers stay idle here: no status churn
+	err = (&controller.ServerClaimReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
+		Recorder: mgr.GetEventRecorder("serverclaim-controller"), Options: opts,
+	}).SetupWithManager(mgr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &manager{cancel: cancel, done: make(chan error, 1)}
+	go func() { m.done <- mgr.Start(ctx) }()
+	return m
+}
+
+func (m *manager) stop(t *testing.T) {
+	t.Helper()
+	m.cancel()
+	if err := <-m.done; err != nil {
+		t.Errorf("manager: %v", err)
+	}
+}
+
+// watchViolations checks the hard invariants every few milliseconds until stopped, and
+// returns every violation seen.
+func watchViolations(t *testing.T, ns string) (stop func() []string) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var mu sync.Mutex
+	var seen []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			r, err := invariants.Check(ctx, env.Client, ns)
+			if err == nil && len(r.Violations) > 0 {
+				mu.Lock()
+				seen = append(seen, r.Violations...)
+				mu.Unlock()
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	return func() []string {
+		cancel()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		return seen
+	}
+}
+
+func newClaim(name, ns, pool string) *metalv1alpha1.ServerClaim {
+	return &metalv1alpha1.ServerClaim{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: metalv1alpha1.ServerClaimSpec{
+			Power: metalv1alpha1.PowerOn, Image: "my-osimage:latest",
+			ServerSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"race": pool}},
+		},
+	}
+}
+
+// createClaims creates claims name-0..name-(n-1) concurrently, as a burst.
+func createClaims(t *testing.T, ns, pool string, from, to int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, to-from)
+	for i := from; i < to; i++ {
+		wg.Go(func() {
+			if err := env.Client.Create(context.Background(), newClaim(fmt.Sprintf("claim-%d", i), ns, pool)); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+func settled(g Gomega, ns string, wantBound int) {
+	r, err := invariants.Check(context.Background(), env.Client, ns)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(r.Violations).To(BeEmpty())
+	g.Expect(r.Unsettled).To(BeEmpty(), r.String())
+	g.Expect(r.Bound).To(Equal(wantBound), r.String())
+}
+
+func bound(g Gomega, ns string) int {
+	r, err := invariants.Check(context.Background(), env.Client, ns)
+	g.Expect(err).NotTo(HaveOccurred())
+	return r.Bound
+}
+
+func servers(t *testing.T, n int, pool string) {
+	for range n {
+		env.IdleServer(t, map[string]string{"race": pool})
+	}
+}
+
+// cleanupClaims deletes every claim of the namespace while a manager runs.
+func cleanupClaims(t *testing.T, ns string) {
+	t.Helper()
+	g := NewWithT(t)
+	g.Expect(env.Client.DeleteAllOf(context.Background(), &metalv1alpha1.ServerClaim{}, client.InNamespace(ns))).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		list := &metalv1alpha1.ServerClaimList{}
+		g.Expect(env.Client.List(context.Background(), list, client.InNamespace(ns))).To(Succeed())
+		g.Expect(list.Items).To(BeEmpty())
+	}, 30*time.Second, 50*time.Millisecond).Should(Succeed())
+}
+
+// 200 selector claims against 100 servers, bound by several workers at once.
+func TestBurstOversubscribed(t *testing.T) {
+	for round := range rounds {
+		t.Run(fmt.Sprint(round), func(t *testing.T) {
+			g := NewWithT(t)
+			ns := env.Namespace(t)
+			pool := fmt.Sprintf("burst-%d", round)
+			m := startManager(t)
+			defer m.stop(t)
+			servers(t, 100, pool)
+			stop := watchViolations(t, ns)
+			createClaims(t, ns, pool, 0, 200)
+			g.Eventually(func(g Gomega) { settled(g, ns, 100) }, 60*time.Second, 100*time.Millisecond).Should(Succeed())
+			g.Consistently(func(g Gomega) { settled(g, ns, 100) }, time.Second, 100*time.Millisecond).Should(Succeed())
+			g.Expect(stop()).To(BeEmpty())
+			cleanupClaims(t, ns)
+		})
+	}
+}
+
+// The manager is stopped while the burst is being bound and a new one takes over.
+func TestManagerRestartMidBurst(t *testing.T) {
+	for round := range rounds {
+		t.Run(fmt.Sprint(round), func(t *testing.T) {
+			g := NewWithT(t)
+			ns := env.Namespace(t)
+			pool := fmt.Sprintf("restart-%d", round)
+			servers(t, 100, pool)
+			stop := watchViolations(t, ns)
+			first := startManager(t)
+			createClaims(t, ns, pool, 0, 200)
+			g.Eventually(func(g Gomega) {
+				g.Expect(bound(g, ns)).To(BeNumerically(">=", 10+round*20))
+			}, 60*time.Second, 5*time.Millisecond).Should(Succeed())
+			first.stop(t)
+			second := startManager(t)
+			defer second.stop(t)
+			g.Eventually(func(g Gomega) { settled(g, ns, 100) }, 60*time.Second, 100*time.Millisecond).Should(Succeed())
+			g.Consistently(func(g Gomega) { settled(g, ns, 100) }, time.Second, 100*time.Millisecond).Should(Succeed())
+			g.Expect(stop()).To(BeEmpty())
+			cleanupClaims(t, ns)
+		})
+	}
+}
+
+// Claims are deleted and created again under the same names while the burst is bound: the
+// new claims never inherit the old ones' servers, and every server ends up held by a live
+// claim.
+func TestClaimsRecreatedSameNames(t *testing.T) {
+	for round := range rounds {
+		t.Run(fmt.Sprint(round), func(t *testing.T) {
+			g := NewWithT(t)
+			ns := env.Namespace(t)
+			pool := fmt.Sprintf("recreate-%d", round)
+			m := startManager(t)
+			defer m.stop(t)
+			servers(t, 100, pool)
+			stop := watchViolations(t, ns)
+			createClaims(t, ns, pool, 0, 150)
+			g.Eventually(func(g Gomega) {
+				g.Expect(bound(g, ns)).To(BeNumerically(">=", 50))
+			}, 60*time.Second, 5*time.Millisecond).Should(Succeed())
+
+			var oldUIDs []string
+			for i := range 50 {
+				c := &metalv1alpha1.ServerClaim{}
+				g.Expect(env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: fmt.Sprintf("claim-%d", i)}, c)).To(Succeed())
+				oldUIDs = append(oldUIDs, string(c.UID))
+				g.Expect(env.Client.Delete(context.Background(), c)).To(Succeed())
+			}
+			g.Eventually(func(g Gomega) {
+				list := &metalv1alpha1.ServerClaimList{}
+				g.Expect(env.Client.List(context.Background(), list, client.InNamespace(ns))).To(Succeed())
+				g.Expect(list.Items).To(HaveLen(100))
+			}, 30*time.Second, 20*time.Millisecond).Should(Succeed())
+			createClaims(t, ns, pool, 0, 50)
+
+			g.Eventually(func(g Gomega) { settled(g, ns, 100) }, 60*time.Second, 100*time.Millisecond).Should(Succeed())
+			list := &metalv1alpha1.ServerList{}
+			g.Expect(env.Client.List(context.Background(), list)).To(Succeed())
+			for _, s := range list.Items {
+				if ref := s.Spec.ServerClaimRef; ref != nil {
+					g.Expect(oldUIDs).NotTo(ContainElement(ref.UID), "server %s still holds a deleted claim", s.Name)
+				}
+			}
+			g.Expect(stop()).To(BeEmpty())
+			cleanupClaims(t, ns)
+		})
+	}
+}
