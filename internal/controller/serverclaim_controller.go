@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"time"
 
@@ -603,7 +604,8 @@ func (r *ServerClaimReconciler) setUnbound(ctx context.Context, claim *metalv1al
 	}
 	if wasBound {
 		r.Recorder.Eventf(claim, nil, "Warning", metalv1alpha1.ReasonBindingLost, "Unbind", "Lost its server: %s", msg)
-	} else if boundChanged {
+	} else if boundChanged && reason != metalv1alpha1.ReasonWaitingForServer {
+		// Waiting for the server controller is progress, not a rejection: no event.
 		r.Recorder.Eventf(claim, nil, "Warning", reason, "Bind", "%s", msg)
 	}
 	if !retry {
@@ -743,4 +745,18 @@ func claimChangePredicate() predicate.Predicate {
 				o.GetAnnotations()[metalv1alpha1.OperationAnnotation] != n.GetAnnotations()[metalv1alpha1.OperationAnnotation]
 		},
 	}
+}
+
+// BindFlags registers the options as flags on fs, with the current values as defaults.
+func (o *ServerClaimOptions) BindFlags(fs *flag.FlagSet) {
+	fs.IntVar(&o.MaxConcurrentReconciles, "server-claim-max-concurrent-reconciles", o.MaxConcurrentReconciles,
+		"Number of claims reconciled in parallel.")
+	fs.DurationVar(&o.UnboundRetryMin, "server-claim-unbound-retry-min", o.UnboundRetryMin,
+		"Shortest delay before a claim that found no server looks again.")
+	fs.DurationVar(&o.UnboundRetryMax, "server-claim-unbound-retry-max", o.UnboundRetryMax,
+		"Longest delay before a claim that found no server looks again.")
+	fs.DurationVar(&o.ServerReservedGrace, "server-claim-reserved-grace", o.ServerReservedGrace,
+		"How long a claim waits for its server to turn Reserved before its status says so.")
+	fs.DurationVar(&o.ExpectationTimeout, "server-claim-expectation-timeout", o.ExpectationTimeout,
+		"How long a binding write is trusted without being seen in the cache before it is confirmed by a direct read.")
 }

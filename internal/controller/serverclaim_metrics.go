@@ -1,6 +1,8 @@
 package controller
 
 import (
+	"context"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,4 +34,42 @@ func observeBound(claim *metalv1alpha1.ServerClaim) {
 
 func observeReady(claim *metalv1alpha1.ServerClaim) {
 	claimReadySeconds.Observe(time.Since(claim.CreationTimestamp.Time).Seconds())
+}
+
+// claimCollector counts claims by phase from the cache at scrape time: O(claims) per scrape,
+// nothing per event.
+type claimCollector struct {
+	reader client.Reader
+	desc   *prometheus.Desc
+}
+
+// RegisterClaimMetrics registers the claims-by-phase gauge, read from reader (the cache).
+func RegisterClaimMetrics(reader client.Reader) {
+	metrics.Registry.MustRegister(&claimCollector{
+		reader: reader,
+		desc:   prometheus.NewDesc("metal_serverclaims", "Number of ServerClaims by phase.", []string{"phase"}, nil),
+	})
+}
+
+func (c *claimCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *claimCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	list := &metalv1alpha1.ServerClaimList{}
+	if err := c.reader.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+		ch <- prometheus.NewInvalidMetric(c.desc, err)
+		return
+	}
+	counts := map[metalv1alpha1.Phase]int{metalv1alpha1.PhaseBound: 0, metalv1alpha1.PhaseUnbound: 0}
+	for i := range list.Items {
+		phase := list.Items[i].Status.Phase
+		if phase == "" {
+			phase = metalv1alpha1.PhaseUnbound
+		}
+		counts[phase]++
+	}
+	for phase, n := range counts {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), string(phase))
+	}
 }

@@ -22,14 +22,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+	"github.com/metalfleet/metal-operator/internal/scheme"
 )
 
 // Env is a running control plane.
@@ -47,16 +46,7 @@ type Env struct {
 }
 
 // NewScheme returns a scheme with the core kinds and this operator's kinds.
-func NewScheme() *runtime.Scheme {
-	s := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	if err := metalv1alpha1.AddToScheme(s); err != nil {
-		panic(err)
-	}
-	return s
-}
+func NewScheme() *runtime.Scheme { return scheme.New() }
 
 // RootDir finds the repository root: the nearest parent folder with a go.mod.
 func RootDir() (string, error) {
