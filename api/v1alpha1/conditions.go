@@ -71,6 +71,8 @@ const (
 	ServerDiscovered = "Discovered"
 	// ServerNetworkBoot is True once a one-time network boot was set for the bound claim.
 	ServerNetworkBoot = "NetworkBootConfigured"
+	// ServerDeletionBlocked is True while a server being deleted waits for its claim to go.
+	ServerDeletionBlocked = "DeletionBlocked"
 )
 
 // Server condition reasons.
@@ -107,6 +109,12 @@ const (
 	ReasonInventoryRead = "InventoryRead"
 	// ReasonClaimFirstBoot: the one-time network boot was set for the claim's first boot.
 	ReasonClaimFirstBoot = "ClaimFirstBoot"
+	// ReasonUnsupportedProtocol: the BMC speaks a protocol this operator has no client for.
+	ReasonUnsupportedProtocol = "UnsupportedProtocol"
+	// ReasonPowerSuperseded: a power change in flight was replaced by one in the other direction.
+	ReasonPowerSuperseded = "Superseded"
+	// ReasonWaitingForClaim: the server is being deleted and waits until its claim is gone.
+	ReasonWaitingForClaim = "WaitingForClaim"
 )
 
 // ServerBootConfiguration condition types and reasons.
@@ -136,6 +144,8 @@ const (
 	ReasonIgnitionValid = "IgnitionValid"
 	// ReasonBootStateReceived: the server reported that it booted.
 	ReasonBootStateReceived = "BootStateReceived"
+	// ReasonBootFailed: the server reported that it did not boot.
+	ReasonBootFailed = "BootFailed"
 )
 
 // BMC condition types.

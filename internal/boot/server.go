@@ -1,0 +1,188 @@
+// Package boot is the network boot service: an HTTP server, run inside the manager, that
+// hands a server the iPXE script (or, for UEFI HTTP boot, the EFI program) of its Ready
+// ServerBootConfiguration, streams the kernel, initrd and root filesystem pinned in the
+// configuration's status from the registry, serves the configuration's ignition behind an
+// unguessable per-configuration token, and records the boot state a booted server reports.
+//
+// See docs/boot.md for the endpoints and the security model.
+package boot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+)
+
+// BlobOpener opens a layer of an image repository by digest; *image.Resolver implements it.
+type BlobOpener interface {
+	OpenBlob(ctx context.Context, reference, digest string) (io.ReadCloser, error)
+}
+
+// Options configure the boot server.
+type Options struct {
+	// Addr is the address to listen on, e.g. ":8082".
+	Addr string
+	// ExternalURL is the base URL at which servers reach the boot server, e.g.
+	// "http://192.0.2.10:8082"; the scripts it serves point there (required).
+	ExternalURL string
+	// CertFile and KeyFile, when both set, make the server speak HTTPS.
+	CertFile, KeyFile string
+	// TokenKey signs ignition tokens (at least MinTokenKeyLength bytes). When empty a random
+	// key is generated at start: tokens handed out before a restart then stop working (a
+	// server that reboots fetches a new script, and with it a new token).
+	TokenKey []byte
+	// KernelArgs are appended to the kernel command line of every iPXE script.
+	KernelArgs []string
+	// HTTPBootLoader is the path of an EFI program (typically an iPXE build that chains to
+	// /ipxe?uuid=${uuid}&mac=${net0/mac}) served to UEFI HTTP boot at /httpboot. When empty,
+	// /httpboot/{uuid} serves the server's pinned kernel (an EFI stub) instead.
+	HTTPBootLoader string
+	// ShutdownTimeout bounds a graceful stop; the default is 10s.
+	ShutdownTimeout time.Duration
+}
+
+// Server is the boot HTTP server. It is a manager.Runnable that runs on every replica (it
+// needs no leader election).
+type Server struct {
+	client client.Client
+	reader client.Reader
+	blobs  BlobOpener
+	opts   Options
+	base   string
+	tokens *tokenSigner
+	log    logr.Logger
+	mux    *http.ServeMux
+
+	mu       sync.Mutex
+	listener net.Addr
+}
+
+var (
+	_ manager.Runnable               = (*Server)(nil)
+	_ manager.LeaderElectionRunnable = (*Server)(nil)
+)
+
+// +kubebuilder:rbac:groups=metal.ironcore.dev,resources=servers,verbs=get;list;watch
+// +kubebuilder:rbac:groups=metal.ironcore.dev,resources=serverbootconfigurations,verbs=get;list;watch
+// +kubebuilder:rbac:groups=metal.ironcore.dev,resources=serverbootconfigurations/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+
+// NewServer returns a boot server. c reads Servers and ServerBootConfigurations (the
+// manager's cached client, with the indexes of controller.SetupIndexes and
+// controller.SetupBootIndexes) and writes the BootStateReceived condition; apiReader reads
+// ignition Secrets and re-reads a configuration before writing its status (the manager's
+// API reader); blobs streams the pinned layers. Add it to the manager with mgr.Add.
+func NewServer(c client.Client, apiReader client.Reader, blobs BlobOpener, o Options) (*Server, error) {
+	if c == nil || apiReader == nil || blobs == nil {
+		return nil, errors.New("boot server: a client, an API reader and a blob opener are required")
+	}
+	u, err := url.Parse(o.ExternalURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("boot server: the external URL %q must be an absolute http(s) URL", o.ExternalURL)
+	}
+	if (o.CertFile == "") != (o.KeyFile == "") {
+		return nil, errors.New("boot server: set both the TLS certificate and key files, or neither")
+	}
+	if o.HTTPBootLoader != "" {
+		if _, err := os.Stat(o.HTTPBootLoader); err != nil {
+			return nil, fmt.Errorf("boot server: HTTP boot loader: %w", err)
+		}
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = 10 * time.Second
+	}
+	tokens, err := newTokenSigner(o.TokenKey)
+	if err != nil {
+		return nil, fmt.Errorf("boot server: %w", err)
+	}
+	s := &Server{
+		client: c,
+		reader: apiReader,
+		blobs:  blobs,
+		opts:   o,
+		base:   strings.TrimSuffix(o.ExternalURL, "/"),
+		tokens: tokens,
+		log:    ctrl.Log.WithName("boot-server"),
+		mux:    http.NewServeMux(),
+	}
+	s.routes()
+	return s, nil
+}
+
+// Handler is the server's HTTP handler (for tests, or to mount it elsewhere).
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// NeedLeaderElection is false: every replica serves boots.
+func (s *Server) NeedLeaderElection() bool { return false }
+
+// ListenAddr is the address the server listens on once Start has bound it, else nil.
+func (s *Server) ListenAddr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.listener
+}
+
+// Start serves until ctx is done, then shuts down gracefully.
+func (s *Server) Start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.opts.Addr)
+	if err != nil {
+		return fmt.Errorf("boot server: listening on %s: %w", s.opts.Addr, err)
+	}
+	s.mu.Lock()
+	s.listener = ln.Addr()
+	s.mu.Unlock()
+	srv := &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	s.log.Info("Starting the boot server", "address", ln.Addr().String(), "externalURL", s.base)
+	done := make(chan error, 1)
+	go func() {
+		if s.opts.CertFile != "" {
+			done <- srv.ServeTLS(ln, s.opts.CertFile, s.opts.KeyFile)
+		} else {
+			done <- srv.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-done:
+		return fmt.Errorf("boot server: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		_ = srv.Close()
+	}
+	if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("boot server: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) routes() {
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	s.mux.HandleFunc("GET /ipxe", s.serveIPXE)
+	s.mux.HandleFunc("GET /ipxe/{uuid}", s.serveIPXE)
+	s.mux.HandleFunc("GET /httpboot", s.serveHTTPBoot)
+	s.mux.HandleFunc("GET /httpboot/{uuid}", s.serveHTTPBoot)
+	s.mux.HandleFunc("GET /artifacts/{namespace}/{name}/{digest}", s.serveArtifact)
+	s.mux.HandleFunc("GET /ignition/{token}", s.serveIgnition)
+	s.mux.HandleFunc("POST /bootstate", s.serveBootState)
+}

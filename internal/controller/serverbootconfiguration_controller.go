@@ -1,0 +1,368 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+	"github.com/metalfleet/metal-operator/internal/boot/ignition"
+	"github.com/metalfleet/metal-operator/internal/boot/image"
+)
+
+// Field indexes of the boot service.
+const (
+	// IndexBootConfigurationIgnitionSecret indexes ServerBootConfigurations by
+	// spec.ignitionSecretRef.name (the Secret is in the configuration's namespace).
+	IndexBootConfigurationIgnitionSecret = "spec.ignitionSecretRef.name"
+	// IndexServerMACAddress indexes Servers by the MAC addresses of
+	// status.networkInterfaces, normalised by NormalizeMAC.
+	IndexServerMACAddress = "status.networkInterfaces.macAddress"
+)
+
+// NormalizeMAC returns a MAC address as lower-case hex digits without separators, so that
+// "52:54:00:AB:CD:EF", "52-54-00-ab-cd-ef" and "525400abcdef" compare equal.
+func NormalizeMAC(mac string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(mac) {
+		if (r >= '0' && r <= '9') || (r >= 'a' && r <= 'f') {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// SetupBootIndexes registers the field indexes of the boot service: the ServerBootConfiguration
+// controller and the boot server. Call it next to SetupIndexes.
+func SetupBootIndexes(ctx context.Context, indexer client.FieldIndexer) error {
+	if err := indexer.IndexField(ctx, &metalv1alpha1.ServerBootConfiguration{}, IndexBootConfigurationIgnitionSecret, func(o client.Object) []string {
+		ref := o.(*metalv1alpha1.ServerBootConfiguration).Spec.IgnitionSecretRef
+		if ref == nil {
+			return nil
+		}
+		return []string{ref.Name}
+	}); err != nil {
+		return fmt.Errorf("registering index %s: %w", IndexBootConfigurationIgnitionSecret, err)
+	}
+	if err := indexer.IndexField(ctx, &metalv1alpha1.Server{}, IndexServerMACAddress, func(o client.Object) []string {
+		var macs []string
+		for _, nic := range o.(*metalv1alpha1.Server).Status.NetworkInterfaces {
+			if mac := NormalizeMAC(nic.MACAddress); mac != "" {
+				macs = append(macs, mac)
+			}
+		}
+		return macs
+	}); err != nil {
+		return fmt.Errorf("registering index %s: %w", IndexServerMACAddress, err)
+	}
+	return nil
+}
+
+// ImageResolver resolves an OS image reference to its boot artifacts, pinned by digest.
+// *image.Resolver implements it; its errors carry a condition reason (image.Reason).
+type ImageResolver interface {
+	Resolve(ctx context.Context, image string) (*metalv1alpha1.ResolvedImage, error)
+}
+
+// Default retry bounds of image resolution errors.
+const (
+	DefaultImageRetryMin = 5 * time.Second
+	DefaultImageRetryMax = 5 * time.Minute
+)
+
+// ServerBootConfigurationReconciler prepares the network boot of a ServerBootConfiguration:
+// it resolves spec.image to kernel, initrd and root filesystem layers pinned by digest in
+// status.image, and validates the ignition Secret. The boot server (internal/boot) serves
+// what it pinned.
+//
+// States (status.state):
+//
+//	""      -> Pending   a new configuration is seen
+//	any     -> Pending   spec changed (metadata.generation != status.observedGeneration):
+//	                     the previous pin is dropped and the image is resolved again
+//	Pending -> Ready     image resolved (kernel and initrd found, pinned by digest) and,
+//	                     when spec.ignitionSecretRef is set, the Secret holds a valid config
+//	Pending -> Error     either fails; conditions ImageResolved / IgnitionValid say why
+//	Ready   -> Error     the ignition Secret is deleted or broken (the pin is kept)
+//	Error   -> Ready     the cause is fixed: the Secret is created or repaired (its watch
+//	                     triggers a reconcile), or the registry answers on a retry
+//	                     (RequeueAfter, backing off between ImageRetryMin and ImageRetryMax)
+//
+// A Ready configuration is resolved once per generation: a moving tag does not change what
+// a booting server gets until the spec changes. A configuration without spec.image is in
+// Error with reason InvalidImage: there is nothing to network-boot.
+type ServerBootConfigurationReconciler struct {
+	// Client reads through the manager's cache and writes to the API server.
+	Client client.Client
+	// Resolver resolves images (required).
+	Resolver ImageResolver
+	// Recorder records Ready/Error transitions (required).
+	Recorder events.EventRecorder
+	// ImageRetryMin and ImageRetryMax bound the delay before an image that failed to
+	// resolve is tried again; defaults DefaultImageRetryMin and DefaultImageRetryMax.
+	ImageRetryMin, ImageRetryMax time.Duration
+	// MaxConcurrentReconciles bounds the configurations resolved at once (a slow registry
+	// holds a worker up to the resolver's timeout); the default is 4.
+	MaxConcurrentReconciles int
+	// Namespace, when set, restricts the controller to configurations (and Secrets) of that
+	// namespace, for a site that runs one boot service per namespace.
+	Namespace string
+}
+
+// +kubebuilder:rbac:groups=metal.ironcore.dev,resources=serverbootconfigurations,verbs=get;list;watch
+// +kubebuilder:rbac:groups=metal.ironcore.dev,resources=serverbootconfigurations/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// SetupWithManager registers the controller. The indexes of SetupBootIndexes must be
+// registered on the manager.
+func (r *ServerBootConfigurationReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Client == nil {
+		return errors.New("ServerBootConfigurationReconciler: Client is required")
+	}
+	if r.Resolver == nil {
+		return errors.New("ServerBootConfigurationReconciler: Resolver is required")
+	}
+	if r.Recorder == nil {
+		return errors.New("ServerBootConfigurationReconciler: Recorder is required")
+	}
+	if r.ImageRetryMin <= 0 {
+		r.ImageRetryMin = DefaultImageRetryMin
+	}
+	if r.ImageRetryMax < r.ImageRetryMin {
+		r.ImageRetryMax = max(DefaultImageRetryMax, r.ImageRetryMin)
+	}
+	if r.MaxConcurrentReconciles <= 0 {
+		r.MaxConcurrentReconciles = 4
+	}
+	b := ctrl.NewControllerManagedBy(mgr).
+		Named("serverbootconfiguration").
+		WithOptions(crcontroller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
+		For(&metalv1alpha1.ServerBootConfiguration{}).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.enqueueForSecret),
+			builder.WithPredicates(predicate.ResourceVersionChangedPredicate{}))
+	if r.Namespace != "" {
+		ns := r.Namespace
+		b = b.WithEventFilter(predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetNamespace() == ns }))
+	}
+	return b.Complete(r)
+}
+
+// enqueueForSecret maps a Secret to the configurations in its namespace that reference it.
+func (r *ServerBootConfigurationReconciler) enqueueForSecret(ctx context.Context, o client.Object) []reconcile.Request {
+	list := &metalv1alpha1.ServerBootConfigurationList{}
+	if err := r.Client.List(ctx, list, client.InNamespace(o.GetNamespace()),
+		client.MatchingFields{IndexBootConfigurationIgnitionSecret: o.GetName()}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing boot configurations for a Secret", "Secret", klog.KObj(o))
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return reqs
+}
+
+// Reconcile brings one ServerBootConfiguration's status up to date.
+func (r *ServerBootConfigurationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	sbc := &metalv1alpha1.ServerBootConfiguration{}
+	if err := r.Client.Get(ctx, req.NamespacedName, sbc); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if sbc.Annotations[metalv1alpha1.OperationAnnotation] == metalv1alpha1.OperationAnnotationIgnore {
+		return ctrl.Result{}, nil
+	}
+	// No finalizer: nothing outside the object is held for a configuration, so deleting it
+	// needs no clean-up.
+	if !sbc.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	return r.reconcileNormal(ctx, sbc)
+}
+
+func (r *ServerBootConfigurationReconciler) reconcileNormal(ctx context.Context, sbc *metalv1alpha1.ServerBootConfiguration) (ctrl.Result, error) {
+	if sbc.Status.State == "" || sbc.Status.ObservedGeneration != sbc.Generation {
+		// The update event of this write brings the configuration back, read afresh, to do
+		// the work: resolving now would race the cache with the write just made.
+		return ctrl.Result{}, ignoreConflict(r.markPending(ctx, sbc))
+	}
+	before := sbc.DeepCopy()
+
+	retryAfter := r.reconcileImage(ctx, sbc)
+	if err := r.reconcileIgnition(ctx, sbc); err != nil {
+		return ctrl.Result{}, err
+	}
+
+	sbc.Status.State = metalv1alpha1.ServerBootConfigurationStateReady
+	for _, t := range []string{metalv1alpha1.BootConfigurationImageResolved, metalv1alpha1.BootConfigurationIgnitionValid} {
+		if c := meta.FindStatusCondition(sbc.Status.Conditions, t); c != nil && c.Status != metav1.ConditionTrue {
+			sbc.Status.State = metalv1alpha1.ServerBootConfigurationStateError
+		}
+	}
+	sbc.Status.ObservedGeneration = sbc.Generation
+
+	if err := r.patchStatus(ctx, before, sbc); err != nil {
+		return ctrl.Result{}, ignoreConflict(err)
+	}
+	r.recordTransition(sbc, before.Status.State)
+	if retryAfter > 0 {
+		return ctrl.Result{RequeueAfter: retryAfter}, nil
+	}
+	return ctrl.Result{}, nil
+}
+
+// markPending records that a new generation is being prepared: state Pending and no pinned
+// image, so that nothing boots the previous generation's image meanwhile.
+func (r *ServerBootConfigurationReconciler) markPending(ctx context.Context, sbc *metalv1alpha1.ServerBootConfiguration) error {
+	before := sbc.DeepCopy()
+	sbc.Status.State = metalv1alpha1.ServerBootConfigurationStatePending
+	sbc.Status.ObservedGeneration = sbc.Generation
+	sbc.Status.Image = nil
+	return r.patchStatus(ctx, before, sbc)
+}
+
+// reconcileImage resolves and pins the image once per generation and sets the
+// ImageResolved condition. It returns the delay before a failed resolution is retried.
+func (r *ServerBootConfigurationReconciler) reconcileImage(ctx context.Context, sbc *metalv1alpha1.ServerBootConfiguration) time.Duration {
+	cond := meta.FindStatusCondition(sbc.Status.Conditions, metalv1alpha1.BootConfigurationImageResolved)
+	if sbc.Status.Image != nil && cond != nil && cond.Status == metav1.ConditionTrue && cond.ObservedGeneration == sbc.Generation {
+		return 0 // pinned for this generation
+	}
+	if strings.TrimSpace(sbc.Spec.Image) == "" {
+		sbc.Status.Image = nil
+		r.setCondition(sbc, metalv1alpha1.BootConfigurationImageResolved, metav1.ConditionFalse,
+			metalv1alpha1.ReasonInvalidImage, "spec.image is empty: there is nothing to network-boot")
+		return 0
+	}
+	resolved, err := r.Resolver.Resolve(ctx, sbc.Spec.Image)
+	if err != nil {
+		sbc.Status.Image = nil
+		reason := image.Reason(err)
+		r.setCondition(sbc, metalv1alpha1.BootConfigurationImageResolved, metav1.ConditionFalse, reason, truncate(err.Error(), 1024))
+		return r.retryDelay(meta.FindStatusCondition(sbc.Status.Conditions, metalv1alpha1.BootConfigurationImageResolved))
+	}
+	sbc.Status.Image = resolved
+	r.setCondition(sbc, metalv1alpha1.BootConfigurationImageResolved, metav1.ConditionTrue, metalv1alpha1.ReasonImageResolved,
+		fmt.Sprintf("Resolved %s to %s", resolved.Reference, resolved.Digest))
+	return 0
+}
+
+// retryDelay backs off without remembering attempts: the delay is the time the image has
+// been failing (since the condition turned False), within [ImageRetryMin, ImageRetryMax],
+// so successive retries roughly double the wait.
+func (r *ServerBootConfigurationReconciler) retryDelay(cond *metav1.Condition) time.Duration {
+	d := r.ImageRetryMin
+	if cond != nil {
+		d = max(d, time.Since(cond.LastTransitionTime.Time))
+	}
+	return min(d, r.ImageRetryMax)
+}
+
+// reconcileIgnition validates the ignition Secret and sets the IgnitionValid condition. A
+// configuration without spec.ignitionSecretRef has no such condition.
+func (r *ServerBootConfigurationReconciler) reconcileIgnition(ctx context.Context, sbc *metalv1alpha1.ServerBootConfiguration) error {
+	ref := sbc.Spec.IgnitionSecretRef
+	if ref == nil {
+		meta.RemoveStatusCondition(&sbc.Status.Conditions, metalv1alpha1.BootConfigurationIgnitionValid)
+		return nil
+	}
+	secret := &corev1.Secret{}
+	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: sbc.Namespace, Name: ref.Name}, secret); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return fmt.Errorf("getting ignition Secret %s: %w", ref.Name, err)
+		}
+		r.setCondition(sbc, metalv1alpha1.BootConfigurationIgnitionValid, metav1.ConditionFalse,
+			metalv1alpha1.ReasonIgnitionSecretNotFound, fmt.Sprintf("Secret %s not found", ref.Name))
+		return nil
+	}
+	if _, err := ignition.Render(secret.Data); err != nil {
+		reason, msg := metalv1alpha1.ReasonInvalidIgnition, "the ignition config is not valid"
+		if ierr, ok := errors.AsType[*ignition.Error](err); ok {
+			reason, msg = ierr.Reason, ierr.Message
+		}
+		r.setCondition(sbc, metalv1alpha1.BootConfigurationIgnitionValid, metav1.ConditionFalse, reason,
+			fmt.Sprintf("Secret %s: %s", ref.Name, msg))
+		return nil
+	}
+	r.setCondition(sbc, metalv1alpha1.BootConfigurationIgnitionValid, metav1.ConditionTrue, metalv1alpha1.ReasonIgnitionValid,
+		fmt.Sprintf("Secret %s holds a valid ignition config", ref.Name))
+	return nil
+}
+
+func (r *ServerBootConfigurationReconciler) setCondition(sbc *metalv1alpha1.ServerBootConfiguration, t string, status metav1.ConditionStatus, reason, msg string) {
+	meta.SetStatusCondition(&sbc.Status.Conditions, metav1.Condition{
+		Type:               t,
+		Status:             status,
+		Reason:             reason,
+		Message:            msg,
+		ObservedGeneration: sbc.Generation,
+	})
+}
+
+// patchStatus writes the status when it changed, with an optimistic lock: the boot server
+// writes the BootStateReceived condition of the same list.
+func (r *ServerBootConfigurationReconciler) patchStatus(ctx context.Context, before, sbc *metalv1alpha1.ServerBootConfiguration) error {
+	if equality.Semantic.DeepEqual(before.Status, sbc.Status) {
+		return nil
+	}
+	if err := r.Client.Status().Patch(ctx, sbc, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("patching status of ServerBootConfiguration %s: %w", client.ObjectKeyFromObject(sbc), err)
+	}
+	return nil
+}
+
+// recordTransition emits an event when the state became Ready or Error.
+func (r *ServerBootConfigurationReconciler) recordTransition(sbc *metalv1alpha1.ServerBootConfiguration, from metalv1alpha1.ServerBootConfigurationState) {
+	if sbc.Status.State == from {
+		return
+	}
+	switch sbc.Status.State {
+	case metalv1alpha1.ServerBootConfigurationStateReady:
+		note := "Ready to boot"
+		if img := sbc.Status.Image; img != nil {
+			note = fmt.Sprintf("Ready to boot %s pinned at %s", img.Reference, img.Digest)
+		}
+		r.Recorder.Eventf(sbc, nil, corev1.EventTypeNormal, "BootConfigurationReady", "Resolve", "%s", note)
+	case metalv1alpha1.ServerBootConfigurationStateError:
+		for _, t := range []string{metalv1alpha1.BootConfigurationImageResolved, metalv1alpha1.BootConfigurationIgnitionValid} {
+			if c := meta.FindStatusCondition(sbc.Status.Conditions, t); c != nil && c.Status != metav1.ConditionTrue {
+				r.Recorder.Eventf(sbc, nil, corev1.EventTypeWarning, c.Reason, "Resolve", "%s", c.Message)
+				return
+			}
+		}
+	}
+}
+
+// ignoreConflict drops a conflict of an optimistically locked write: the cached copy was
+// stale, and the update event of the newer version brings the configuration back.
+func ignoreConflict(err error) error {
+	if apierrors.IsConflict(err) {
+		return nil
+	}
+	return err
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
