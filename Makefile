@@ -33,7 +33,7 @@ vet: ## go vet.
 	$(GO) vet ./...
 
 .PHONY: verify
-verify: generate manifests ## Regenerate and fail if generated files differ from what is committed.
+verify: generate manifests verify-chart kustomize-build helm-template ## Regenerate and fail if generated files differ from what is committed; render the cluster manifests.
 	@hack/verify-generated.sh
 
 .PHONY: envtest
@@ -48,9 +48,61 @@ test: generate manifests fmt vet verify envtest ## Generators, vet, verify, then
 test-only: envtest ## Run the tests without the generators.
 	$(GO) test -race -count=1 -timeout 20m ./...
 
+.PHONY: run
+run: envtest ## Run the operator on an embedded control plane with an emulated fleet (see README).
+	$(GO) run ./cmd/devenv $(ARGS)
+
+.PHONY: bench
+bench: envtest ## Fleet benchmark: bind bursts of claims and report time, requests and CPU.
+	$(GO) build -o $(BIN)/metal-operator ./cmd/metal-operator
+	$(GO) run ./cmd/claimbench --operator $(BIN)/metal-operator $(ARGS)
+
 .PHONY: build
 build: ## Build the binaries into bin/.
 	$(GO) build -o $(BIN)/ ./cmd/...
+
+##@ Deployment
+
+KUSTOMIZE := $(BIN)/kustomize
+HELM := $(BIN)/helm
+CHART := charts/metal-operator
+MANIFESTS := $(BIN)/manifests
+
+.PHONY: kustomize
+kustomize: ## Build kustomize (pinned in hack/tools/go.mod) into bin/ (once).
+	@hack/tools.sh kustomize $(BIN)
+
+.PHONY: helm
+helm: ## Build helm (pinned in hack/tools/go.mod) into bin/ (once).
+	@hack/tools.sh helm $(BIN)
+
+.PHONY: kustomize-build
+kustomize-build: kustomize ## Render config/default (and config/prometheus, the samples) into bin/manifests/.
+	@mkdir -p $(MANIFESTS)
+	$(KUSTOMIZE) build config/default > $(MANIFESTS)/metal-operator.yaml
+	$(KUSTOMIZE) build config/prometheus > $(MANIFESTS)/prometheus.yaml
+	$(KUSTOMIZE) build config/samples > $(MANIFESTS)/samples.yaml
+	$(KUSTOMIZE) build config/samples/enrollment > $(MANIFESTS)/samples-enrollment.yaml
+
+.PHONY: helm-template
+helm-template: helm ## Lint the Helm chart and render it (defaults, and every option on) into bin/manifests/.
+	@mkdir -p $(MANIFESTS)
+	$(HELM) lint --strict $(CHART)
+	$(HELM) template metal-operator $(CHART) --namespace metal-operator-system > $(MANIFESTS)/helm.yaml
+	$(HELM) template metal-operator $(CHART) --namespace metal-operator-system \
+		--set replicaCount=2 --set metrics.serviceMonitor.enabled=true --set metrics.prometheusRule.enabled=true \
+		--set bootServer.service.type=LoadBalancer --set flags.server-resync-interval=5m > $(MANIFESTS)/helm-all.yaml
+
+.PHONY: sync-chart
+sync-chart: ## Copy the generated CRDs, the manager role and the alerts from config/ into the Helm chart.
+	@hack/sync-chart.sh
+
+.PHONY: sync-chart-crds
+sync-chart-crds: sync-chart ## Same as sync-chart.
+
+.PHONY: verify-chart
+verify-chart: ## Fail if the Helm chart's copies of config/ files are out of date.
+	@hack/sync-chart.sh --check
 
 .PHONY: help
 help: ## Show this help.

@@ -148,12 +148,17 @@ const (
 	ReasonBootFailed = "BootFailed"
 )
 
-// BMC condition types.
+// BMC condition types. Ready=False says why the BMC cannot be used with one of
+// ReasonSecretNotFound, ReasonBMCUnauthorized, ReasonBMCUnreachable, ReasonBMCTLSError,
+// ReasonUnsupportedProtocol, ReasonNoAddress, ReasonNoSystems or ReasonBMCError.
 const (
 	// BMCReady is True while the BMC answers and its systems are enrolled.
 	BMCReady = "Ready"
 	// BMCSystemsMissing is True while servers enrolled from the BMC are no longer reported by it.
 	BMCSystemsMissing = "SystemsMissing"
+	// BMCDeletionBlocked is True while a BMC being deleted waits until none of its servers
+	// is bound to a claim.
+	BMCDeletionBlocked = "DeletionBlocked"
 
 	// ReasonNoSystems: the BMC reports no systems.
 	ReasonNoSystems = "NoSystems"
@@ -163,4 +168,10 @@ const (
 	ReasonSystemsMissing = "SystemsMissing"
 	// ReasonAllSystemsPresent: every enrolled system is still reported.
 	ReasonAllSystemsPresent = "AllSystemsPresent"
+	// ReasonServersClaimed: servers reached through the BMC are still bound to claims.
+	ReasonServersClaimed = "ServersClaimed"
+	// ReasonNoAddress: the BMC has neither spec.hostname nor spec.access.ip.
+	ReasonNoAddress = "NoAddress"
+	// ReasonBMCError: the BMC answered with an error no other reason describes.
+	ReasonBMCError = "BMCError"
 )

@@ -1,0 +1,89 @@
+// Command claimbench measures how fast and how cheaply the operator binds bursts of claims:
+// see internal/bench. Each case is SERVERSxCLAIMS; cases run one after another, each on a
+// fresh control plane.
+//
+//	go run ./cmd/claimbench --cases 100x100,1000x1000,500x1000
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/metalfleet/metal-operator/internal/bench"
+	"github.com/metalfleet/metal-operator/internal/testenv"
+)
+
+func main() {
+	cases := flag.String("cases", "100x100,1000x1000,500x1000", "Comma-separated SERVERSxCLAIMS cases.")
+	binary := flag.String("operator", "bin/metal-operator", "The operator binary to run.")
+	workDir := flag.String("workdir", "bin/bench", "Folder for audit logs, kubeconfigs and operator logs.")
+	timeout := flag.Duration("timeout", 10*time.Minute, "How long one case may take to settle.")
+	quiet := flag.Duration("quiet", 3*time.Second, "Idle time before the burst and counting time after it.")
+	out := flag.String("out", "", "Also write the Markdown table to this file.")
+	flag.Parse()
+	ctrllog.SetLogger(logr.Discard())
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	root, err := testenv.RootDir()
+	if err != nil {
+		fail(err)
+	}
+	bin, _ := filepath.Abs(*binary)
+	var results []bench.Result
+	for _, c := range strings.Split(*cases, ",") {
+		servers, claims, err := parseCase(c)
+		if err != nil {
+			fail(err)
+		}
+		fmt.Fprintf(os.Stderr, "== %d servers / %d claims\n", servers, claims)
+		res, err := bench.Run(ctx, bench.Config{
+			Servers: servers, Claims: claims,
+			ManagerBinary: bin,
+			RootDir:       root, AssetsDir: testenv.AssetsDir(root),
+			WorkDir: filepath.Join(*workDir, c),
+			Timeout: *timeout, Quiet: *quiet,
+			Log: func(format string, args ...any) { fmt.Fprintf(os.Stderr, "   "+format+"\n", args...) },
+		})
+		if err != nil {
+			fail(fmt.Errorf("case %s: %w", c, err))
+		}
+		fmt.Fprintf(os.Stderr, "   requests: %s\n   unbound reasons: %v\n   invariants: %s\n",
+			bench.RequestBreakdown(res), res.UnboundReasons, res.Invariants)
+		results = append(results, res)
+	}
+	table := bench.Markdown(results)
+	fmt.Print(table)
+	if *out != "" {
+		if err := os.WriteFile(*out, []byte(table), 0o644); err != nil {
+			fail(err)
+		}
+	}
+}
+
+func parseCase(s string) (servers, claims int, err error) {
+	a, b, ok := strings.Cut(strings.TrimSpace(s), "x")
+	if !ok {
+		return 0, 0, fmt.Errorf("case %q is not SERVERSxCLAIMS", s)
+	}
+	if servers, err = strconv.Atoi(a); err != nil {
+		return 0, 0, err
+	}
+	claims, err = strconv.Atoi(b)
+	return servers, claims, err
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "claimbench:", err)
+	os.Exit(1)
+}

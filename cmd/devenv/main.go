@@ -1,0 +1,65 @@
+// Command devenv runs the operator on an embedded control plane with an emulated fleet, a
+// local OCI registry and the boot service: `make run`. See internal/devenv.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/metalfleet/metal-operator/internal/devenv"
+	"github.com/metalfleet/metal-operator/internal/testenv"
+)
+
+func main() {
+	o := devenv.DefaultOptions()
+	flag.StringVar(&o.DataDir, "data-dir", o.DataDir, "Folder for etcd's data and the kubeconfig.")
+	flag.IntVar(&o.Systems, "systems", o.Systems, "Number of emulated servers (my-server included).")
+	flag.StringVar(&o.BMCAddr, "bmc-address", o.BMCAddr, "Listen address of the emulated BMC (config/samples expect 127.0.0.1:8000).")
+	flag.StringVar(&o.RegistryAddr, "registry-address", o.RegistryAddr, "Listen address of the OCI registry.")
+	flag.StringVar(&o.BootAddr, "boot-address", o.BootAddr, "Listen address of the boot server.")
+	flag.DurationVar(&o.PowerDelay, "power-delay", o.PowerDelay, "How long an emulated power transition takes.")
+	o.Operator.BindFlags(flag.CommandLine)
+	zapOpts := zap.Options{Development: true}
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+
+	root, err := testenv.RootDir()
+	if err != nil {
+		fail(err)
+	}
+	o.RootDir, o.AssetsDir = root, testenv.AssetsDir(root)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	env, err := devenv.Start(ctx, o)
+	if err != nil {
+		fail(err)
+	}
+	defer env.Stop()
+	fmt.Fprintf(os.Stderr, `
+metal-operator is running on an embedded control plane.
+
+  export KUBECONFIG=%[1]s
+  kubectl apply -f config/samples/        # the seed's ServerClaims, their ignition Secret, my-server
+  kubectl get srv,scl,sbc                 # watch the states move (add -w to follow)
+  kubectl delete -f config/samples/metal_v1alpha1_serverclaim.yaml   # release the servers
+
+Emulated BMC: http://%[2]s (user %[3]s)   OCI registry: %[4]s (serves %[5]s)
+Press Ctrl-C to stop.
+`, env.Kubeconfig, o.BMCAddr, devenv.SampleBMCUser, env.RegistryHost, devenv.DemoImage)
+	if err := env.Wait(); err != nil {
+		fail(err)
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "devenv:", err)
+	os.Exit(1)
+}

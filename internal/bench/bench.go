@@ -1,0 +1,729 @@
+// Package bench measures how fast and how cheaply the operator binds a burst of claims.
+//
+// It starts the control plane the tests use (kube-apiserver + etcd, with an audit log), a
+// Redfish emulator with one system per server, and the operator as a separate process under
+// its own user, so that the API server itself counts the operator's requests (from the audit
+// log, not from the client) and the operator's CPU time and peak memory are its own. It
+// creates N Available, powered-off servers, waits until the operator is idle, creates M
+// selector claims at once and measures until every claim that can be bound is Bound and the
+// rest are Unbound with a reason.
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+	"github.com/metalfleet/metal-operator/internal/bmc/emulator"
+	"github.com/metalfleet/metal-operator/internal/invariants"
+	"github.com/metalfleet/metal-operator/internal/scheme"
+)
+
+// Config is one benchmark run.
+type Config struct {
+	Servers, Claims int
+	// ManagerBinary is the operator command (bin/metal-operator).
+	ManagerBinary string
+	// ManagerArgs are extra flags for it.
+	ManagerArgs []string
+	// RootDir is the repository root (CRDs); AssetsDir holds kube-apiserver and etcd.
+	RootDir, AssetsDir string
+	// WorkDir holds the audit log, kubeconfig and the operator's log.
+	WorkDir string
+	// Timeout bounds the wait for the burst to settle.
+	Timeout time.Duration
+	// Quiet is how long the operator must make no request to count as idle, and how long
+	// requests are counted after the burst settled.
+	Quiet time.Duration
+	// Log receives progress lines.
+	Log func(format string, args ...any)
+}
+
+// Result is what one run measured.
+type Result struct {
+	Servers, Claims int
+	Bound, Unbound  int
+	// AllSettled is the time from the first claim created to the last claim settled.
+	AllSettled time.Duration
+	// Latency percentiles of creation -> Bound, as seen by a watch.
+	P50, P90, P99, Max time.Duration
+	// Requests the operator made while the burst settled, by "verb resource[/subresource]",
+	// counted by the API server (watches excluded).
+	Requests map[string]int
+	// RequestsTotal is their sum without events; RequestsPerBind divides it by Bound.
+	// Events (events.k8s.io) are counted apart: EventsPerBind.
+	RequestsTotal   int
+	RequestsPerBind float64
+	EventsTotal     int
+	EventsPerBind   float64
+	// RequestsAfter are the operator's requests during Quiet after the burst settled.
+	RequestsAfter int
+	// MaxStatusWritesPerUnbound is the most status writes any claim left Unbound received.
+	MaxStatusWritesPerUnbound int
+	// UnboundReasons counts the reasons of the claims left Unbound.
+	UnboundReasons map[string]int
+	// CPUSeconds is the operator's CPU time while the burst settled; PeakRSSMiB its peak
+	// resident memory over the whole run.
+	CPUSeconds float64
+	PeakRSSMiB float64
+	// APIServerCPUSeconds and EtcdCPUSeconds are the control plane's CPU time meanwhile.
+	APIServerCPUSeconds, EtcdCPUSeconds float64
+	// Report of the binding invariants at the end.
+	Invariants invariants.Report
+}
+
+// operatorUser is the user the operator runs as, so the audit log tells its requests apart.
+const operatorUser = "metal-operator-bench"
+
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived", "ResponseStarted"]
+rules:
+- level: Metadata
+`
+
+// Run performs one benchmark run.
+func Run(ctx context.Context, cfg Config) (res Result, err error) {
+	logf := cfg.Log
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
+		return res, err
+	}
+	auditLog := filepath.Join(cfg.WorkDir, "audit.log")
+	policy := filepath.Join(cfg.WorkDir, "audit-policy.yaml")
+	_ = os.Remove(auditLog)
+	if err := os.WriteFile(policy, []byte(auditPolicy), 0o644); err != nil {
+		return res, err
+	}
+
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join(cfg.RootDir, "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory: cfg.AssetsDir,
+		Scheme:                scheme.New(),
+	}
+	args := env.ControlPlane.GetAPIServer().Configure()
+	args.Set("audit-policy-file", policy)
+	args.Set("audit-log-path", auditLog)
+	args.Set("audit-log-format", "json")
+	args.Set("audit-log-mode", "batch")
+	args.Set("audit-log-batch-max-wait", "1s")
+	args.Set("max-requests-inflight", "2000")
+	args.Set("max-mutating-requests-inflight", "1000")
+	logf("starting the control plane")
+	restCfg, err := env.Start()
+	if err != nil {
+		return res, fmt.Errorf("starting the control plane: %w", err)
+	}
+	defer func() { _ = env.Stop() }()
+	restCfg.QPS, restCfg.Burst = 5000, 10000
+	c, err := client.New(restCfg, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		return res, err
+	}
+
+	em, err := emulator.Start(emulator.Options{Systems: cfg.Servers, UUIDSeed: "bench", Username: "bench", Password: "bench-password"})
+	if err != nil {
+		return res, err
+	}
+	defer em.Close()
+	logf("creating %d servers", cfg.Servers)
+	if err := createServers(ctx, c, em, cfg.Servers); err != nil {
+		return res, err
+	}
+
+	user, err := env.AddUser(envtest.User{Name: operatorUser, Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return res, err
+	}
+	kubeconfig, err := user.KubeConfig()
+	if err != nil {
+		return res, err
+	}
+	kubeconfigPath := filepath.Join(cfg.WorkDir, "kubeconfig")
+	if err := os.WriteFile(kubeconfigPath, kubeconfig, 0o600); err != nil {
+		return res, err
+	}
+	op, err := startOperator(cfg, kubeconfigPath)
+	if err != nil {
+		return res, err
+	}
+	defer op.stop()
+
+	audit := &auditReader{path: auditLog}
+	logf("waiting for the operator to be idle")
+	if err := waitIdle(ctx, audit, cfg.Quiet, 5*time.Minute); err != nil {
+		return res, fmt.Errorf("operator never went idle: %w", err)
+	}
+	baseline := audit.offset()
+
+	watch, err := watchClaims(ctx, restCfg)
+	if err != nil {
+		return res, err
+	}
+	defer watch.stop()
+
+	cpuBefore, err := cpuSeconds(op.cmd.Process.Pid)
+	if err != nil {
+		return res, err
+	}
+	apiBefore, etcdBefore := childCPU("kube-apiserver"), childCPU("etcd")
+	logf("creating %d claims", cfg.Claims)
+	start := time.Now()
+	created, err := createClaims(ctx, c, cfg.Claims, watch)
+	if err != nil {
+		return res, err
+	}
+	wantBound := min(cfg.Servers, cfg.Claims)
+	logf("waiting for %d claims Bound and %d Unbound", wantBound, cfg.Claims-wantBound)
+	settledAt, err := watch.waitSettled(ctx, wantBound, cfg.Claims, cfg.Timeout)
+	if err != nil {
+		return res, err
+	}
+	cpuAfter, err := cpuSeconds(op.cmd.Process.Pid)
+	if err != nil {
+		return res, err
+	}
+	res.APIServerCPUSeconds = childCPU("kube-apiserver") - apiBefore
+	res.EtcdCPUSeconds = childCPU("etcd") - etcdBefore
+	res.Servers, res.Claims = cfg.Servers, cfg.Claims
+	res.AllSettled = settledAt.Sub(start)
+	res.CPUSeconds = cpuAfter - cpuBefore
+	res.P50, res.P90, res.P99, res.Max = watch.latencies(created)
+
+	// Let the audit batch flush, then count what the operator asked for until it settled,
+	// and during Quiet after.
+	time.Sleep(cfg.Quiet)
+	events, err := audit.read(baseline)
+	if err != nil {
+		return res, err
+	}
+	res.Requests = map[string]int{}
+	statusWrites := map[string]int{}
+	for _, e := range events {
+		if e.User.Username != operatorUser || e.Verb == "watch" {
+			continue
+		}
+		if e.RequestReceivedTimestamp.After(settledAt) {
+			res.RequestsAfter++
+			continue
+		}
+		key := e.Verb + " " + e.ObjectRef.Resource
+		if e.ObjectRef.Subresource != "" {
+			key += "/" + e.ObjectRef.Subresource
+		}
+		res.Requests[key]++
+		if e.ObjectRef.Resource == "events" {
+			res.EventsTotal++
+		} else {
+			res.RequestsTotal++
+		}
+		if e.ObjectRef.Resource == "serverclaims" && e.ObjectRef.Subresource == "status" {
+			statusWrites[e.ObjectRef.Name]++
+		}
+	}
+	rss, err := peakRSSMiB(op.cmd.Process.Pid)
+	if err != nil {
+		return res, err
+	}
+	res.PeakRSSMiB = rss
+
+	claims := &metalv1alpha1.ServerClaimList{}
+	if err := c.List(ctx, claims, client.InNamespace(benchNamespace)); err != nil {
+		return res, err
+	}
+	res.UnboundReasons = map[string]int{}
+	for _, cl := range claims.Items {
+		if cl.Status.Phase == metalv1alpha1.PhaseBound {
+			res.Bound++
+			continue
+		}
+		res.Unbound++
+		reason := "none"
+		if cond := meta.FindStatusCondition(cl.Status.Conditions, metalv1alpha1.ServerClaimBound); cond != nil {
+			reason = cond.Reason
+		}
+		res.UnboundReasons[reason]++
+		res.MaxStatusWritesPerUnbound = max(res.MaxStatusWritesPerUnbound, statusWrites[cl.Name])
+	}
+	if res.Bound > 0 {
+		res.RequestsPerBind = float64(res.RequestsTotal) / float64(res.Bound)
+		res.EventsPerBind = float64(res.EventsTotal) / float64(res.Bound)
+	}
+	res.Invariants, err = invariants.Check(ctx, c, benchNamespace)
+	if err != nil {
+		return res, err
+	}
+	if len(res.Invariants.Violations) > 0 || len(res.Invariants.Unsettled) > 0 {
+		return res, fmt.Errorf("binding invariants broken: %s", res.Invariants)
+	}
+	return res, nil
+}
+
+const benchNamespace = "default"
+
+// createServers creates one Server per emulated system, with the status of an Available,
+// powered-off server (as after discovery), in parallel.
+func createServers(ctx context.Context, c client.Client, em *emulator.Emulator, n int) error {
+	secret := &metalv1alpha1.BMCSecret{
+		ObjectMeta: metav1.ObjectMeta{Name: "bench-bmc"},
+		Data: map[string][]byte{
+			metalv1alpha1.BMCSecretUsernameKey: []byte("bench"),
+			metalv1alpha1.BMCSecretPasswordKey: []byte("bench-password"),
+		},
+	}
+	if err := c.Create(ctx, secret); err != nil {
+		return err
+	}
+	u, err := url.Parse(em.URL())
+	if err != nil {
+		return err
+	}
+	host, portStr, err := net.SplitHostPort(u.Host)
+	if err != nil {
+		return err
+	}
+	port, _ := strconv.Atoi(portStr)
+	systems := em.Systems()
+	return parallel(ctx, n, 32, func(i int) error {
+		s := &metalv1alpha1.Server{
+			ObjectMeta: metav1.ObjectMeta{
+				Name: fmt.Sprintf("server-%05d", i),
+				Labels: map[string]string{
+					"hardwareType": "gpu-node", "location": "datacenter-1", "rack": fmt.Sprintf("rack-%02d", i%40),
+				},
+			},
+			Spec: metalv1alpha1.ServerSpec{
+				SystemUUID: systems[i].UUID,
+				SystemURI:  systems[i].URI,
+				BMC: &metalv1alpha1.BMCAccess{
+					Protocol:     metalv1alpha1.Protocol{Name: metalv1alpha1.ProtocolRedfishLocal, Port: int32(port), Scheme: metalv1alpha1.HTTPScheme},
+					Address:      host,
+					BMCSecretRef: metalv1alpha1.LocalObjectReference{Name: secret.Name},
+				},
+			},
+		}
+		if err := c.Create(ctx, s); err != nil {
+			return err
+		}
+		s.Status.State = metalv1alpha1.ServerStateAvailable
+		s.Status.PowerState = metalv1alpha1.ServerOffPowerState
+		s.Status.Manufacturer = "Emulated"
+		return c.Status().Update(ctx, s)
+	})
+}
+
+// createClaims creates n selector claims as fast as the API server takes them and returns
+// the time each was created at.
+func createClaims(ctx context.Context, c client.Client, n int, w *claimWatch) (map[string]time.Time, error) {
+	var mu sync.Mutex
+	created := make(map[string]time.Time, n)
+	err := parallel(ctx, n, 64, func(i int) error {
+		cl := &metalv1alpha1.ServerClaim{
+			ObjectMeta: metav1.ObjectMeta{Namespace: benchNamespace, Name: fmt.Sprintf("claim-%05d", i)},
+			Spec: metalv1alpha1.ServerClaimSpec{
+				Power: metalv1alpha1.PowerOn, Image: "my-osimage:latest",
+				ServerSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"hardwareType": "gpu-node"}},
+			},
+		}
+		at := time.Now()
+		if err := c.Create(ctx, cl); err != nil {
+			return err
+		}
+		mu.Lock()
+		created[cl.Name] = at
+		mu.Unlock()
+		return nil
+	})
+	return created, err
+}
+
+func parallel(ctx context.Context, n, workers int, fn func(i int) error) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				if err := fn(i); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	return errors.Join(<-errs, ctx.Err())
+}
+
+// operatorProcess is the operator running as a child process.
+type operatorProcess struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func startOperator(cfg Config, kubeconfig string) (*operatorProcess, error) {
+	logFile, err := os.Create(filepath.Join(cfg.WorkDir, "operator.log"))
+	if err != nil {
+		return nil, err
+	}
+	args := append([]string{
+		"--kubeconfig=" + kubeconfig,
+		"--metrics-bind-address=0",
+		"--health-probe-bind-address=0",
+		"--leader-elect=false",
+		"--server-resync-interval=30m",
+		"--enable-boot-service=false",
+	}, cfg.ManagerArgs...)
+	cmd := exec.Command(cfg.ManagerBinary, args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", cfg.ManagerBinary, err)
+	}
+	p := &operatorProcess{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		_ = logFile.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+func (p *operatorProcess) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// cpuSeconds is a process's user+system CPU time, from /proc.
+func cpuSeconds(pid int) (float64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name, which is in parentheses and may contain spaces.
+	rest := string(data[strings.LastIndexByte(string(data), ')')+2:])
+	fields := strings.Fields(rest)
+	utime, _ := strconv.ParseFloat(fields[11], 64)
+	stime, _ := strconv.ParseFloat(fields[12], 64)
+	const ticks = 100 // USER_HZ on Linux
+	return (utime + stime) / ticks, nil
+}
+
+// childCPU is the CPU time of this process's child with the given command name (the
+// control plane envtest started), 0 when there is none.
+func childCPU(comm string) float64 {
+	entries, _ := os.ReadDir("/proc")
+	self := strconv.Itoa(os.Getpid())
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		s := string(data)
+		open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || closing < open || s[open+1:closing] != comm {
+			continue
+		}
+		if fields := strings.Fields(s[closing+2:]); len(fields) > 1 && fields[1] == self {
+			cpu, _ := cpuSeconds(pid)
+			return cpu
+		}
+	}
+	return 0
+}
+
+// peakRSSMiB is a process's peak resident set size, from /proc.
+func peakRSSMiB(pid int) (float64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb / 1024, err
+		}
+	}
+	return 0, errors.New("no VmHWM in /proc status")
+}
+
+// auditEvent is the part of an audit event the benchmark reads.
+type auditEvent struct {
+	Verb                     string    `json:"verb"`
+	RequestReceivedTimestamp time.Time `json:"requestReceivedTimestamp"`
+	User                     struct {
+		Username string `json:"username"`
+	} `json:"user"`
+	ObjectRef struct {
+		Resource    string `json:"resource"`
+		Subresource string `json:"subresource"`
+		Name        string `json:"name"`
+	} `json:"objectRef"`
+}
+
+// auditReader reads the API server's audit log.
+type auditReader struct{ path string }
+
+func (a *auditReader) offset() int64 {
+	fi, err := os.Stat(a.path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+func (a *auditReader) read(from int64) ([]auditEvent, error) {
+	f, err := os.Open(a.path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if _, err := f.Seek(from, 0); err != nil {
+		return nil, err
+	}
+	var events []auditEvent
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		var e auditEvent
+		if err := json.Unmarshal(sc.Bytes(), &e); err == nil {
+			events = append(events, e)
+		}
+	}
+	return events, sc.Err()
+}
+
+// operatorRequests counts the operator's non-watch requests in the log from an offset.
+func (a *auditReader) operatorRequests(from int64) (int, error) {
+	events, err := a.read(from)
+	n := 0
+	for _, e := range events {
+		if e.User.Username == operatorUser && e.Verb != "watch" {
+			n++
+		}
+	}
+	return n, err
+}
+
+// waitIdle waits until the operator has made no request for quiet.
+func waitIdle(ctx context.Context, a *auditReader, quiet, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	// The operator must have started talking first (its informers' lists).
+	for {
+		n, _ := a.operatorRequests(0)
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return errors.New("the operator made no request")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for {
+		from := a.offset()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(quiet + time.Second): // + the audit batch's max wait
+		}
+		n, err := a.operatorRequests(from)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("still %d requests per %s", n, quiet)
+		}
+	}
+}
+
+// claimWatch records when each claim was first seen Bound or Unbound-with-a-reason.
+type claimWatch struct {
+	cancel  context.CancelFunc
+	mu      sync.Mutex
+	bound   map[string]time.Time
+	unbound map[string]time.Time
+	changed chan struct{}
+}
+
+func watchClaims(ctx context.Context, cfg *rest.Config) (*claimWatch, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	ca, err := cache.New(cfg, cache.Options{Scheme: scheme.New()})
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	w := &claimWatch{cancel: cancel, bound: map[string]time.Time{}, unbound: map[string]time.Time{}, changed: make(chan struct{}, 1)}
+	inf, err := ca.GetInformer(ctx, &metalv1alpha1.ServerClaim{})
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	observe := func(obj any) {
+		cl, ok := obj.(*metalv1alpha1.ServerClaim)
+		if !ok {
+			return
+		}
+		now := time.Now()
+		w.mu.Lock()
+		switch cl.Status.Phase {
+		case metalv1alpha1.PhaseBound:
+			if _, seen := w.bound[cl.Name]; !seen {
+				w.bound[cl.Name] = now
+			}
+			delete(w.unbound, cl.Name)
+		case metalv1alpha1.PhaseUnbound:
+			if _, seen := w.unbound[cl.Name]; !seen {
+				w.unbound[cl.Name] = now
+			}
+		}
+		w.mu.Unlock()
+		select {
+		case w.changed <- struct{}{}:
+		default:
+		}
+	}
+	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    observe,
+		UpdateFunc: func(_, obj any) { observe(obj) },
+	}); err != nil {
+		cancel()
+		return nil, err
+	}
+	go func() { _ = ca.Start(ctx) }()
+	if !ca.WaitForCacheSync(ctx) {
+		cancel()
+		return nil, errors.New("claim watch did not sync")
+	}
+	return w, nil
+}
+
+func (w *claimWatch) stop() { w.cancel() }
+
+// waitSettled waits until wantBound claims are Bound and the others Unbound, and returns
+// when the last of them settled.
+func (w *claimWatch) waitSettled(ctx context.Context, wantBound, total int, timeout time.Duration) (time.Time, error) {
+	deadline := time.After(timeout)
+	for {
+		w.mu.Lock()
+		b, u := len(w.bound), len(w.unbound)
+		var last time.Time
+		if b >= wantBound && b+u >= total {
+			for _, t := range w.bound {
+				last = later(last, t)
+			}
+			for _, t := range w.unbound {
+				last = later(last, t)
+			}
+		}
+		w.mu.Unlock()
+		if !last.IsZero() {
+			return last, nil
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		case <-deadline:
+			return time.Time{}, fmt.Errorf("timed out: %d Bound, %d Unbound of %d", b, u, total)
+		case <-w.changed:
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// latencies returns the percentiles of creation -> Bound.
+func (w *claimWatch) latencies(created map[string]time.Time) (p50, p90, p99, maxLatency time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var ds []time.Duration
+	for name, t := range w.bound {
+		if c, ok := created[name]; ok {
+			ds = append(ds, t.Sub(c))
+		}
+	}
+	if len(ds) == 0 {
+		return
+	}
+	slices.Sort(ds)
+	at := func(q float64) time.Duration { return ds[min(len(ds)-1, int(q*float64(len(ds))))] }
+	return at(0.50), at(0.90), at(0.99), ds[len(ds)-1]
+}
+
+// Markdown renders results as a table.
+func Markdown(results []Result) string {
+	var b strings.Builder
+	b.WriteString("| servers / claims | all settled | p50 / p90 / p99 / max bind | bound / unbound | operator requests per bind (events) | requests after settled | max status writes per unbound claim | operator CPU | CPU per claim | peak RSS | API server / etcd CPU |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range results {
+		fmt.Fprintf(&b, "| %d / %d | %.2f s | %s / %s / %s / %s | %d / %d | %.2f (+%.2f) | %d | %d | %.2f s | %.2f ms | %.0f MiB | %.1f s / %.1f s |\n",
+			r.Servers, r.Claims, r.AllSettled.Seconds(), ms(r.P50), ms(r.P90), ms(r.P99), ms(r.Max),
+			r.Bound, r.Unbound, r.RequestsPerBind, r.EventsPerBind, r.RequestsAfter, r.MaxStatusWritesPerUnbound,
+			r.CPUSeconds, 1000*r.CPUSeconds/float64(max(r.Claims, 1)), r.PeakRSSMiB, r.APIServerCPUSeconds, r.EtcdCPUSeconds)
+	}
+	return b.String()
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond)) }
+
+// RequestBreakdown renders the requests by verb and resource.
+func RequestBreakdown(r Result) string {
+	keys := make([]string, 0, len(r.Requests))
+	for k := range r.Requests {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s: %d (%.2f/bind)", k, r.Requests[k], float64(r.Requests[k])/float64(max(r.Bound, 1))))
+	}
+	return strings.Join(parts, ", ")
+}
+

@@ -1,0 +1,376 @@
+package controller
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+	"github.com/metalfleet/metal-operator/internal/bmc"
+)
+
+// BMCServerName is the name of the Server the BMC controller creates for the system with the
+// given index: "<bmc>-system-<index>", as in the reference.
+//
+// The index rule. A new system's index is its position, counted from 0, among the systems the
+// BMC reports, sorted by URI with numeric Ids in numeric order (/Systems/2 before
+// /Systems/10); if that name is taken – by the Server of a system that has disappeared, or
+// by any other Server – the next free index is used. So a BMC enrolled at once gets
+// <bmc>-system-0, -1, ... in the order of its system Ids, exactly the reference's names.
+// A Server keeps its name for good: later reconciles find a system's Server by its UUID,
+// never by name, so systems that disappear or appear never rename another system's Server,
+// and a system that appears after another disappeared takes a fresh name instead of the
+// name of the missing system's Server (which is kept).
+func BMCServerName(bmcName string, index int) string {
+	return fmt.Sprintf("%s-system-%d", bmcName, index)
+}
+
+// compareSystems orders systems by URI: by parent path, then by the last segment, numeric
+// segments in numeric order and before the others.
+func compareSystems(a, b bmc.System) int {
+	da, ba := path.Split(strings.TrimRight(a.URI, "/"))
+	db, bb := path.Split(strings.TrimRight(b.URI, "/"))
+	if c := strings.Compare(da, db); c != 0 {
+		return c
+	}
+	na, errA := strconv.ParseUint(ba, 10, 64)
+	nb, errB := strconv.ParseUint(bb, 10, 64)
+	switch {
+	case errA == nil && errB == nil:
+		if c := cmp.Compare(na, nb); c != 0 {
+			return c
+		}
+	case errA == nil:
+		return -1
+	case errB == nil:
+		return 1
+	}
+	return cmp.Or(strings.Compare(ba, bb), strings.Compare(a.URI, b.URI), strings.Compare(a.UUID, b.UUID))
+}
+
+// enrollment is what one round of enrollment found.
+type enrollment struct {
+	// enrolled counts the systems that have a Server of this BMC (created, adopted or found).
+	enrolled int
+	// elsewhere lists systems whose Server belongs to another owner or BMC.
+	elsewhere []string
+	// noUUID counts systems reported without a UUID (they cannot be enrolled).
+	noUUID int
+	// waiting is set while a Server created a moment ago is not in the cache yet.
+	waiting bool
+}
+
+func (e enrollment) readyMessage(systems int) string {
+	msg := fmt.Sprintf("%d of %d systems enrolled as Servers", e.enrolled, systems)
+	if len(e.elsewhere) > 0 {
+		msg += fmt.Sprintf("; %d held by another owner: %s", len(e.elsewhere), shortList(e.elsewhere))
+	}
+	if e.noUUID > 0 {
+		msg += fmt.Sprintf("; %d reported without a UUID", e.noUUID)
+	}
+	return msg
+}
+
+// enroll gives every system the BMC reports a Server, keeps spec.bmcRef, spec.systemURI and
+// the labels of the BMC's Servers in sync, and sets condition SystemsMissing from the servers
+// reached through the BMC whose system it no longer reports. servers are the servers with
+// spec.bmcRef naming the BMC (from the cache).
+func (r *BMCReconciler) enroll(ctx context.Context, sc *bmcScope, systems []bmc.System, servers []*metalv1alpha1.Server) (enrollment, error) {
+	obj := sc.obj
+	var out enrollment
+	sorted := slices.Clone(systems)
+	slices.SortFunc(sorted, compareSystems)
+
+	taken := map[string]bool{}
+	byName := map[string]*metalv1alpha1.Server{}
+	for _, s := range servers {
+		taken[s.Name] = true
+		byName[s.Name] = s
+	}
+	present := map[string]bool{}
+	for i, sys := range sorted {
+		uuid := strings.ToLower(sys.UUID)
+		if uuid == "" {
+			out.noUUID++
+			continue
+		}
+		present[uuid] = true
+		own, adoptable, other, err := r.serversForSystem(ctx, obj, uuid, byName)
+		if err != nil {
+			return out, err
+		}
+		switch {
+		case own != nil:
+			r.pending.observed(obj.UID, uuid)
+			if err := r.patchServer(ctx, own, func(s *metalv1alpha1.Server) { syncServer(s, obj, sys) }); err != nil {
+				return out, err
+			}
+			out.enrolled++
+		case adoptable != nil:
+			r.pending.observed(obj.UID, uuid)
+			if err := r.adopt(ctx, sc, adoptable, sys); err != nil {
+				return out, err
+			}
+			out.enrolled++
+		case other != nil:
+			out.elsewhere = append(out.elsewhere, fmt.Sprintf("%s (server %s)", uuid, other.Name))
+		case r.pending.has(obj.UID, uuid):
+			out.waiting = true
+			out.enrolled++
+		default:
+			created, err := r.createServer(ctx, sc, sys, i, taken)
+			if err != nil {
+				return out, err
+			}
+			if created {
+				out.enrolled++
+			} else {
+				out.waiting = true
+			}
+		}
+	}
+
+	var missing []string
+	for _, s := range servers {
+		if !present[strings.ToLower(s.Spec.SystemUUID)] {
+			missing = append(missing, fmt.Sprintf("%s (%s)", s.Name, s.Spec.SystemUUID))
+		}
+	}
+	r.setSystemsMissing(sc, missing)
+	return out, nil
+}
+
+// serversForSystem classifies the servers with the system's UUID (index IndexServerSystemUUID):
+// the one this BMC controls; else one it may adopt (no controller, not being deleted, and
+// spec.bmcRef empty or naming this BMC); else any other. A server in known (written earlier
+// in this reconcile) is taken from there rather than from the cache.
+func (r *BMCReconciler) serversForSystem(ctx context.Context, obj *metalv1alpha1.BMC, uuid string, known map[string]*metalv1alpha1.Server) (own, adoptable, other *metalv1alpha1.Server, err error) {
+	var list metalv1alpha1.ServerList
+	if err := r.List(ctx, &list, client.MatchingFields{IndexServerSystemUUID: uuid}); err != nil {
+		return nil, nil, nil, fmt.Errorf("listing servers of system %s: %w", uuid, err)
+	}
+	slices.SortFunc(list.Items, func(a, b metalv1alpha1.Server) int { return strings.Compare(a.Name, b.Name) })
+	for i := range list.Items {
+		s := &list.Items[i]
+		if k, ok := known[s.Name]; ok && k.UID == s.UID {
+			s = k
+		}
+		ref := metav1.GetControllerOf(s)
+		switch {
+		case ref != nil && ref.UID == obj.UID:
+			if own == nil {
+				own = s
+			}
+		case ref == nil && s.DeletionTimestamp.IsZero() && (s.Spec.BMCRef == nil || s.Spec.BMCRef.Name == obj.Name):
+			if adoptable == nil {
+				adoptable = s
+			}
+		default:
+			if other == nil {
+				other = s
+			}
+		}
+	}
+	return own, adoptable, other, nil
+}
+
+// syncServer sets what a server of the BMC carries from it: spec.bmcRef, spec.systemURI and
+// the BMC's labels.
+func syncServer(s *metalv1alpha1.Server, obj *metalv1alpha1.BMC, sys bmc.System) {
+	if s.Spec.BMCRef == nil {
+		s.Spec.BMCRef = &metalv1alpha1.LocalObjectReference{Name: obj.Name}
+	}
+	if sys.URI != "" {
+		s.Spec.SystemURI = sys.URI
+	}
+	copyLabels(s, obj.Labels)
+}
+
+// adopt makes the BMC the controller of an existing server of one of its systems.
+func (r *BMCReconciler) adopt(ctx context.Context, sc *bmcScope, s *metalv1alpha1.Server, sys bmc.System) error {
+	obj := sc.obj
+	var refErr error
+	err := r.patchServer(ctx, s, func(o *metalv1alpha1.Server) {
+		refErr = controllerutil.SetControllerReference(obj, o, r.Scheme)
+		syncServer(o, obj, sys)
+	})
+	if refErr != nil {
+		return fmt.Errorf("adopting server %s: %w", s.Name, refErr)
+	}
+	if err != nil {
+		return err
+	}
+	ctrl.LoggerFrom(ctx).Info("Adopted server", "Server", s.Name, "systemUUID", s.Spec.SystemUUID)
+	r.eventf(sc, s, corev1.EventTypeNormal, "ServerAdopted", "Enroll",
+		"Adopted Server %s for system %s (%s)", s.Name, sys.URI, s.Spec.SystemUUID)
+	return nil
+}
+
+// createServer creates the Server of a system that has none. It reports false when the name
+// it chose turned out to be taken (the cache was behind): the next reconcile chooses again.
+func (r *BMCReconciler) createServer(ctx context.Context, sc *bmcScope, sys bmc.System, position int, taken map[string]bool) (bool, error) {
+	obj := sc.obj
+	name, err := r.freeName(ctx, obj.Name, position, taken)
+	if err != nil {
+		return false, err
+	}
+	uuid := strings.ToLower(sys.UUID)
+	s := &metalv1alpha1.Server{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: metalv1alpha1.ServerSpec{
+			SystemUUID: uuid,
+			SystemURI:  sys.URI,
+			BMCRef:     &metalv1alpha1.LocalObjectReference{Name: obj.Name},
+		},
+	}
+	copyLabels(s, obj.Labels)
+	if err := controllerutil.SetControllerReference(obj, s, r.Scheme); err != nil {
+		return false, fmt.Errorf("creating server %s: %w", name, err)
+	}
+	taken[name] = true
+	if err := r.Create(ctx, s); err != nil {
+		if apierrors.IsAlreadyExists(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("creating server %s: %w", name, err)
+	}
+	r.pending.add(obj.UID, uuid, name)
+	ctrl.LoggerFrom(ctx).Info("Created server", "Server", name, "systemURI", sys.URI, "systemUUID", uuid)
+	r.eventf(sc, s, corev1.EventTypeNormal, "ServerCreated", "Enroll",
+		"Created Server %s for system %s (%s)", name, sys.URI, uuid)
+	return true, nil
+}
+
+// freeName returns BMCServerName(bmc, i) for the first i from position whose name is neither
+// taken by a server of the BMC nor by any other server in the cache.
+func (r *BMCReconciler) freeName(ctx context.Context, bmcName string, position int, taken map[string]bool) (string, error) {
+	for i := position; ; i++ {
+		name := BMCServerName(bmcName, i)
+		if taken[name] || r.pending.nameTaken(name) {
+			continue
+		}
+		err := r.Get(ctx, client.ObjectKey{Name: name}, &metalv1alpha1.Server{})
+		switch {
+		case apierrors.IsNotFound(err):
+			return name, nil
+		case err != nil:
+			return "", fmt.Errorf("reading server %s: %w", name, err)
+		}
+		taken[name] = true
+	}
+}
+
+// setSystemsMissing sets condition SystemsMissing from the servers whose system the BMC no
+// longer reports, with an event when that list changes.
+func (r *BMCReconciler) setSystemsMissing(sc *bmcScope, missing []string) {
+	obj := sc.obj
+	prev := bmcCondition(obj, metalv1alpha1.BMCSystemsMissing)
+	if len(missing) == 0 {
+		r.setCondition(obj, metalv1alpha1.BMCSystemsMissing, metav1.ConditionFalse, metalv1alpha1.ReasonAllSystemsPresent,
+			"The BMC reports the system of every server reached through it")
+		if prev.Status == metav1.ConditionTrue {
+			r.eventf(sc, nil, corev1.EventTypeNormal, "SystemsPresent", "Enroll",
+				"The BMC reports the system of every server reached through it again")
+		}
+		return
+	}
+	msg := fmt.Sprintf("The BMC no longer reports the systems of %d server(s); they are kept: %s",
+		len(missing), shortList(missing))
+	r.setCondition(obj, metalv1alpha1.BMCSystemsMissing, metav1.ConditionTrue, metalv1alpha1.ReasonSystemsMissing, msg)
+	if prev.Status != metav1.ConditionTrue || prev.Message != msg {
+		r.eventf(sc, nil, corev1.EventTypeWarning, "SystemsMissing", "Enroll", "%s", msg)
+	}
+}
+
+// pendingServers remembers the Servers the controller created until the cache shows them, in
+// the manner of the ReplicaSet controller's expectations: a reconcile that reads a cache
+// predating the creation must not create a second Server for the same system. Only one
+// manager is active at a time and a new one starts from a fresh List, so in-memory entries
+// are sound; entries not observed within pendingServerRetention (the server was deleted
+// before the cache saw it) are dropped.
+type pendingServers struct {
+	mu sync.Mutex
+	// m maps a BMC's UID to its system UUIDs (lower case) and the created servers.
+	m map[types.UID]map[string]pendingServer
+}
+
+type pendingServer struct {
+	name string
+	at   time.Time
+}
+
+const pendingServerRetention = time.Minute
+
+func newPendingServers() *pendingServers {
+	return &pendingServers{m: map[types.UID]map[string]pendingServer{}}
+}
+
+func (p *pendingServers) add(bmcUID types.UID, uuid, name string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m[bmcUID] == nil {
+		p.m[bmcUID] = map[string]pendingServer{}
+	}
+	p.m[bmcUID][uuid] = pendingServer{name: name, at: time.Now()}
+}
+
+// has reports whether a server for the system was created a moment ago.
+func (p *pendingServers) has(bmcUID types.UID, uuid string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e, ok := p.m[bmcUID][uuid]
+	if ok && time.Since(e.at) > pendingServerRetention {
+		p.deleteLocked(bmcUID, uuid)
+		return false
+	}
+	return ok
+}
+
+// nameTaken reports whether a server of that name was created a moment ago.
+func (p *pendingServers) nameTaken(name string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, m := range p.m {
+		for _, e := range m {
+			if e.name == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// observed drops the entry of a system whose server the cache shows.
+func (p *pendingServers) observed(bmcUID types.UID, uuid string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.deleteLocked(bmcUID, uuid)
+}
+
+// forget drops every entry of a BMC.
+func (p *pendingServers) forget(bmcUID types.UID) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.m, bmcUID)
+}
+
+func (p *pendingServers) deleteLocked(bmcUID types.UID, uuid string) {
+	delete(p.m[bmcUID], uuid)
+	if len(p.m[bmcUID]) == 0 {
+		delete(p.m, bmcUID)
+	}
+}

@@ -1,0 +1,188 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+	"github.com/metalfleet/metal-operator/internal/bmc"
+	"github.com/metalfleet/metal-operator/internal/bmc/redfish"
+)
+
+// BMCConnector resolves how to reach a server's BMC and returns a client for it. Connect does
+// no I/O against the BMC itself; errors about the BMC's configuration (no BMC, missing
+// secret, BMC object not ready) are *BMCAccessError.
+type BMCConnector interface {
+	Connect(ctx context.Context, server *metalv1alpha1.Server) (bmc.BMC, error)
+}
+
+// BMCAccessError says why a server's BMC cannot be used before any request is sent to it.
+// Reason is one of the API's Server condition reasons.
+type BMCAccessError struct {
+	Reason  string
+	Message string
+}
+
+func (e *BMCAccessError) Error() string { return e.Message }
+
+func accessError(reason, format string, args ...any) error {
+	return &BMCAccessError{Reason: reason, Message: fmt.Sprintf(format, args...)}
+}
+
+// errSystemNotFound: the BMC does not report a system with the server's UUID.
+var errSystemNotFound = errors.New("system not found")
+
+// BMCErrorReason maps an error from connecting to or talking with a BMC to the API condition
+// reason that explains why the BMC cannot be used. It returns "" for errors that do not mean
+// the BMC is unusable (a conflicting power transition, an unsupported operation, a cancelled
+// context, and any error that did not come from the BMC, such as a failed Kubernetes API
+// call): those are retried, not reported as the server's Error state. Only the bmc package's
+// sentinels count, so an unreachable API server is never taken for an unreachable BMC.
+func BMCErrorReason(err error) string {
+	var ae *BMCAccessError
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &ae):
+		return ae.Reason
+	case errors.Is(err, errSystemNotFound), errors.Is(err, bmc.ErrNotFound):
+		// No system with the UUID, or the system resource answered 404: it is gone.
+		return metalv1alpha1.ReasonSystemNotFound
+	case errors.Is(err, bmc.ErrUnauthorized):
+		return metalv1alpha1.ReasonBMCUnauthorized
+	case errors.Is(err, bmc.ErrTLS):
+		return metalv1alpha1.ReasonBMCTLSError
+	case errors.Is(err, bmc.ErrUnavailable):
+		return metalv1alpha1.ReasonBMCUnreachable
+	}
+	return ""
+}
+
+// RedfishConnector is the default BMCConnector: it reaches the BMC through spec.bmcRef (a BMC
+// object) or the inline spec.bmc, reads the credentials from the BMCSecret, and builds a
+// Redfish client. Building a client is cheap (connections are pooled inside the redfish
+// package), so one is built per reconcile.
+type RedfishConnector struct {
+	// Reader reads BMC and BMCSecret objects, normally the manager's cached client.
+	Reader client.Reader
+	// Timeout bounds one HTTP request to the BMC (redfish.DefaultTimeout when zero).
+	Timeout time.Duration
+	// InsecureSkipVerify disables verification of the BMCs' TLS certificates.
+	InsecureSkipVerify bool
+}
+
+var _ BMCConnector = (*RedfishConnector)(nil)
+
+// bmcEndpoint is where and how a BMC is reached.
+type bmcEndpoint struct {
+	address  string
+	protocol metalv1alpha1.Protocol
+	secret   string
+}
+
+// Connect returns a Redfish client for the server's BMC.
+func (c *RedfishConnector) Connect(ctx context.Context, server *metalv1alpha1.Server) (bmc.BMC, error) {
+	ep, err := c.endpoint(ctx, server)
+	if err != nil {
+		return nil, err
+	}
+	return c.connectEndpoint(ctx, ep)
+}
+
+// connectEndpoint reads the credentials of ep and builds a Redfish client for it.
+func (c *RedfishConnector) connectEndpoint(ctx context.Context, ep bmcEndpoint) (bmc.BMC, error) {
+	switch ep.protocol.Name {
+	case metalv1alpha1.ProtocolRedfish, metalv1alpha1.ProtocolRedfishLocal, metalv1alpha1.ProtocolRedfishWithRegistryPatch:
+	default:
+		return nil, accessError(metalv1alpha1.ReasonUnsupportedProtocol,
+			"BMC protocol %q is not supported; use Redfish", ep.protocol.Name)
+	}
+	username, password, err := c.credentials(ctx, ep.secret)
+	if err != nil {
+		return nil, err
+	}
+	scheme := ep.protocol.Scheme
+	if scheme == "" {
+		scheme = metalv1alpha1.HTTPSScheme
+		if ep.protocol.Name == metalv1alpha1.ProtocolRedfishLocal {
+			scheme = metalv1alpha1.HTTPScheme
+		}
+	}
+	hostPort := ep.address
+	if ep.protocol.Port != 0 {
+		hostPort = net.JoinHostPort(ep.address, strconv.Itoa(int(ep.protocol.Port)))
+	}
+	cl, err := redfish.New(redfish.Config{
+		Endpoint:           string(scheme) + "://" + hostPort,
+		Username:           username,
+		Password:           password,
+		Timeout:            c.Timeout,
+		InsecureSkipVerify: c.InsecureSkipVerify,
+	})
+	if err != nil {
+		// The configuration is invalid (e.g. a malformed address); the message has no secrets.
+		return nil, accessError(metalv1alpha1.ReasonBMCUnreachable, "invalid BMC address %q: %v", ep.address, err)
+	}
+	return cl, nil
+}
+
+func (c *RedfishConnector) endpoint(ctx context.Context, server *metalv1alpha1.Server) (bmcEndpoint, error) {
+	switch {
+	case server.Spec.BMCRef != nil:
+		obj := &metalv1alpha1.BMC{}
+		if err := c.Reader.Get(ctx, client.ObjectKey{Name: server.Spec.BMCRef.Name}, obj); err != nil {
+			if apierrors.IsNotFound(err) {
+				return bmcEndpoint{}, accessError(metalv1alpha1.ReasonBMCNotFound, "BMC %s does not exist", server.Spec.BMCRef.Name)
+			}
+			return bmcEndpoint{}, fmt.Errorf("reading BMC %s: %w", server.Spec.BMCRef.Name, err)
+		}
+		switch obj.Status.State {
+		case metalv1alpha1.BMCStateError, metalv1alpha1.BMCStatePending:
+			return bmcEndpoint{}, accessError(metalv1alpha1.ReasonBMCNotReady, "BMC %s is %s", obj.Name, obj.Status.State)
+		}
+		address := bmcAddress(obj)
+		if address == "" {
+			return bmcEndpoint{}, accessError(metalv1alpha1.ReasonBMCNotReady, "BMC %s has no address yet", obj.Name)
+		}
+		return bmcEndpoint{address: address, protocol: obj.Spec.Protocol, secret: obj.Spec.BMCSecretRef.Name}, nil
+	case server.Spec.BMC != nil:
+		b := server.Spec.BMC
+		return bmcEndpoint{address: b.Address, protocol: b.Protocol, secret: b.BMCSecretRef.Name}, nil
+	}
+	return bmcEndpoint{}, accessError(metalv1alpha1.ReasonNoBMC, "neither spec.bmcRef nor spec.bmc is set")
+}
+
+// bmcAddress is where a BMC object is reached: spec.hostname, else spec.access.ip, else
+// status.ip; "" when none is known.
+func bmcAddress(obj *metalv1alpha1.BMC) string {
+	switch {
+	case obj.Spec.Hostname != nil && *obj.Spec.Hostname != "":
+		return *obj.Spec.Hostname
+	case obj.Spec.Access != nil && obj.Spec.Access.IP != "":
+		return obj.Spec.Access.IP
+	}
+	return obj.Status.IP
+}
+
+func (c *RedfishConnector) credentials(ctx context.Context, name string) (string, string, error) {
+	secret := &metalv1alpha1.BMCSecret{}
+	if err := c.Reader.Get(ctx, client.ObjectKey{Name: name}, secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return "", "", accessError(metalv1alpha1.ReasonSecretNotFound, "BMCSecret %s does not exist", name)
+		}
+		return "", "", fmt.Errorf("reading BMCSecret %s: %w", name, err)
+	}
+	username, password, ok := secret.Credentials()
+	if !ok {
+		return "", "", accessError(metalv1alpha1.ReasonSecretNotFound, "BMCSecret %s lacks %s or %s",
+			name, metalv1alpha1.BMCSecretUsernameKey, metalv1alpha1.BMCSecretPasswordKey)
+	}
+	return username, password, nil
+}

@@ -1,0 +1,44 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"syscall"
+	"testing"
+
+	. "github.com/onsi/gomega"
+
+	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+	"github.com/metalfleet/metal-operator/internal/bmc"
+)
+
+func TestServerBMCErrorReason(t *testing.T) {
+	cases := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"nil", nil, ""},
+		{"access error", accessError(metalv1alpha1.ReasonSecretNotFound, "BMCSecret x does not exist"), metalv1alpha1.ReasonSecretNotFound},
+		{"wrapped access error", fmt.Errorf("connect: %w", accessError(metalv1alpha1.ReasonBMCNotReady, "BMC b is Pending")), metalv1alpha1.ReasonBMCNotReady},
+		{"system not found", fmt.Errorf("no system: %w", errSystemNotFound), metalv1alpha1.ReasonSystemNotFound},
+		{"unauthorized", fmt.Errorf("GET: %w", bmc.ErrUnauthorized), metalv1alpha1.ReasonBMCUnauthorized},
+		{"unavailable", fmt.Errorf("GET: %w", bmc.ErrUnavailable), metalv1alpha1.ReasonBMCUnreachable},
+		{"BMC timeout", fmt.Errorf("GET: %w: %w", bmc.ErrUnavailable, context.DeadlineExceeded), metalv1alpha1.ReasonBMCUnreachable},
+		{"API server unreachable is not the BMC", fmt.Errorf("patching the server: %w", &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}), ""},
+		{"raw deadline is not the BMC", fmt.Errorf("reading claim: %w", context.DeadlineExceeded), ""},
+		{"tls", fmt.Errorf("GET: %w", bmc.ErrTLS), metalv1alpha1.ReasonBMCTLSError},
+		{"system resource gone", fmt.Errorf("GET: %w", bmc.ErrNotFound), metalv1alpha1.ReasonSystemNotFound},
+		{"conflict is not unusable", fmt.Errorf("POST: %w", bmc.ErrConflict), ""},
+		{"not supported is not unusable", fmt.Errorf("POST: %w", bmc.ErrNotSupported), ""},
+		{"cancelled is not unusable", context.Canceled, ""},
+		{"other", errors.New("decode failed"), ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			NewWithT(t).Expect(BMCErrorReason(tc.err)).To(Equal(tc.want))
+		})
+	}
+}

@@ -1,0 +1,376 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+	"github.com/metalfleet/metal-operator/internal/bmc"
+	"github.com/metalfleet/metal-operator/internal/metrics"
+)
+
+// ServerOptions tune the Server controller. Start from DefaultServerOptions; every duration
+// and count must be positive.
+type ServerOptions struct {
+	// ResyncInterval is how often a settled server is looked at again: BMC-side changes
+	// (power changed out of band) produce no watch events and are seen at this pace.
+	ResyncInterval time.Duration
+	// PowerOffTimeout is how long a graceful power-off may take before it is forced, and how
+	// long a power-on may take before it is sent again. It is measured from the
+	// LastTransitionTime of the condition that records the request (one-second resolution,
+	// rounded up).
+	PowerOffTimeout time.Duration
+	// TransitionPollInterval is how often a server with a power transition or a state change
+	// in flight is looked at again.
+	TransitionPollInterval time.Duration
+	// MaxConcurrentReconciles is the number of servers reconciled in parallel.
+	MaxConcurrentReconciles int
+	// BMCRequestTimeout bounds one request to a BMC; pass it to the BMCConnector
+	// (RedfishConnector.Timeout).
+	BMCRequestTimeout time.Duration
+}
+
+// DefaultServerOptions are the defaults of the manager's flags.
+func DefaultServerOptions() ServerOptions {
+	return ServerOptions{
+		ResyncInterval:          2 * time.Minute,
+		PowerOffTimeout:         2 * time.Minute,
+		TransitionPollInterval:  2 * time.Second,
+		MaxConcurrentReconciles: 10,
+		BMCRequestTimeout:       10 * time.Second,
+	}
+}
+
+// BindFlags registers the options as flags on fs, with the current values as defaults.
+func (o *ServerOptions) BindFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&o.ResyncInterval, "server-resync-interval", o.ResyncInterval,
+		"How often a settled server is re-read from its BMC.")
+	fs.DurationVar(&o.PowerOffTimeout, "server-power-off-timeout", o.PowerOffTimeout,
+		"How long a graceful power-off may take before the server is forced off.")
+	fs.DurationVar(&o.TransitionPollInterval, "server-transition-poll-interval", o.TransitionPollInterval,
+		"How often a server with a power transition in flight is looked at again.")
+	fs.IntVar(&o.MaxConcurrentReconciles, "server-max-concurrent-reconciles", o.MaxConcurrentReconciles,
+		"Number of servers reconciled in parallel.")
+	fs.DurationVar(&o.BMCRequestTimeout, "bmc-request-timeout", o.BMCRequestTimeout,
+		"Timeout of one request to a BMC.")
+}
+
+// Validate reports options that are missing or out of range.
+func (o ServerOptions) Validate() error {
+	var errs []error
+	for name, d := range map[string]time.Duration{
+		"ResyncInterval": o.ResyncInterval, "PowerOffTimeout": o.PowerOffTimeout,
+		"TransitionPollInterval": o.TransitionPollInterval, "BMCRequestTimeout": o.BMCRequestTimeout,
+	} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive, got %s", name, d))
+		}
+	}
+	if o.MaxConcurrentReconciles <= 0 {
+		errs = append(errs, fmt.Errorf("MaxConcurrentReconciles must be positive, got %d", o.MaxConcurrentReconciles))
+	}
+	return errors.Join(errs...)
+}
+
+// ServerReconciler drives a Server through its lifecycle. It is the only writer of Server
+// status. States (status.state) and their transitions:
+//
+//	""         -> Parked      the parked annotation is set   (a wiped status is rebuilt)
+//	""         -> Reserved    spec.serverClaimRef is set
+//	""         -> Initial     otherwise
+//	Initial    -> Discovery   spec.systemURI is known (filled from the BMC's systems when empty)
+//	Discovery  -> Available   the inventory was read from the BMC (condition Discovered)
+//	Available  -> Reserved    spec.serverClaimRef is set (exactly one status write); while
+//	                          Available the server is kept off and a dangling
+//	                          spec.bootConfigurationRef is cleared
+//	Reserved                  claim live and its boot configuration Ready: power follows
+//	                          claim.spec.power; the first power-on of a claim is a one-time
+//	                          network boot, later ones boot from disk
+//	Reserved   -> Available   spec.serverClaimRef cleared (Recycle, or by hand), after a
+//	                          BMC-confirmed power-off
+//	Reserved   -> Released    claim gone and reclaimPolicy Retain, after a BMC-confirmed
+//	                          power-off (graceful, forced after PowerOffTimeout)
+//	Released   -> Available   spec.serverClaimRef cleared (kept off meanwhile)
+//	Available, Reserved -> Parked   operation annotation "park", after a confirmed power-off
+//	Parked     -> Reserved | Available | Initial   operation annotation "unpark"
+//	any but Parked -> Error   the BMC cannot be used; condition BMCReachable=False says why
+//	Error      -> Reserved (claim ref) | Initial (never discovered) | Available
+//	                          once the BMC answers again (retried with a growing delay)
+//
+// Reconcile never waits on a BMC: it issues one action, records it in a condition
+// (PoweringOn, PoweringOff, WaitingForPowerOff, ...) and looks again after
+// TransitionPollInterval; settled servers are looked at every ResyncInterval. Status is
+// written once per reconcile at most, under an optimistic lock, and only when it changed.
+type ServerReconciler struct {
+	client.Client
+	// APIReader reads around the cache before a decision that must not rest on a stale cache
+	// (is the claim gone?).
+	APIReader client.Reader
+	// Connector builds a BMC client for a server.
+	Connector BMCConnector
+	// Recorder emits events (events.k8s.io).
+	Recorder events.EventRecorder
+	Options  ServerOptions
+
+	// versions keeps decisions off cached copies older than the controller's own writes.
+	versions *serverVersions
+}
+
+// +kubebuilder:rbac:groups=metal.ironcore.dev,resources=servers,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=metal.ironcore.dev,resources=servers/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=metal.ironcore.dev,resources=servers/finalizers,verbs=update
+// +kubebuilder:rbac:groups=metal.ironcore.dev,resources=serverclaims,verbs=get;list;watch
+// +kubebuilder:rbac:groups=metal.ironcore.dev,resources=serverbootconfigurations,verbs=get;list;watch
+// +kubebuilder:rbac:groups=metal.ironcore.dev,resources=bmcs,verbs=get;list;watch
+// +kubebuilder:rbac:groups=metal.ironcore.dev,resources=bmcsecrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// serverScope is what one reconcile of a server works with.
+type serverScope struct {
+	// orig is the server as read; the status write is the difference to server.
+	orig *metalv1alpha1.Server
+	// server is the working copy; handlers change its status and patch its spec.
+	server *metalv1alpha1.Server
+	// bmc is the server's BMC client, once connected.
+	bmc bmc.BMC
+	// info is what the BMC reported about the system in this reconcile.
+	info bmc.SystemInfo
+	// power is the power state the BMC reported in this reconcile.
+	power bmc.PowerState
+	// gone is set when the server was deleted in this reconcile: nothing is written.
+	gone bool
+	// events are emitted once the status of this reconcile is written.
+	events []func()
+}
+
+// eventf queues an event about the server; it is emitted once the status write of this
+// reconcile succeeds, so that a reconcile whose write is refused announces nothing.
+func (r *ServerReconciler) eventf(sc *serverScope, related runtime.Object, eventType, reason, action, note string, args ...any) {
+	regarding := sc.server
+	sc.events = append(sc.events, func() {
+		r.Recorder.Eventf(regarding, related, eventType, reason, action, note, args...)
+	})
+}
+
+// Reconcile brings one server closer to the state its spec and claim ask for.
+func (r *ServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	server, err := r.getServer(ctx, req.NamespacedName)
+	if err != nil || server == nil {
+		return ctrl.Result{}, err
+	}
+	if server.Annotations[metalv1alpha1.OperationAnnotation] == metalv1alpha1.OperationAnnotationIgnore {
+		return ctrl.Result{}, nil
+	}
+	if server.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(server, metalv1alpha1.ServerFinalizer) {
+		base := server.DeepCopy()
+		controllerutil.AddFinalizer(server, metalv1alpha1.ServerFinalizer)
+		if err := r.Patch(ctx, server, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+			return r.conflictOr(fmt.Errorf("adding the finalizer: %w", err))
+		}
+		r.versions.expect(server.Name, server.ResourceVersion)
+		return ctrl.Result{}, nil
+	}
+
+	sc := &serverScope{orig: server, server: server.DeepCopy()}
+	defer func() {
+		if sc.bmc != nil {
+			_ = sc.bmc.Logout(context.WithoutCancel(ctx))
+		}
+	}()
+
+	var res ctrl.Result
+	if !server.DeletionTimestamp.IsZero() {
+		res, err = r.reconcileDelete(ctx, sc)
+	} else {
+		res, err = r.reconcileNormal(ctx, sc)
+	}
+	if sc.gone {
+		r.versions.forget(server.Name)
+	} else if perr := r.patchStatus(ctx, sc); perr != nil {
+		err = errors.Join(err, perr)
+		sc.events = nil
+	}
+	for _, emit := range sc.events {
+		emit()
+	}
+	if err != nil {
+		return r.conflictOr(err)
+	}
+	return res, nil
+}
+
+// getServer reads the server from the cache, or around it while the cache has not caught up
+// with this controller's last write. It returns nil for a server that is gone.
+func (r *ServerReconciler) getServer(ctx context.Context, key client.ObjectKey) (*metalv1alpha1.Server, error) {
+	server := &metalv1alpha1.Server{}
+	if err := r.Get(ctx, key, server); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.versions.forget(key.Name)
+			return nil, nil
+		}
+		return nil, err
+	}
+	if r.versions.observe(server.Name, server.ResourceVersion) {
+		return server, nil
+	}
+	live := &metalv1alpha1.Server{}
+	if err := r.APIReader.Get(ctx, key, live); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.versions.forget(key.Name)
+			return nil, nil
+		}
+		return nil, fmt.Errorf("reading the server: %w", err)
+	}
+	r.versions.expect(live.Name, live.ResourceVersion)
+	return live, nil
+}
+
+// conflictOr turns a write conflict (someone else changed the server since it was read)
+// into a quick look again; any other error is returned for controller-runtime's backoff.
+func (r *ServerReconciler) conflictOr(err error) (ctrl.Result, error) {
+	if apierrors.IsConflict(err) {
+		return ctrl.Result{RequeueAfter: r.Options.TransitionPollInterval}, nil
+	}
+	return ctrl.Result{}, err
+}
+
+// reconcileNormal runs the operation annotations and the state machine of a live server.
+func (r *ServerReconciler) reconcileNormal(ctx context.Context, sc *serverScope) (ctrl.Result, error) {
+	s := sc.server
+	if s.Status.State == "" {
+		return r.initializeState(ctx, sc)
+	}
+	if res, done, err := r.handleBMCFreeOperations(ctx, sc); done || err != nil {
+		return res, err
+	}
+
+	if err := r.connect(ctx, sc); err != nil {
+		return r.bmcFailed(ctx, sc, err)
+	}
+	if s.Status.State == metalv1alpha1.ServerStateError {
+		return r.recover(ctx, sc)
+	}
+	if res, done, err := r.handleBMCOperations(ctx, sc); done || err != nil {
+		return r.bmcResult(ctx, sc, res, err)
+	}
+	res, err := r.dispatch(ctx, sc)
+	return r.bmcResult(ctx, sc, res, err)
+}
+
+// dispatch runs the handler of the server's state.
+func (r *ServerReconciler) dispatch(ctx context.Context, sc *serverScope) (ctrl.Result, error) {
+	switch sc.server.Status.State {
+	case metalv1alpha1.ServerStateInitial:
+		return r.reconcileInitial(ctx, sc)
+	case metalv1alpha1.ServerStateDiscovery:
+		return r.reconcileDiscovery(ctx, sc)
+	case metalv1alpha1.ServerStateAvailable:
+		return r.reconcileAvailable(ctx, sc)
+	case metalv1alpha1.ServerStateReserved:
+		return r.reconcileReserved(ctx, sc)
+	case metalv1alpha1.ServerStateReleased:
+		return r.reconcileReleased(ctx, sc)
+	}
+	// Parked and Error are handled before the BMC operations; anything else is not a state
+	// this controller knows: start over.
+	return r.transition(ctx, sc, metalv1alpha1.ServerStateInitial)
+}
+
+// bmcResult turns a BMC failure of a handler into the Error state, and passes anything else on.
+func (r *ServerReconciler) bmcResult(ctx context.Context, sc *serverScope, res ctrl.Result, err error) (ctrl.Result, error) {
+	if err != nil && BMCErrorReason(err) != "" {
+		return r.bmcFailed(ctx, sc, err)
+	}
+	if err != nil && errors.Is(err, bmc.ErrConflict) {
+		// A power transition is running on the BMC: look again shortly.
+		return ctrl.Result{RequeueAfter: r.Options.TransitionPollInterval}, nil
+	}
+	return res, err
+}
+
+// settled is the result of a reconcile that has nothing in flight.
+func (r *ServerReconciler) settled() (ctrl.Result, error) {
+	return ctrl.Result{RequeueAfter: r.Options.ResyncInterval}, nil
+}
+
+// inFlight is the result of a reconcile that waits for a transition.
+func (r *ServerReconciler) inFlight() (ctrl.Result, error) {
+	return ctrl.Result{RequeueAfter: r.Options.TransitionPollInterval}, nil
+}
+
+// patchStatus writes the status changes of this reconcile, if any, under an optimistic lock.
+func (r *ServerReconciler) patchStatus(ctx context.Context, sc *serverScope) error {
+	if equality.Semantic.DeepEqual(sc.orig.Status, sc.server.Status) {
+		return nil
+	}
+	patch := client.MergeFromWithOptions(sc.orig, client.MergeFromWithOptimisticLock{})
+	if err := r.Status().Patch(ctx, sc.server, patch); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("writing the status: %w", err)
+	}
+	r.versions.expect(sc.server.Name, sc.server.ResourceVersion)
+	return nil
+}
+
+// patchServer applies mutate to the server's metadata and spec with one merge patch under an
+// optimistic lock, if it changes anything. The status changes made so far in this reconcile
+// are kept for the status write at the end.
+func (r *ServerReconciler) patchServer(ctx context.Context, sc *serverScope, mutate func(*metalv1alpha1.Server)) error {
+	base := sc.server.DeepCopy()
+	obj := base.DeepCopy()
+	mutate(obj)
+	if equality.Semantic.DeepEqual(base.ObjectMeta, obj.ObjectMeta) && equality.Semantic.DeepEqual(base.Spec, obj.Spec) {
+		return nil
+	}
+	if err := r.Patch(ctx, obj, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("patching the server: %w", err)
+	}
+	r.versions.expect(obj.Name, obj.ResourceVersion)
+	sc.server.ObjectMeta = *obj.ObjectMeta.DeepCopy()
+	sc.server.Spec = *obj.Spec.DeepCopy()
+	sc.orig.ObjectMeta = obj.ObjectMeta
+	sc.orig.Spec = obj.Spec
+	return nil
+}
+
+// SetupWithManager registers the controller, its watches and the server metrics.
+func (r *ServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	switch {
+	case r.Client == nil || r.APIReader == nil:
+		return errors.New("ServerReconciler needs Client and APIReader")
+	case r.Connector == nil:
+		return errors.New("ServerReconciler needs a BMC Connector")
+	case r.Recorder == nil:
+		return errors.New("ServerReconciler needs an event Recorder")
+	}
+	if err := r.Options.Validate(); err != nil {
+		return fmt.Errorf("ServerReconciler options: %w", err)
+	}
+	r.versions = newServerVersions()
+	metrics.RegisterServerMetrics(mgr.GetCache())
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("server").
+		For(&metalv1alpha1.Server{}, builder.WithPredicates(serverChangePredicate())).
+		Watches(&metalv1alpha1.ServerClaim{}, r.enqueueServersForClaim(), builder.WithPredicates(claimChangedForServer())).
+		Watches(&metalv1alpha1.ServerBootConfiguration{}, r.enqueueServersForBootConfiguration(),
+			builder.WithPredicates(bootConfigurationChangedForServer())).
+		Watches(&metalv1alpha1.BMCSecret{}, r.enqueueServersForBMCSecret()).
+		Watches(&metalv1alpha1.BMC{}, r.enqueueServersForBMC(), builder.WithPredicates(bmcChangedForServer())).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles}).
+		Complete(r)
+}

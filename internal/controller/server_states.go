@@ -1,0 +1,458 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+	"github.com/metalfleet/metal-operator/internal/bmc"
+	"github.com/metalfleet/metal-operator/internal/metrics"
+)
+
+// maxConditionMessage bounds condition messages built from BMC errors.
+const maxConditionMessage = 512
+
+// transition moves the server to state to; the status write at the end of the reconcile
+// records it. The next step runs on a quick look again.
+func (r *ServerReconciler) transition(ctx context.Context, sc *serverScope, to metalv1alpha1.ServerState) (ctrl.Result, error) {
+	from := sc.server.Status.State
+	if from != to {
+		sc.server.Status.State = to
+		ctrl.LoggerFrom(ctx).Info("State changed", "from", from, "to", to)
+	}
+	return r.inFlight()
+}
+
+// initializeState sets the state of a new server, or rebuilds a wiped one: Parked when the
+// parked marker is set, Reserved when it holds a claim (without a new discovery), else Initial.
+func (r *ServerReconciler) initializeState(ctx context.Context, sc *serverScope) (ctrl.Result, error) {
+	s := sc.server
+	switch {
+	case isParked(s):
+		return r.transition(ctx, sc, metalv1alpha1.ServerStateParked)
+	case s.Spec.ServerClaimRef != nil:
+		return r.transition(ctx, sc, metalv1alpha1.ServerStateReserved)
+	}
+	return r.transition(ctx, sc, metalv1alpha1.ServerStateInitial)
+}
+
+// recoveryState is where a server goes back to once its BMC works again, or once it is
+// unparked: Reserved while it holds a claim, Initial if it was never discovered, else Available.
+func recoveryState(s *metalv1alpha1.Server) metalv1alpha1.ServerState {
+	switch {
+	case s.Spec.ServerClaimRef != nil:
+		return metalv1alpha1.ServerStateReserved
+	case s.Status.Manufacturer == "" && len(s.Status.Processors) == 0:
+		return metalv1alpha1.ServerStateInitial
+	}
+	return metalv1alpha1.ServerStateAvailable
+}
+
+// connect builds the BMC client, makes sure spec.systemURI names the server's system, and
+// observes the system's power state.
+func (r *ServerReconciler) connect(ctx context.Context, sc *serverScope) error {
+	s := sc.server
+	cl, err := r.Connector.Connect(ctx, s)
+	if err != nil {
+		return err
+	}
+	sc.bmc = cl
+	if s.Spec.SystemURI == "" {
+		if err := r.resolveSystemURI(ctx, sc); err != nil {
+			return err
+		}
+	}
+	info, err := cl.SystemInfo(ctx, s.Spec.SystemURI)
+	moved := err == nil && info.UUID != "" && !strings.EqualFold(info.UUID, s.Spec.SystemUUID)
+	if moved || (err != nil && BMCErrorReason(err) == metalv1alpha1.ReasonSystemNotFound) {
+		// The URI no longer names this system (the BMC renumbered its systems): find it again.
+		if err := r.resolveSystemURI(ctx, sc); err != nil {
+			return err
+		}
+		info, err = cl.SystemInfo(ctx, s.Spec.SystemURI)
+	}
+	if err != nil {
+		return err
+	}
+	observe(sc, info)
+	return nil
+}
+
+// resolveSystemURI finds the system with spec.systemUUID (compared case-insensitively) and
+// writes its URI to spec.systemURI.
+func (r *ServerReconciler) resolveSystemURI(ctx context.Context, sc *serverScope) error {
+	systems, err := sc.bmc.Systems(ctx)
+	if err != nil {
+		return err
+	}
+	for _, sys := range systems {
+		if strings.EqualFold(sys.UUID, sc.server.Spec.SystemUUID) {
+			if sys.URI == sc.server.Spec.SystemURI {
+				return nil
+			}
+			return r.patchServer(ctx, sc, func(o *metalv1alpha1.Server) { o.Spec.SystemURI = sys.URI })
+		}
+	}
+	return fmt.Errorf("the BMC has no system with UUID %s: %w", sc.server.Spec.SystemUUID, errSystemNotFound)
+}
+
+// observe records what the BMC reports: power state, indicator LED, reachability, and the end
+// of power changes in flight.
+func observe(sc *serverScope, info bmc.SystemInfo) {
+	s := sc.server
+	sc.info = info
+	sc.power = info.PowerState
+	s.Status.PowerState = serverPowerState(info.PowerState)
+	if led := serverIndicatorLED(info.IndicatorLED); led != "" {
+		s.Status.IndicatorLED = led
+	}
+	switch info.PowerState {
+	case bmc.PowerStateOn:
+		settleCondition(s, metalv1alpha1.ServerPoweringOn, metalv1alpha1.ReasonPowerStateReached, "The BMC reports the server on")
+	case bmc.PowerStateOff:
+		settleCondition(s, metalv1alpha1.ServerPoweringOff, metalv1alpha1.ReasonPowerStateReached, "The BMC reports the server off")
+		settleCondition(s, metalv1alpha1.ServerWaitingForPowerOff, metalv1alpha1.ReasonPowerOffConfirmed, "The BMC reports the server off")
+	}
+	setCondition(s, metalv1alpha1.ServerBMCReachable, metav1.ConditionTrue, metalv1alpha1.ReasonBMCReachable, "The BMC answers")
+}
+
+// bmcFailed records that the BMC cannot be used: condition BMCReachable=False with the reason,
+// state Error, and a look again after a delay that grows with the time the BMC has been
+// failing. An error that does not mean the BMC is unusable is returned as is.
+func (r *ServerReconciler) bmcFailed(ctx context.Context, sc *serverScope, err error) (ctrl.Result, error) {
+	reason := r.recordBMCError(sc, err)
+	if reason == "" {
+		return ctrl.Result{}, fmt.Errorf("talking to the BMC: %w", err)
+	}
+	s := sc.server
+	if from := s.Status.State; from != metalv1alpha1.ServerStateError {
+		r.eventf(sc, nil, corev1.EventTypeWarning, "BMCError", "ConnectBMC",
+			"Server moved from %s to Error: the BMC cannot be used (%s)", from, reason)
+		_, _ = r.transition(ctx, sc, metalv1alpha1.ServerStateError)
+	}
+	return ctrl.Result{RequeueAfter: r.errorBackoff(s)}, nil
+}
+
+// recordBMCError sets condition BMCReachable=False and counts the failure, if err means the
+// BMC cannot be used; it returns the reason, or "" for other errors.
+func (r *ServerReconciler) recordBMCError(sc *serverScope, err error) string {
+	reason := BMCErrorReason(err)
+	if reason == "" {
+		return ""
+	}
+	metrics.BMCErrors.WithLabelValues(reason).Inc()
+	msg := err.Error()
+	if len(msg) > maxConditionMessage {
+		msg = msg[:maxConditionMessage] + "..."
+	}
+	setCondition(sc.server, metalv1alpha1.ServerBMCReachable, metav1.ConditionFalse, reason, msg)
+	return reason
+}
+
+// errorBackoff is the delay before a failing BMC is tried again: the time it has been failing,
+// at least TransitionPollInterval and at most ResyncInterval.
+func (r *ServerReconciler) errorBackoff(s *metalv1alpha1.Server) time.Duration {
+	d := r.Options.TransitionPollInterval
+	if c := findCondition(s, metalv1alpha1.ServerBMCReachable); c != nil && c.Status == metav1.ConditionFalse {
+		d = max(d, time.Since(c.LastTransitionTime.Time))
+	}
+	return min(d, r.Options.ResyncInterval)
+}
+
+// recover returns a server in Error to where it was, now that its BMC answers.
+func (r *ServerReconciler) recover(ctx context.Context, sc *serverScope) (ctrl.Result, error) {
+	to := recoveryState(sc.server)
+	r.eventf(sc, nil, corev1.EventTypeNormal, "Recovered", "ConnectBMC",
+		"The BMC answers again; server returns to %s", to)
+	return r.transition(ctx, sc, to)
+}
+
+// reconcileInitial: spec.systemURI is known once connected; the inventory is read next.
+func (r *ServerReconciler) reconcileInitial(ctx context.Context, sc *serverScope) (ctrl.Result, error) {
+	return r.transition(ctx, sc, metalv1alpha1.ServerStateDiscovery)
+}
+
+// reconcileDiscovery reads the inventory from the BMC into status; the server is Available then.
+func (r *ServerReconciler) reconcileDiscovery(ctx context.Context, sc *serverScope) (ctrl.Result, error) {
+	if err := readInventory(ctx, sc); err != nil {
+		return ctrl.Result{}, err
+	}
+	setCondition(sc.server, metalv1alpha1.ServerDiscovered, metav1.ConditionTrue, metalv1alpha1.ReasonInventoryRead,
+		"The inventory was read from the BMC")
+	r.eventf(sc, nil, corev1.EventTypeNormal, "Discovered", "Discover",
+		"Inventory read from the BMC; server is Available")
+	return r.transition(ctx, sc, metalv1alpha1.ServerStateAvailable)
+}
+
+// reconcileAvailable keeps a free server off, and reserves it once it holds a claim.
+func (r *ServerReconciler) reconcileAvailable(ctx context.Context, sc *serverScope) (ctrl.Result, error) {
+	s := sc.server
+	if ref := s.Spec.ServerClaimRef; ref != nil {
+		// Exactly one status write: the state. Power follows in the Reserved state.
+		r.eventf(sc, nil, corev1.EventTypeNormal, "Reserved", "Reserve",
+			"Server is reserved for claim %s/%s", ref.Namespace, ref.Name)
+		return r.transition(ctx, sc, metalv1alpha1.ServerStateReserved)
+	}
+	if s.Spec.BootConfigurationRef != nil {
+		// A leftover of a binding that is gone: nothing boots from it here.
+		if err := r.patchServer(ctx, sc, func(o *metalv1alpha1.Server) { o.Spec.BootConfigurationRef = nil }); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	return r.powerResult(r.ensureOff(ctx, sc, metalv1alpha1.ServerPoweringOff))
+}
+
+// reconcileReserved serves a live claim, or releases the server once its claim is gone.
+func (r *ServerReconciler) reconcileReserved(ctx context.Context, sc *serverScope) (ctrl.Result, error) {
+	s := sc.server
+	if s.Spec.ServerClaimRef == nil {
+		// The binding was removed (Recycle after a release, the claim controller, or by hand).
+		done, err := r.release(ctx, sc, false)
+		if err != nil || !done {
+			return r.powerResult(done, err)
+		}
+		r.eventf(sc, nil, corev1.EventTypeNormal, "Available", "Release",
+			"Server is off and its claim reference cleared; it is Available again")
+		return r.transition(ctx, sc, metalv1alpha1.ServerStateAvailable)
+	}
+
+	claim, err := r.liveClaim(ctx, s)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if claim != nil {
+		return r.serveClaim(ctx, sc, claim)
+	}
+
+	ref := s.Spec.ServerClaimRef
+	if s.Spec.ReclaimPolicy == metalv1alpha1.ReclaimPolicyRetain {
+		done, err := r.release(ctx, sc, false)
+		if err != nil || !done {
+			return r.powerResult(done, err)
+		}
+		r.eventf(sc, nil, corev1.EventTypeNormal, "Released", "Release",
+			"Claim %s/%s is gone; server is off and Released (reclaim policy Retain)", ref.Namespace, ref.Name)
+		return r.transition(ctx, sc, metalv1alpha1.ServerStateReleased)
+	}
+	// Recycle, and any other value: clear the binding; the next look finds it cleared.
+	done, err := r.release(ctx, sc, true)
+	if err != nil || !done {
+		return r.powerResult(done, err)
+	}
+	return r.inFlight()
+}
+
+// release powers the server off (gracefully, forced after PowerOffTimeout) and, once the BMC
+// confirms it is off, clears spec.bootConfigurationRef, and spec.serverClaimRef too if
+// clearClaim, in one locked patch. It reports whether the server is released.
+func (r *ServerReconciler) release(ctx context.Context, sc *serverScope, clearClaim bool) (bool, error) {
+	off, err := r.ensureOff(ctx, sc, metalv1alpha1.ServerWaitingForPowerOff)
+	if err != nil || !off {
+		return false, err
+	}
+	err = r.patchServer(ctx, sc, func(o *metalv1alpha1.Server) {
+		o.Spec.BootConfigurationRef = nil
+		if clearClaim {
+			o.Spec.ServerClaimRef = nil
+		}
+	})
+	return err == nil, err
+}
+
+// liveClaim returns the claim the server is bound to, or nil if it is gone: deleted, being
+// deleted, re-created under the same name (another uid), or bound to another server. A claim
+// the cache does not show as live is confirmed through the API reader before the server is
+// released.
+func (r *ServerReconciler) liveClaim(ctx context.Context, s *metalv1alpha1.Server) (*metalv1alpha1.ServerClaim, error) {
+	ref := s.Spec.ServerClaimRef
+	key := client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}
+	claim := &metalv1alpha1.ServerClaim{}
+	err := r.Get(ctx, key, claim)
+	if err == nil && claimIsLive(s, claim) {
+		return claim, nil
+	}
+	if err != nil && !apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("reading claim %s: %w", key, err)
+	}
+	claim = &metalv1alpha1.ServerClaim{}
+	if err := r.APIReader.Get(ctx, key, claim); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("reading claim %s: %w", key, err)
+	}
+	if !claimIsLive(s, claim) {
+		return nil, nil
+	}
+	return claim, nil
+}
+
+// claimIsLive reports whether claim is the one the server's claim reference means, is not
+// being deleted, and is not bound to another server.
+func claimIsLive(s *metalv1alpha1.Server, claim *metalv1alpha1.ServerClaim) bool {
+	ref := s.Spec.ServerClaimRef
+	switch {
+	case ref.UID != "" && string(claim.UID) != ref.UID:
+		return false
+	case !claim.DeletionTimestamp.IsZero():
+		return false
+	case claim.Spec.ServerRef != nil && claim.Spec.ServerRef.Name != s.Name:
+		return false
+	}
+	return true
+}
+
+// serveClaim drives a reserved server for its live claim: once the claim's boot configuration
+// is Ready, power follows claim.spec.power; the claim's first power-on is a one-time network
+// boot.
+func (r *ServerReconciler) serveClaim(ctx context.Context, sc *serverScope, claim *metalv1alpha1.ServerClaim) (ctrl.Result, error) {
+	s := sc.server
+	ref := s.Spec.BootConfigurationRef
+	if ref == nil {
+		// The claim controller sets it together with the claim reference.
+		return r.settled()
+	}
+	sbc := &metalv1alpha1.ServerBootConfiguration{}
+	if err := r.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, sbc); err != nil {
+		if apierrors.IsNotFound(err) {
+			// Not created yet; its creation wakes the server up.
+			return r.settled()
+		}
+		return ctrl.Result{}, fmt.Errorf("reading ServerBootConfiguration %s/%s: %w", ref.Namespace, ref.Name, err)
+	}
+	if sbc.Status.State != metalv1alpha1.ServerBootConfigurationStateReady {
+		// Pending or Error: nothing boots before the configuration is Ready. Its change wakes
+		// the server up.
+		return r.settled()
+	}
+	switch claim.Spec.Power {
+	case metalv1alpha1.PowerOn:
+		if s.Status.NetworkBootClaimUID != string(claim.UID) {
+			return r.firstBoot(ctx, sc, claim)
+		}
+		return r.powerResult(r.ensureOn(ctx, sc))
+	case metalv1alpha1.PowerOff:
+		return r.powerResult(r.ensureOff(ctx, sc, metalv1alpha1.ServerPoweringOff))
+	}
+	return r.settled()
+}
+
+// firstBoot powers a server on for the first time for a claim, from the network, once. A
+// server found already running for the claim (a rebuilt status, or a boot whose record was
+// lost) is adopted, not provisioned again.
+func (r *ServerReconciler) firstBoot(ctx context.Context, sc *serverScope, claim *metalv1alpha1.ServerClaim) (ctrl.Result, error) {
+	s := sc.server
+	switch sc.power {
+	case bmc.PowerStateOn:
+		s.Status.NetworkBootClaimUID = string(claim.UID)
+		return r.inFlight()
+	case bmc.PowerStateOff:
+	default:
+		// A transition is running: decide once it ends.
+		return r.inFlight()
+	}
+	uri := s.Spec.SystemURI
+	if err := sc.bmc.SetBootOverride(ctx, uri, bmc.BootOverride{Target: bmc.BootTargetPxe, Mode: bmc.BootModeUEFI, Once: true}); err != nil {
+		return ctrl.Result{}, fmt.Errorf("setting the one-time network boot: %w", err)
+	}
+	if err := sc.bmc.PowerOn(ctx, uri); err != nil {
+		return ctrl.Result{}, fmt.Errorf("powering on: %w", err)
+	}
+	s.Status.NetworkBootClaimUID = string(claim.UID)
+	setCondition(s, metalv1alpha1.ServerNetworkBoot, metav1.ConditionTrue, metalv1alpha1.ReasonClaimFirstBoot,
+		fmt.Sprintf("One-time network boot set for the first boot of claim %s/%s", claim.Namespace, claim.Name))
+	startCondition(s, metalv1alpha1.ServerPoweringOn, metalv1alpha1.ReasonPowerOnIssued, "Power-on requested (network boot)")
+	supersede(s, metalv1alpha1.ServerPoweringOff, metalv1alpha1.ServerWaitingForPowerOff)
+	r.eventf(sc, claim, corev1.EventTypeNormal, "NetworkBoot", "PowerOn",
+		"First boot of claim %s/%s: one-time network boot", claim.Namespace, claim.Name)
+	return r.inFlight()
+}
+
+// reconcileReleased keeps a retained server off until its claim reference is cleared.
+func (r *ServerReconciler) reconcileReleased(ctx context.Context, sc *serverScope) (ctrl.Result, error) {
+	s := sc.server
+	if s.Spec.ServerClaimRef == nil {
+		r.eventf(sc, nil, corev1.EventTypeNormal, "Available", "Release",
+			"Claim reference cleared; server is Available again")
+		return r.transition(ctx, sc, metalv1alpha1.ServerStateAvailable)
+	}
+	if s.Spec.BootConfigurationRef != nil {
+		if err := r.patchServer(ctx, sc, func(o *metalv1alpha1.Server) { o.Spec.BootConfigurationRef = nil }); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	return r.powerResult(r.ensureOff(ctx, sc, metalv1alpha1.ServerPoweringOff))
+}
+
+// reconcileDelete lets a server go. A server bound to a live claim (and not parked) is held
+// by its finalizer, and powered off, until the claim is gone, so that no claim is left bound
+// to nothing. An unclaimed server goes at once, without talking to its BMC. The claim's boot
+// configuration belongs to the claim and is left alone.
+func (r *ServerReconciler) reconcileDelete(ctx context.Context, sc *serverScope) (ctrl.Result, error) {
+	s := sc.server
+	if !controllerutil.ContainsFinalizer(s, metalv1alpha1.ServerFinalizer) {
+		sc.gone = true
+		return ctrl.Result{}, nil
+	}
+	if s.Spec.ServerClaimRef != nil && !isParked(s) {
+		claim, err := r.liveClaim(ctx, s)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if claim != nil {
+			return r.waitForClaim(ctx, sc, claim)
+		}
+	}
+	err := r.patchServer(ctx, sc, func(o *metalv1alpha1.Server) {
+		controllerutil.RemoveFinalizer(o, metalv1alpha1.ServerFinalizer)
+	})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, err
+	}
+	sc.gone = true
+	return ctrl.Result{}, nil
+}
+
+// waitForClaim holds a server being deleted until its claim is gone, and powers it off
+// meanwhile if its BMC answers.
+func (r *ServerReconciler) waitForClaim(ctx context.Context, sc *serverScope, claim *metalv1alpha1.ServerClaim) (ctrl.Result, error) {
+	s := sc.server
+	if c := findCondition(s, metalv1alpha1.ServerDeletionBlocked); c == nil || c.Status != metav1.ConditionTrue {
+		r.eventf(sc, claim, corev1.EventTypeWarning, "DeletionBlocked", "Delete",
+			"Server is being deleted; it waits until claim %s/%s is gone", claim.Namespace, claim.Name)
+	}
+	setCondition(s, metalv1alpha1.ServerDeletionBlocked, metav1.ConditionTrue, metalv1alpha1.ReasonWaitingForClaim,
+		fmt.Sprintf("The server is being deleted and waits until claim %s/%s is deleted", claim.Namespace, claim.Name))
+	if err := r.connect(ctx, sc); err != nil {
+		if r.recordBMCError(sc, err) == "" {
+			return ctrl.Result{}, fmt.Errorf("talking to the BMC: %w", err)
+		}
+		return ctrl.Result{RequeueAfter: r.errorBackoff(s)}, nil
+	}
+	res, err := r.powerResult(r.ensureOff(ctx, sc, metalv1alpha1.ServerPoweringOff))
+	if err != nil && r.recordBMCError(sc, err) != "" {
+		return ctrl.Result{RequeueAfter: r.errorBackoff(s)}, nil
+	}
+	return res, err
+}
+
+// powerResult turns the outcome of a power step into a result: settled once the power state is
+// reached, else a look again after TransitionPollInterval.
+func (r *ServerReconciler) powerResult(reached bool, err error) (ctrl.Result, error) {
+	switch {
+	case err != nil:
+		return ctrl.Result{}, err
+	case reached:
+		return r.settled()
+	}
+	return r.inFlight()
+}

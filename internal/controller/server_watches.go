@@ -1,0 +1,120 @@
+package controller
+
+import (
+	"context"
+	"maps"
+	"slices"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+)
+
+// serverChangePredicate lets through changes of a server that the controller acts on: spec
+// (generation), annotations, finalizers and deletion. The controller's own status writes do
+// not wake it up again; every reconcile asks for its next look itself.
+func serverChangePredicate() predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, n := e.ObjectOld, e.ObjectNew
+			return o.GetGeneration() != n.GetGeneration() ||
+				!o.GetDeletionTimestamp().Equal(n.GetDeletionTimestamp()) ||
+				!slices.Equal(o.GetFinalizers(), n.GetFinalizers()) ||
+				!maps.Equal(o.GetAnnotations(), n.GetAnnotations())
+		},
+	}
+}
+
+// claimChangedForServer lets through claim changes a server acts on: creation, deletion, the
+// start of deletion and spec changes (power). The claim's status writes are ignored.
+func claimChangedForServer() predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, n := e.ObjectOld, e.ObjectNew
+			return o.GetGeneration() != n.GetGeneration() ||
+				!o.GetDeletionTimestamp().Equal(n.GetDeletionTimestamp())
+		},
+	}
+}
+
+// bootConfigurationChangedForServer lets through boot configuration changes a server acts
+// on: creation, deletion and a change of status.state.
+func bootConfigurationChangedForServer() predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, ok1 := e.ObjectOld.(*metalv1alpha1.ServerBootConfiguration)
+			n, ok2 := e.ObjectNew.(*metalv1alpha1.ServerBootConfiguration)
+			return !ok1 || !ok2 || o.Status.State != n.Status.State || o.Generation != n.Generation
+		},
+	}
+}
+
+// bmcChangedForServer lets through BMC changes that can make its servers reachable or not.
+func bmcChangedForServer() predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, ok1 := e.ObjectOld.(*metalv1alpha1.BMC)
+			n, ok2 := e.ObjectNew.(*metalv1alpha1.BMC)
+			return !ok1 || !ok2 || o.Status.State != n.Status.State || o.Generation != n.Generation ||
+				o.Status.IP != n.Status.IP
+		},
+	}
+}
+
+// enqueueServersForClaim maps a claim to the servers holding it (index IndexServerClaimKey).
+func (r *ServerReconciler) enqueueServersForClaim() handler.EventHandler {
+	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, obj client.Object) []reconcile.Request {
+		return r.serversByIndex(ctx, IndexServerClaimKey, NamespacedKey(obj.GetNamespace(), obj.GetName()))
+	})
+}
+
+// enqueueServersForBootConfiguration maps a boot configuration to the server whose
+// spec.bootConfigurationRef names it (index IndexServerBootConfiguration).
+func (r *ServerReconciler) enqueueServersForBootConfiguration() handler.EventHandler {
+	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, obj client.Object) []reconcile.Request {
+		return r.serversByIndex(ctx, IndexServerBootConfiguration, NamespacedKey(obj.GetNamespace(), obj.GetName()))
+	})
+}
+
+// enqueueServersForBMC maps a BMC to the servers reached through it (index IndexServerBMCRef).
+func (r *ServerReconciler) enqueueServersForBMC() handler.EventHandler {
+	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, obj client.Object) []reconcile.Request {
+		return r.serversByIndex(ctx, IndexServerBMCRef, obj.GetName())
+	})
+}
+
+// enqueueServersForBMCSecret maps a BMCSecret to the servers using it inline (index
+// IndexServerBMCSecret) and through a BMC object (indexes IndexBMCSecret, IndexServerBMCRef).
+func (r *ServerReconciler) enqueueServersForBMCSecret() handler.EventHandler {
+	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, obj client.Object) []reconcile.Request {
+		reqs := r.serversByIndex(ctx, IndexServerBMCSecret, obj.GetName())
+		var bmcs metalv1alpha1.BMCList
+		if err := r.List(ctx, &bmcs, client.MatchingFields{IndexBMCSecret: obj.GetName()}); err != nil {
+			log.FromContext(ctx).Error(err, "Listing BMCs for a BMCSecret", "BMCSecret", obj.GetName())
+			return reqs
+		}
+		for i := range bmcs.Items {
+			reqs = append(reqs, r.serversByIndex(ctx, IndexServerBMCRef, bmcs.Items[i].Name)...)
+		}
+		return reqs
+	})
+}
+
+func (r *ServerReconciler) serversByIndex(ctx context.Context, index, key string) []reconcile.Request {
+	var servers metalv1alpha1.ServerList
+	if err := r.List(ctx, &servers, client.MatchingFields{index: key}); err != nil {
+		// A map function cannot return an error; the periodic resync covers a missed event.
+		log.FromContext(ctx).Error(err, "Listing servers by index", "index", index, "key", key)
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(servers.Items))
+	for i := range servers.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&servers.Items[i])})
+	}
+	return reqs
+}

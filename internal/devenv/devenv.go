@@ -1,0 +1,300 @@
+// Package devenv is the embedded environment behind `make run`: a local control plane (the
+// kube-apiserver and etcd the tests use) with the CRDs installed, an emulated Redfish fleet,
+// a local OCI registry serving a demo OS image as my-osimage:latest, and the operator with
+// its boot service, all in one process. The seed's ServerClaim examples (config/samples)
+// work against it as written.
+package devenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+	"github.com/metalfleet/metal-operator/internal/bmc/emulator"
+	"github.com/metalfleet/metal-operator/internal/boot/image"
+	"github.com/metalfleet/metal-operator/internal/operator"
+	"github.com/metalfleet/metal-operator/internal/scheme"
+)
+
+// The emulated fleet matches config/samples: its BMC listens on 127.0.0.1:8000 with the
+// credentials of the sample BMCSecret, and system 0 (UUID seed below) is the sample Server
+// my-server. The other systems become Servers labelled like a real fleet.
+const (
+	SampleUUIDSeed    = "metal-operator-samples"
+	SampleBMCUser     = "admin"
+	SampleBMCPassword = "password"
+	SampleBMCSecret   = "my-bmc-secret"
+	// DemoImage is the image the sample claims boot, published in the local registry.
+	DemoImage = "my-osimage:latest"
+)
+
+// Options configure the environment.
+type Options struct {
+	// DataDir keeps etcd's data and the kubeconfig.
+	DataDir string
+	// RootDir is the repository root (CRDs); AssetsDir holds kube-apiserver and etcd.
+	RootDir, AssetsDir string
+	// Systems is the size of the emulated fleet, my-server included.
+	Systems int
+	// BMCAddr, RegistryAddr and BootAddr are the listen addresses of the emulated BMC, the
+	// OCI registry and the boot server.
+	BMCAddr, RegistryAddr, BootAddr string
+	// PowerDelay is how long an emulated power transition takes.
+	PowerDelay time.Duration
+	// Operator are the operator's options; the environment sets the boot service's.
+	Operator operator.Options
+	// Log receives progress lines.
+	Log io.Writer
+}
+
+// DefaultOptions are the defaults of `make run`.
+func DefaultOptions() Options {
+	o := operator.DefaultOptions()
+	o.MetricsAddr = "127.0.0.1:8080"
+	o.ProbeAddr = "127.0.0.1:8081"
+	o.Server.ResyncInterval = 30 * time.Second
+	o.Server.PowerOffTimeout = 20 * time.Second
+	o.Server.TransitionPollInterval = time.Second
+	return Options{
+		DataDir:      filepath.Join("bin", "devenv"),
+		Systems:      8,
+		BMCAddr:      "127.0.0.1:8000",
+		RegistryAddr: "127.0.0.1:5000",
+		BootAddr:     "127.0.0.1:8082",
+		PowerDelay:   2 * time.Second,
+		Operator:     o,
+		Log:          os.Stderr,
+	}
+}
+
+// Env is a running environment.
+type Env struct {
+	// Kubeconfig is the path of an administrator kubeconfig.
+	Kubeconfig string
+	// Config reaches the API server as an administrator.
+	Config *rest.Config
+	// Emulator is the emulated BMC of the fleet.
+	Emulator *emulator.Emulator
+	// RegistryHost is host:port of the OCI registry.
+	RegistryHost string
+
+	cp       *envtest.Environment
+	stops    []func()
+	operator chan error
+}
+
+// Start starts everything and returns once the fleet is registered and the operator runs.
+// The operator stops when ctx is cancelled; call Stop to release the rest.
+func Start(ctx context.Context, o Options) (env *Env, err error) {
+	logf := func(format string, args ...any) { fmt.Fprintf(o.Log, format+"\n", args...) }
+	env = &Env{}
+	defer func() {
+		if err != nil {
+			env.Stop()
+		}
+	}()
+	dataDir, err := filepath.Abs(o.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return nil, err
+	}
+
+	logf("Starting the control plane (data in %s)", dataDir)
+	env.cp = &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join(o.RootDir, "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory: o.AssetsDir,
+		Scheme:                scheme.New(),
+	}
+	etcdDir := filepath.Join(dataDir, "etcd")
+	if err := os.MkdirAll(etcdDir, 0o700); err != nil {
+		return nil, err
+	}
+	env.cp.ControlPlane.Etcd = &envtest.Etcd{DataDir: etcdDir}
+	cfg, err := env.cp.Start()
+	if err != nil {
+		return nil, fmt.Errorf("starting the control plane: %w", err)
+	}
+	env.stops = append(env.stops, func() { _ = env.cp.Stop() })
+	env.Config = cfg
+	user, err := env.cp.AddUser(envtest.User{Name: "metal-dev-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return nil, err
+	}
+	kubeconfig, err := user.KubeConfig()
+	if err != nil {
+		return nil, err
+	}
+	env.Kubeconfig = filepath.Join(dataDir, "kubeconfig")
+	if err := os.WriteFile(env.Kubeconfig, kubeconfig, 0o600); err != nil {
+		return nil, err
+	}
+	c, err := client.New(cfg, client.Options{Scheme: env.cp.Scheme})
+	if err != nil {
+		return nil, err
+	}
+
+	logf("Starting an emulated Redfish BMC with %d systems on %s", o.Systems, o.BMCAddr)
+	em := emulator.New(emulator.Options{
+		Systems: o.Systems, UUIDSeed: SampleUUIDSeed, Username: SampleBMCUser, Password: SampleBMCPassword,
+		PowerDelay: o.PowerDelay, Manufacturer: "Emulated", Model: "Virtual Server 1000",
+	})
+	bmcLn, err := net.Listen("tcp", o.BMCAddr)
+	if err != nil {
+		return nil, fmt.Errorf("the emulated BMC cannot listen on %s: %w", o.BMCAddr, err)
+	}
+	env.Emulator = em
+	env.stops = append(env.stops, serve(bmcLn, em.Handler()))
+
+	logf("Starting an OCI registry on %s with %s", o.RegistryAddr, DemoImage)
+	regLn, err := net.Listen("tcp", o.RegistryAddr)
+	if err != nil {
+		return nil, fmt.Errorf("the registry cannot listen on %s: %w", o.RegistryAddr, err)
+	}
+	env.stops = append(env.stops, serve(regLn, registry.New(registry.Logger(log.New(io.Discard, "", 0)))))
+	env.RegistryHost = regLn.Addr().String()
+	if err := PushDemoImage(env.RegistryHost + "/" + DemoImage); err != nil {
+		return nil, fmt.Errorf("publishing the demo image: %w", err)
+	}
+
+	logf("Registering the fleet")
+	if err := registerFleet(ctx, c, em, bmcLn.Addr().String()); err != nil {
+		return nil, err
+	}
+
+	opts := o.Operator
+	opts.Boot.Enabled = true
+	opts.Boot.Addr = o.BootAddr
+	opts.Boot.ExternalURL = "http://" + o.BootAddr
+	opts.Boot.DefaultRegistry = env.RegistryHost
+	opts.Boot.InsecureRegistries = append(opts.Boot.InsecureRegistries, env.RegistryHost)
+	mgr, err := operator.New(cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	env.operator = make(chan error, 1)
+	go func() { env.operator <- mgr.Start(ctx) }()
+	if !mgr.GetCache().WaitForCacheSync(ctx) {
+		return nil, errors.New("the operator's cache did not sync")
+	}
+	return env, nil
+}
+
+// Wait blocks until the operator stops (its context is cancelled) and returns its error.
+func (e *Env) Wait() error { return <-e.operator }
+
+// Stop stops the registry, the emulated BMC and the control plane, in reverse order.
+func (e *Env) Stop() {
+	for i := len(e.stops) - 1; i >= 0; i-- {
+		e.stops[i]()
+	}
+	e.stops = nil
+}
+
+func serve(ln net.Listener, h http.Handler) (stop func()) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}
+}
+
+// registerFleet creates the BMCSecret and a Server for every system but the first (that one
+// is the sample my-server), labelled by hardware type and location.
+func registerFleet(ctx context.Context, c client.Client, em *emulator.Emulator, bmcAddr string) error {
+	secret := &metalv1alpha1.BMCSecret{
+		ObjectMeta: metav1.ObjectMeta{Name: SampleBMCSecret},
+		Data: map[string][]byte{
+			metalv1alpha1.BMCSecretUsernameKey: []byte(SampleBMCUser),
+			metalv1alpha1.BMCSecretPasswordKey: []byte(SampleBMCPassword),
+		},
+	}
+	if err := c.Create(ctx, secret); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	host, portStr, err := net.SplitHostPort(bmcAddr)
+	if err != nil {
+		return err
+	}
+	port, _ := strconv.Atoi(portStr)
+	for i, sys := range em.Systems() {
+		if i == 0 {
+			continue // my-server, from config/samples
+		}
+		hardware, location := "compute-node", "datacenter-2"
+		if i%2 == 1 {
+			hardware = "gpu-node"
+		}
+		if i <= 4 {
+			location = "datacenter-1"
+		}
+		s := &metalv1alpha1.Server{
+			ObjectMeta: metav1.ObjectMeta{
+				Name:   fmt.Sprintf("server-%02d", i),
+				Labels: map[string]string{"hardwareType": hardware, "location": location},
+			},
+			Spec: metalv1alpha1.ServerSpec{
+				SystemUUID: sys.UUID,
+				BMC: &metalv1alpha1.BMCAccess{
+					Protocol:     metalv1alpha1.Protocol{Name: metalv1alpha1.ProtocolRedfish, Port: int32(port), Scheme: metalv1alpha1.HTTPScheme},
+					Address:      host,
+					BMCSecretRef: metalv1alpha1.LocalObjectReference{Name: secret.Name},
+				},
+			},
+		}
+		if err := c.Create(ctx, s); err != nil && !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+	}
+	return nil
+}
+
+// PushDemoImage publishes a small demo OS image under ref: kernel, initramfs and root
+// filesystem layers of the media types the boot service resolves (docs/boot.md). Their
+// content is a placeholder, not a bootable kernel: the environment shows the flow, and a
+// site publishes its real images the same way.
+func PushDemoImage(ref string) error {
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		return err
+	}
+	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+	for _, l := range []struct{ mediaType, content string }{
+		{image.MediaTypeKernel, "metal-operator demo kernel\n"},
+		{image.MediaTypeInitramfs, "metal-operator demo initramfs\n"},
+		{image.MediaTypeRootFS, "metal-operator demo root filesystem\n"},
+	} {
+		layer := static.NewLayer([]byte(l.content), types.MediaType(l.mediaType))
+		if img, err = mutate.Append(img, mutate.Addendum{Layer: layer, MediaType: types.MediaType(l.mediaType)}); err != nil {
+			return err
+		}
+	}
+	return remote.Write(r, img)
+}

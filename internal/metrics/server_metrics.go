@@ -1,0 +1,164 @@
+// Package metrics exports Prometheus metrics about Servers on controller-runtime's registry.
+//
+// State and power gauges count servers: metal_server_state{state="Available"} is the number
+// of Available servers, and every state has a series (0 when no server is in it), so alerts
+// such as "no Available servers" work with a plain comparison. They are computed at scrape
+// time from the manager's cache, O(servers) per scrape and nothing per event.
+// Reconcile durations and counts come from controller-runtime itself.
+package metrics
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+)
+
+// UnknownLabel is the label value for servers whose state or power state is not set (yet).
+const UnknownLabel = "Unknown"
+
+// listTimeout bounds the List of one scrape.
+const listTimeout = 5 * time.Second
+
+// ServerStates are the states metal_server_state always reports, in order.
+var ServerStates = []metalv1alpha1.ServerState{
+	metalv1alpha1.ServerStateInitial,
+	metalv1alpha1.ServerStateDiscovery,
+	metalv1alpha1.ServerStateAvailable,
+	metalv1alpha1.ServerStateReserved,
+	metalv1alpha1.ServerStateReleased,
+	metalv1alpha1.ServerStateError,
+	metalv1alpha1.ServerStateParked,
+}
+
+// ServerPowerStates are the power states metal_server_power_state always reports, in order.
+var ServerPowerStates = []metalv1alpha1.ServerPowerState{
+	metalv1alpha1.ServerOnPowerState,
+	metalv1alpha1.ServerOffPowerState,
+	metalv1alpha1.ServerPausedPowerState,
+	metalv1alpha1.ServerPoweringOnPowerState,
+	metalv1alpha1.ServerPoweringOffPowerState,
+}
+
+// BMCErrors counts BMC failures seen by the server controller, by condition reason.
+var BMCErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "metal_server_bmc_errors_total",
+	Help: "BMC failures seen by the server controller, by reason (Unreachable, Unauthorized, TLSError, SystemNotFound, ...).",
+}, []string{"reason"})
+
+var (
+	stateDesc = prometheus.NewDesc("metal_server_state",
+		"Number of servers in each state.", []string{"state"}, nil)
+	powerDesc = prometheus.NewDesc("metal_server_power_state",
+		"Number of servers in each power state, as last reported by their BMC.", []string{"power_state"}, nil)
+	scrapeErrorDesc = prometheus.NewDesc("metal_server_metrics_scrape_error",
+		"1 if listing the servers for this scrape failed, else 0.", nil, nil)
+)
+
+// ServerCollector computes the server gauges from a reader (the manager's cache) at scrape
+// time.
+type ServerCollector struct {
+	mu     sync.RWMutex
+	reader client.Reader
+}
+
+// NewServerCollector returns a collector listing servers through reader.
+func NewServerCollector(reader client.Reader) *ServerCollector {
+	return &ServerCollector{reader: reader}
+}
+
+// SetReader replaces the reader the collector lists servers with.
+func (c *ServerCollector) SetReader(reader client.Reader) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.reader = reader
+}
+
+// Describe implements prometheus.Collector.
+func (c *ServerCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- stateDesc
+	ch <- powerDesc
+	ch <- scrapeErrorDesc
+}
+
+// Collect implements prometheus.Collector.
+func (c *ServerCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.RLock()
+	reader := c.reader
+	c.mu.RUnlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), listTimeout)
+	defer cancel()
+	var list metalv1alpha1.ServerList
+	if reader == nil {
+		ch <- prometheus.MustNewConstMetric(scrapeErrorDesc, prometheus.GaugeValue, 1)
+		return
+	}
+	if err := reader.List(ctx, &list); err != nil {
+		ch <- prometheus.MustNewConstMetric(scrapeErrorDesc, prometheus.GaugeValue, 1)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(scrapeErrorDesc, prometheus.GaugeValue, 0)
+
+	states := map[string]int{}
+	powers := map[string]int{}
+	for i := range list.Items {
+		s := &list.Items[i].Status
+		states[labelOr(string(s.State), stateKnown)]++
+		powers[labelOr(string(s.PowerState), powerKnown)]++
+	}
+	for _, st := range ServerStates {
+		ch <- prometheus.MustNewConstMetric(stateDesc, prometheus.GaugeValue, float64(states[string(st)]), string(st))
+	}
+	ch <- prometheus.MustNewConstMetric(stateDesc, prometheus.GaugeValue, float64(states[UnknownLabel]), UnknownLabel)
+	for _, p := range ServerPowerStates {
+		ch <- prometheus.MustNewConstMetric(powerDesc, prometheus.GaugeValue, float64(powers[string(p)]), string(p))
+	}
+	ch <- prometheus.MustNewConstMetric(powerDesc, prometheus.GaugeValue, float64(powers[UnknownLabel]), UnknownLabel)
+}
+
+func stateKnown(v string) bool {
+	for _, s := range ServerStates {
+		if string(s) == v {
+			return true
+		}
+	}
+	return false
+}
+
+func powerKnown(v string) bool {
+	for _, p := range ServerPowerStates {
+		if string(p) == v {
+			return true
+		}
+	}
+	return false
+}
+
+func labelOr(v string, known func(string) bool) string {
+	if known(v) {
+		return v
+	}
+	return UnknownLabel
+}
+
+var (
+	registerOnce sync.Once
+	collector    = NewServerCollector(nil)
+)
+
+// RegisterServerMetrics registers the server metrics on controller-runtime's registry (once
+// per process) and makes the state gauges list servers through reader. A later call only
+// replaces the reader, so a process that builds more than one manager (tests) reports the
+// newest one's servers.
+func RegisterServerMetrics(reader client.Reader) {
+	registerOnce.Do(func() {
+		ctrlmetrics.Registry.MustRegister(BMCErrors, collector)
+	})
+	collector.SetReader(reader)
+}

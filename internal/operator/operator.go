@@ -1,0 +1,193 @@
+// Package operator assembles the manager: field indexes, controllers, metrics and health
+// checks, from one Options value. cmd/metal-operator, the embedded development environment
+// and the fleet benchmark all build their manager here.
+package operator
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"time"
+
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/metalfleet/metal-operator/internal/boot"
+	"github.com/metalfleet/metal-operator/internal/boot/image"
+	"github.com/metalfleet/metal-operator/internal/controller"
+	"github.com/metalfleet/metal-operator/internal/metrics"
+	"github.com/metalfleet/metal-operator/internal/scheme"
+)
+
+// Options configure the manager and every controller.
+type Options struct {
+	MetricsAddr        string
+	ProbeAddr          string
+	LeaderElect        bool
+	LeaderElectionID   string
+	LeaderElectionNS   string
+	ClientQPS          float64
+	ClientBurst        int
+	GracefulShutdown   time.Duration
+	BMCInsecureSkipTLS bool
+
+	Claim  controller.ServerClaimOptions
+	Server controller.ServerOptions
+	Boot   BootOptions
+}
+
+// BootOptions configure the boot service: the ServerBootConfiguration controller and the
+// HTTP boot server.
+type BootOptions struct {
+	// Enabled runs the boot service in this manager. A site with its own boot provider
+	// (one that sets ServerBootConfigurations Ready) turns it off.
+	Enabled bool
+	// Addr is the boot server's listen address; ExternalURL the base URL servers reach it at.
+	Addr, ExternalURL string
+	// CertFile and KeyFile make the boot server speak HTTPS.
+	CertFile, KeyFile string
+	// TokenKeyFile holds the key that signs ignition URLs; empty generates one per start.
+	TokenKeyFile string
+	// DefaultRegistry resolves image references without a registry host (my-osimage:latest).
+	DefaultRegistry string
+	// InsecureRegistries are reached over plain HTTP.
+	InsecureRegistries []string
+	// HTTPBootLoader is an EFI program served to UEFI HTTP boot (see docs/boot.md).
+	HTTPBootLoader string
+}
+
+// DefaultOptions are the defaults of the flags.
+func DefaultOptions() Options {
+	return Options{
+		MetricsAddr:      ":8080",
+		ProbeAddr:        ":8081",
+		LeaderElectionID: "metal-operator.metal.ironcore.dev",
+		ClientQPS:        200,
+		ClientBurst:      400,
+		GracefulShutdown: 30 * time.Second,
+		Claim:            controller.DefaultServerClaimOptions(),
+		Server:           controller.DefaultServerOptions(),
+		Boot:             BootOptions{Enabled: true, Addr: ":8082"},
+	}
+}
+
+// BindFlags registers every option as a flag.
+func (o *Options) BindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", o.MetricsAddr, "Address of the Prometheus metrics endpoint; 0 disables it.")
+	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", o.ProbeAddr, "Address of the /healthz and /readyz endpoints; 0 disables them.")
+	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "Elect a leader so that only one manager is active (on in the cluster manifests).")
+	fs.StringVar(&o.LeaderElectionID, "leader-election-id", o.LeaderElectionID, "Name of the leader election lease.")
+	fs.StringVar(&o.LeaderElectionNS, "leader-election-namespace", o.LeaderElectionNS, "Namespace of the leader election lease (default: the manager's namespace).")
+	fs.Float64Var(&o.ClientQPS, "kube-api-qps", o.ClientQPS, "Sustained queries per second to the API server; sized for claim bursts.")
+	fs.IntVar(&o.ClientBurst, "kube-api-burst", o.ClientBurst, "Burst of queries to the API server.")
+	fs.DurationVar(&o.GracefulShutdown, "graceful-shutdown-timeout", o.GracefulShutdown, "How long the manager waits for controllers to stop.")
+	fs.BoolVar(&o.BMCInsecureSkipTLS, "bmc-insecure-skip-verify", o.BMCInsecureSkipTLS, "Do not verify the TLS certificates of BMCs.")
+	o.Claim.BindFlags(fs)
+	o.Server.BindFlags(fs)
+	fs.BoolVar(&o.Boot.Enabled, "enable-boot-service", o.Boot.Enabled, "Run the boot service (ServerBootConfiguration controller and HTTP boot server).")
+	fs.StringVar(&o.Boot.Addr, "boot-server-bind-address", o.Boot.Addr, "Listen address of the HTTP boot server.")
+	fs.StringVar(&o.Boot.ExternalURL, "boot-server-external-url", o.Boot.ExternalURL, "Base URL at which servers reach the boot server, e.g. http://192.0.2.10:8082 (required with the boot service).")
+	fs.StringVar(&o.Boot.CertFile, "boot-server-tls-cert", o.Boot.CertFile, "TLS certificate of the boot server (with --boot-server-tls-key).")
+	fs.StringVar(&o.Boot.KeyFile, "boot-server-tls-key", o.Boot.KeyFile, "TLS key of the boot server.")
+	fs.StringVar(&o.Boot.TokenKeyFile, "boot-token-key-file", o.Boot.TokenKeyFile, "File with the key (>= 32 bytes) that signs ignition URLs; empty generates one at start.")
+	fs.StringVar(&o.Boot.DefaultRegistry, "default-registry", o.Boot.DefaultRegistry, "Registry of image references without a registry host, e.g. registry.example:5000.")
+	fs.Func("insecure-registry", "A registry reached over plain HTTP (repeatable).", func(v string) error {
+		o.Boot.InsecureRegistries = append(o.Boot.InsecureRegistries, v)
+		return nil
+	})
+	fs.StringVar(&o.Boot.HTTPBootLoader, "boot-http-loader", o.Boot.HTTPBootLoader, "EFI program served to UEFI HTTP boot.")
+}
+
+// New builds a manager with every controller registered.
+func New(cfg *rest.Config, o Options) (manager.Manager, error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS = float32(o.ClientQPS)
+	cfg.Burst = o.ClientBurst
+	grace := o.GracefulShutdown
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme.New(),
+		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
+		HealthProbeBindAddress:  o.ProbeAddr,
+		LeaderElection:          o.LeaderElect,
+		LeaderElectionID:        o.LeaderElectionID,
+		LeaderElectionNamespace: o.LeaderElectionNS,
+		GracefulShutdownTimeout: &grace,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating the manager: %w", err)
+	}
+	if err := controller.SetupIndexes(context.Background(), mgr.GetFieldIndexer()); err != nil {
+		return nil, err
+	}
+	if err := (&controller.ServerClaimReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Scheme:    mgr.GetScheme(),
+		Recorder:  mgr.GetEventRecorder("serverclaim-controller"),
+		Options:   o.Claim,
+	}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the ServerClaim controller: %w", err)
+	}
+	if err := (&controller.ServerReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Connector: &controller.RedfishConnector{
+			Reader: mgr.GetClient(), Timeout: o.Server.BMCRequestTimeout, InsecureSkipVerify: o.BMCInsecureSkipTLS,
+		},
+		Recorder: mgr.GetEventRecorder("server-controller"),
+		Options:  o.Server,
+	}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the Server controller: %w", err)
+	}
+	if o.Boot.Enabled {
+		if err := setupBoot(mgr, o.Boot); err != nil {
+			return nil, err
+		}
+	}
+	metrics.RegisterServerMetrics(mgr.GetClient())
+	controller.RegisterClaimMetrics(mgr.GetClient())
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return nil, err
+	}
+	return mgr, nil
+}
+
+func setupBoot(mgr manager.Manager, o BootOptions) error {
+	if o.ExternalURL == "" {
+		return fmt.Errorf("the boot service needs --boot-server-external-url (or --enable-boot-service=false)")
+	}
+	if err := controller.SetupBootIndexes(context.Background(), mgr.GetFieldIndexer()); err != nil {
+		return err
+	}
+	resolver, err := image.NewResolver(image.Options{DefaultRegistry: o.DefaultRegistry, InsecureRegistries: o.InsecureRegistries})
+	if err != nil {
+		return err
+	}
+	if err := (&controller.ServerBootConfigurationReconciler{
+		Client:   mgr.GetClient(),
+		Resolver: resolver,
+		Recorder: mgr.GetEventRecorder("serverbootconfiguration-controller"),
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the ServerBootConfiguration controller: %w", err)
+	}
+	var key []byte
+	if o.TokenKeyFile != "" {
+		if key, err = boot.ReadTokenKeyFile(o.TokenKeyFile); err != nil {
+			return err
+		}
+	}
+	srv, err := boot.NewServer(mgr.GetClient(), mgr.GetAPIReader(), resolver, boot.Options{
+		Addr: o.Addr, ExternalURL: o.ExternalURL, CertFile: o.CertFile, KeyFile: o.KeyFile,
+		TokenKey: key, HTTPBootLoader: o.HTTPBootLoader,
+	})
+	if err != nil {
+		return fmt.Errorf("setting up the boot server: %w", err)
+	}
+	return mgr.Add(srv)
+}
