@@ -34,6 +34,9 @@ const (
 	ReasonSelectorMismatch = "SelectorMismatch"
 	// ReasonServerParked: the server is parked (or parking was requested).
 	ReasonServerParked = "ServerParked"
+	// ReasonServerError: the bound server's BMC cannot be used; the server's BMCReachable
+	// condition says why. The binding is kept.
+	ReasonServerError = "ServerError"
 	// ReasonServerDeleting: the bound server is being deleted.
 	ReasonServerDeleting = "ServerDeleting"
 	// ReasonBindingLost: the server the claim was bound to no longer points back at it.

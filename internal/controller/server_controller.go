@@ -168,6 +168,9 @@ func (r *ServerReconciler) eventf(sc *serverScope, related runtime.Object, event
 // Reconcile brings one server closer to the state its spec and claim ask for.
 func (r *ServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	server, err := r.getServer(ctx, req.NamespacedName)
+	if errors.Is(err, errCacheBehind) {
+		return ctrl.Result{RequeueAfter: cacheCatchUpDelay}, nil
+	}
 	if err != nil || server == nil {
 		return ctrl.Result{}, err
 	}
@@ -212,8 +215,20 @@ func (r *ServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	return res, nil
 }
 
-// getServer reads the server from the cache, or around it while the cache has not caught up
-// with this controller's last write. It returns nil for a server that is gone.
+// errCacheBehind says the cache has not caught up with this controller's last write yet.
+var errCacheBehind = errors.New("the cache has not caught up with the last write")
+
+const (
+	// cacheCatchUpDelay is how long a reconcile waits for the cache to show its own last write.
+	cacheCatchUpDelay = 100 * time.Millisecond
+	// cacheLagLimit is how long the cache may lag before the server is read around it.
+	cacheLagLimit = 2 * time.Second
+)
+
+// getServer reads the server from the cache. While the cache has not caught up with this
+// controller's last write it returns errCacheBehind (the write's own watch event arrives
+// within milliseconds, so waiting costs no request); if the cache lags longer, it reads the
+// server around the cache. It returns nil for a server that is gone.
 func (r *ServerReconciler) getServer(ctx context.Context, key client.ObjectKey) (*metalv1alpha1.Server, error) {
 	server := &metalv1alpha1.Server{}
 	if err := r.Get(ctx, key, server); err != nil {
@@ -223,8 +238,12 @@ func (r *ServerReconciler) getServer(ctx context.Context, key client.ObjectKey) 
 		}
 		return nil, err
 	}
-	if r.versions.observe(server.Name, server.ResourceVersion) {
+	trusted, waiting := r.versions.observe(server.Name, server.ResourceVersion)
+	if trusted {
 		return server, nil
+	}
+	if waiting < cacheLagLimit {
+		return nil, errCacheBehind
 	}
 	live := &metalv1alpha1.Server{}
 	if err := r.APIReader.Get(ctx, key, live); err != nil {

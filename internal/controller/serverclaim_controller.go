@@ -341,7 +341,7 @@ func (r *ServerClaimReconciler) ensureBound(ctx context.Context, claim *metalv1a
 		}
 	}
 
-	if s.Status.State != metalv1alpha1.ServerStateReserved {
+	if !takenUp(s, claim) {
 		// The server controller has not taken up the binding yet. Its Reserved write wakes
 		// this claim; only if it is slow does the claim say what it waits for.
 		waited := time.Since(claim.CreationTimestamp.Time)
@@ -352,12 +352,27 @@ func (r *ServerClaimReconciler) ensureBound(ctx context.Context, claim *metalv1a
 		if state == "" {
 			state = "not yet reconciled"
 		}
-		return r.setUnbound(ctx, claim, metalv1alpha1.ReasonWaitingForServer,
-			fmt.Sprintf("Server %s is %s; waiting for it to be Reserved", s.Name, state), true)
+		return r.setWaiting(ctx, claim, fmt.Sprintf("Server %s is %s; waiting for it to be Reserved", s.Name, state))
 	}
 
 	ready := readyCondition(claim, s, sbc, sbcProblem)
 	return r.setBound(ctx, claim, s, ready)
+}
+
+// takenUp reports whether the server controller has taken up the claim's binding: the
+// server is Reserved for it, or it was and is now parked, in Error or Released; a server
+// that booted for the claim took it up whatever its state. A binding not taken up can be
+// undone by the claim controller alone.
+func takenUp(s *metalv1alpha1.Server, claim *metalv1alpha1.ServerClaim) bool {
+	if s.Status.NetworkBootClaimUID != "" && s.Status.NetworkBootClaimUID == string(claim.UID) {
+		return true
+	}
+	switch s.Status.State {
+	case metalv1alpha1.ServerStateReserved, metalv1alpha1.ServerStateReleased,
+		metalv1alpha1.ServerStateParked, metalv1alpha1.ServerStateError:
+		return true
+	}
+	return false
 }
 
 // readyCondition says whether the bound server is ready for the user, and if not, why.
@@ -371,6 +386,12 @@ func readyCondition(claim *metalv1alpha1.ServerClaim, s *metalv1alpha1.Server, s
 			fmt.Sprintf("Server %s is being deleted; it is held until this claim is deleted", s.Name))
 	case binding.IsParked(s):
 		return notReady(metalv1alpha1.ReasonServerParked, fmt.Sprintf("Server %s is parked", s.Name))
+	case s.Status.State == metalv1alpha1.ServerStateError:
+		msg := fmt.Sprintf("Server %s is in Error", s.Name)
+		if c := meta.FindStatusCondition(s.Status.Conditions, metalv1alpha1.ServerBMCReachable); c != nil && c.Status == metav1.ConditionFalse {
+			msg += ": " + c.Message
+		}
+		return notReady(metalv1alpha1.ReasonServerError, msg)
 	case sbcProblem != "":
 		return notReady(metalv1alpha1.ReasonBootConfigurationFailed, sbcProblem)
 	case sbc == nil || sbc.Status.State == "" || sbc.Status.State == metalv1alpha1.ServerBootConfigurationStatePending:
@@ -512,20 +533,16 @@ func (r *ServerClaimReconciler) reconcileDelete(ctx context.Context, claim *meta
 		return ctrl.Result{}, err
 	}
 	for _, s := range held {
-		switch s.Status.State {
-		case metalv1alpha1.ServerStateReserved, metalv1alpha1.ServerStateReleased, metalv1alpha1.ServerStateParked:
-			// Taken up: released by the server controller once the claim is gone.
+		if takenUp(s, claim) {
+			// Released by the server controller once the claim is gone.
 			r.Recorder.Eventf(claim, s, "Normal", "Unbinding", "Delete",
 				"Claim deleted; server %s is powered off and reclaimed by its policy", s.Name)
-		default:
-			// Never taken up: nothing was booted for this claim, so the binding is simply undone
-			// (a Retain policy does not apply to a server the claim never had).
-			if !binding.HeldBy(s, claim) || s.Spec.ServerClaimRef == nil {
-				continue
-			}
-			if err := r.clearServerRefs(ctx, claim, s); err != nil {
-				return ctrl.Result{}, err
-			}
+			continue
+		}
+		// Never taken up: nothing was booted for this claim, so the binding is simply undone
+		// (a Retain policy does not apply to a server the claim never had).
+		if err := r.clearServerRefs(ctx, claim, s); err != nil {
+			return ctrl.Result{}, err
 		}
 	}
 
@@ -551,9 +568,9 @@ func (r *ServerClaimReconciler) releaseOrphans(ctx context.Context, key types.Na
 	var live *metalv1alpha1.ServerClaim
 	for i := range list.Items {
 		s := &list.Items[i]
-		switch s.Status.State {
-		case metalv1alpha1.ServerStateReserved, metalv1alpha1.ServerStateReleased, metalv1alpha1.ServerStateParked:
-			continue
+		if s.Status.State != metalv1alpha1.ServerStateAvailable && s.Status.State != metalv1alpha1.ServerStateInitial &&
+			s.Status.State != metalv1alpha1.ServerStateDiscovery && s.Status.State != "" {
+			continue // taken up, or in Error: the server controller releases it
 		}
 		if live == nil {
 			live = &metalv1alpha1.ServerClaim{}
@@ -604,12 +621,29 @@ func (r *ServerClaimReconciler) setUnbound(ctx context.Context, claim *metalv1al
 	}
 	if wasBound {
 		r.Recorder.Eventf(claim, nil, "Warning", metalv1alpha1.ReasonBindingLost, "Unbind", "Lost its server: %s", msg)
-	} else if boundChanged && reason != metalv1alpha1.ReasonWaitingForServer {
-		// Waiting for the server controller is progress, not a rejection: no event.
+	} else if boundChanged {
 		r.Recorder.Eventf(claim, nil, "Warning", reason, "Bind", "%s", msg)
 	}
 	if !retry {
 		return ctrl.Result{}, nil
+	}
+	return ctrl.Result{RequeueAfter: r.unboundBackoff(claim)}, nil
+}
+
+// setWaiting records that the claim's binding is written and waits for the server
+// controller. Unlike setUnbound it keeps the boot configuration: the claim holds the server.
+func (r *ServerClaimReconciler) setWaiting(ctx context.Context, claim *metalv1alpha1.ServerClaim, msg string) (ctrl.Result, error) {
+	base := claim.DeepCopy()
+	claim.Status.Phase = metalv1alpha1.PhaseUnbound
+	claim.Status.ObservedGeneration = claim.Generation
+	for _, t := range []string{metalv1alpha1.ServerClaimBound, metalv1alpha1.ServerClaimReady} {
+		meta.SetStatusCondition(&claim.Status.Conditions, metav1.Condition{
+			Type: t, Status: metav1.ConditionFalse, Reason: metalv1alpha1.ReasonWaitingForServer, Message: msg,
+			ObservedGeneration: claim.Generation,
+		})
+	}
+	if err := r.patchStatus(ctx, claim, base); err != nil {
+		return ctrl.Result{}, err
 	}
 	return ctrl.Result{RequeueAfter: r.unboundBackoff(claim)}, nil
 }

@@ -524,3 +524,42 @@ func TestClaimConcurrency(t *testing.T) {
 		})
 	}
 }
+
+// TestClaimKeepsBindingWhileServerInError: a Bound claim whose server's BMC fails (server in
+// Error) stays Bound, says why it is not Ready, keeps its boot configuration, and on deletion
+// leaves the release to the server controller (the binding was taken up).
+func TestClaimKeepsBindingWhileServerInError(t *testing.T) {
+	g := NewWithT(t)
+	ns := env.Namespace(t)
+	startClaimController(t)
+	s := newIdleServer(t, nil, func(s *metalv1alpha1.Server) { s.Spec.ReclaimPolicy = metalv1alpha1.ReclaimPolicyRetain })
+	c := newClaim(t, ns, byRef(s.Name))
+	g.Eventually(func(g Gomega) {
+		g.Expect(getServer(g, s).Spec.ServerClaimRef).NotTo(BeNil())
+	}).Should(Succeed())
+	setServerStatus(g, s, metalv1alpha1.ServerStateReserved, metalv1alpha1.ServerOnPowerState)
+	g.Eventually(func(g Gomega) {
+		g.Expect(getClaim(g, c).Status.Phase).To(Equal(metalv1alpha1.PhaseBound))
+	}).Should(Succeed())
+
+	setServerStatus(g, s, metalv1alpha1.ServerStateError, metalv1alpha1.ServerOnPowerState)
+	g.Eventually(func(g Gomega) {
+		ready := meta.FindStatusCondition(getClaim(g, c).Status.Conditions, metalv1alpha1.ServerClaimReady)
+		g.Expect(ready).NotTo(BeNil())
+		g.Expect(ready.Reason).To(Equal(metalv1alpha1.ReasonServerError))
+	}).Should(Succeed())
+	g.Consistently(func(g Gomega) {
+		g.Expect(getClaim(g, c).Status.Phase).To(Equal(metalv1alpha1.PhaseBound))
+		g.Expect(env.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: c.Name}, &metalv1alpha1.ServerBootConfiguration{})).To(Succeed())
+	}).Should(Succeed())
+
+	g.Expect(env.Client.Delete(t.Context(), c)).To(Succeed())
+	g.Eventually(func() bool {
+		return apierrors.IsNotFound(env.Client.Get(t.Context(), client.ObjectKeyFromObject(c), &metalv1alpha1.ServerClaim{}))
+	}).Should(BeTrue())
+	// The claim did not undo a binding the server had taken up: releasing it (and keeping it
+	// Released, by Retain) is the server controller's.
+	g.Consistently(func(g Gomega) {
+		g.Expect(getServer(g, s).Spec.ServerClaimRef).NotTo(BeNil())
+	}).Should(Succeed())
+}

@@ -36,6 +36,7 @@ type Options struct {
 
 	Claim  controller.ServerClaimOptions
 	Server controller.ServerOptions
+	BMC    controller.BMCOptions
 	Boot   BootOptions
 }
 
@@ -70,6 +71,7 @@ func DefaultOptions() Options {
 		GracefulShutdown: 30 * time.Second,
 		Claim:            controller.DefaultServerClaimOptions(),
 		Server:           controller.DefaultServerOptions(),
+		BMC:              controller.DefaultBMCOptions(),
 		Boot:             BootOptions{Enabled: true, Addr: ":8082"},
 	}
 }
@@ -87,6 +89,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.BMCInsecureSkipTLS, "bmc-insecure-skip-verify", o.BMCInsecureSkipTLS, "Do not verify the TLS certificates of BMCs.")
 	o.Claim.BindFlags(fs)
 	o.Server.BindFlags(fs)
+	o.BMC.BindFlags(fs)
 	fs.BoolVar(&o.Boot.Enabled, "enable-boot-service", o.Boot.Enabled, "Run the boot service (ServerBootConfiguration controller and HTTP boot server).")
 	fs.StringVar(&o.Boot.Addr, "boot-server-bind-address", o.Boot.Addr, "Listen address of the HTTP boot server.")
 	fs.StringVar(&o.Boot.ExternalURL, "boot-server-external-url", o.Boot.ExternalURL, "Base URL at which servers reach the boot server, e.g. http://192.0.2.10:8082 (required with the boot service).")
@@ -131,16 +134,27 @@ func New(cfg *rest.Config, o Options) (manager.Manager, error) {
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the ServerClaim controller: %w", err)
 	}
+	connector := &controller.RedfishConnector{
+		Reader: mgr.GetClient(), Timeout: o.Server.BMCRequestTimeout, InsecureSkipVerify: o.BMCInsecureSkipTLS,
+	}
 	if err := (&controller.ServerReconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
-		Connector: &controller.RedfishConnector{
-			Reader: mgr.GetClient(), Timeout: o.Server.BMCRequestTimeout, InsecureSkipVerify: o.BMCInsecureSkipTLS,
-		},
-		Recorder: mgr.GetEventRecorder("server-controller"),
-		Options:  o.Server,
+		Connector: connector,
+		Recorder:  mgr.GetEventRecorder("server-controller"),
+		Options:   o.Server,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the Server controller: %w", err)
+	}
+	if err := (&controller.BMCReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Scheme:    mgr.GetScheme(),
+		Connector: connector,
+		Recorder:  mgr.GetEventRecorder("bmc-controller"),
+		Options:   o.BMC,
+	}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the BMC controller: %w", err)
 	}
 	if o.Boot.Enabled {
 		if err := setupBoot(mgr, o.Boot); err != nil {
