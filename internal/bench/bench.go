@@ -726,4 +726,3 @@ func RequestBreakdown(r Result) string {
 	}
 	return strings.Join(parts, ", ")
 }
-
