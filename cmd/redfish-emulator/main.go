@@ -44,6 +44,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	username := fs.String("username", emulator.DefaultUsername, "accepted user name")
 	password := fs.String("password", emulator.DefaultPassword, "accepted password")
 	powerDelay := fs.Duration("power-delay", 2*time.Second, "duration of a power transition")
+	useTLS := fs.Bool("tls", false, "serve HTTPS with a self-signed certificate (printed in the startup document), valid for localhost, the loopback addresses and the --listen host")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -54,18 +55,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--systems must be at least 1, got %d", *systems)
 	}
 
-	e := emulator.New(emulator.Options{
+	opts := emulator.Options{
 		Systems:    *systems,
 		UUIDSeed:   *seed,
 		Username:   *username,
 		Password:   *password,
 		PowerDelay: *powerDelay,
-	})
+		TLS:        *useTLS,
+	}
+	scheme := "http"
+	if *useTLS {
+		scheme = "https"
+		if host, _, err := net.SplitHostPort(*listen); err == nil && host != "" {
+			if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
+				opts.TLSHosts = []string{host}
+			}
+		}
+	}
+	e := emulator.New(opts)
 	l, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *listen, err)
 	}
-	if err := writeInfo(stdout, "http://"+l.Addr().String(), e.Username(), e.Systems()); err != nil {
+	if err := writeInfo(stdout, scheme+"://"+l.Addr().String(), e.Username(), e.Systems(), e.CertificatePEM()); err != nil {
 		_ = l.Close()
 		return err
 	}
@@ -77,6 +89,8 @@ type info struct {
 	URL      string       `json:"url"`
 	Username string       `json:"username"`
 	Systems  []systemInfo `json:"systems"`
+	// CertificatePEM is the self-signed certificate served with --tls, for clients to trust.
+	CertificatePEM string `json:"certificatePEM,omitempty"`
 }
 
 type systemInfo struct {
@@ -84,9 +98,10 @@ type systemInfo struct {
 	URI  string `json:"uri"`
 }
 
-// writeInfo writes the startup document as one line of JSON.
-func writeInfo(w io.Writer, url, username string, systems []bmc.System) error {
-	doc := info{URL: url, Username: username, Systems: make([]systemInfo, 0, len(systems))}
+// writeInfo writes the startup document as one line of JSON; certPEM is the TLS certificate,
+// if any.
+func writeInfo(w io.Writer, url, username string, systems []bmc.System, certPEM []byte) error {
+	doc := info{URL: url, Username: username, Systems: make([]systemInfo, 0, len(systems)), CertificatePEM: string(certPEM)}
 	for _, s := range systems {
 		doc.Systems = append(doc.Systems, systemInfo{UUID: s.UUID, URI: s.URI})
 	}

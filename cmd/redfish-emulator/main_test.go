@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -20,7 +22,7 @@ func TestWriteInfo(t *testing.T) {
 	var buf bytes.Buffer
 	err := writeInfo(&buf, "http://127.0.0.1:8000", "admin", []bmc.System{
 		{UUID: "0c6b3f5e-8f43-5d9e-9a4b-2d7f1c3e9a01", URI: "/redfish/v1/Systems/1"},
-	})
+	}, nil)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(buf.String()).To(HaveSuffix("}\n"))
 	g.Expect(strings.Count(buf.String(), "\n")).To(Equal(1), "one line")
@@ -31,7 +33,7 @@ func TestWriteInfo(t *testing.T) {
 	}`))
 
 	buf.Reset()
-	g.Expect(writeInfo(&buf, "http://x", "u", nil)).To(Succeed())
+	g.Expect(writeInfo(&buf, "http://x", "u", nil, nil)).To(Succeed())
 	g.Expect(buf.String()).To(MatchJSON(`{"url":"http://x","username":"u","systems":[]}`))
 }
 
@@ -78,6 +80,45 @@ func TestRunServesUntilCancelled(t *testing.T) {
 	g.Expect(resp.StatusCode).To(Equal(http.StatusOK))
 	g.Expect(sys.UUID).To(Equal(doc.Systems[0].UUID))
 	http.DefaultClient.CloseIdleConnections()
+
+	cancel()
+	g.Eventually(done).WithTimeout(5 * time.Second).Should(Receive(BeNil()))
+}
+
+// With --tls the endpoint is HTTPS and the startup document carries the certificate to trust.
+func TestRunServesTLS(t *testing.T) {
+	g := NewWithT(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	stdout, w := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--listen", "127.0.0.1:0", "--tls", "--power-delay", "0s"}, w, io.Discard)
+		_ = w.Close()
+	}()
+
+	var doc struct {
+		URL            string `json:"url"`
+		CertificatePEM string `json:"certificatePEM"`
+		Systems        []struct {
+			URI string `json:"uri"`
+		} `json:"systems"`
+	}
+	g.Expect(json.NewDecoder(stdout).Decode(&doc)).To(Succeed())
+	g.Expect(doc.URL).To(MatchRegexp(`^https://127\.0\.0\.1:\d+$`))
+	g.Expect(doc.CertificatePEM).To(HavePrefix("-----BEGIN CERTIFICATE-----"))
+
+	pool := x509.NewCertPool()
+	g.Expect(pool.AppendCertsFromPEM([]byte(doc.CertificatePEM))).To(BeTrue())
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	defer tr.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, doc.URL+doc.Systems[0].URI, nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	req.SetBasicAuth("admin", "password")
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(resp.Body.Close()).To(Succeed())
+	g.Expect(resp.StatusCode).To(Equal(http.StatusOK))
 
 	cancel()
 	g.Eventually(done).WithTimeout(5 * time.Second).Should(Receive(BeNil()))

@@ -31,6 +31,7 @@ import (
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/bmc"
+	"github.com/metalfleet/metal-operator/internal/metrics"
 )
 
 // BMCOptions tune the BMC controller. Start from DefaultBMCOptions; both must be positive.
@@ -317,11 +318,7 @@ func (r *BMCReconciler) failed(ctx context.Context, sc *bmcScope, err error) (ct
 	if reason == "" {
 		return ctrl.Result{}, fmt.Errorf("talking to the BMC: %w", err)
 	}
-	msg := err.Error()
-	if len(msg) > maxConditionMessage {
-		msg = msg[:maxConditionMessage] + "..."
-	}
-	r.notReady(sc, reason, msg, answered)
+	r.notReady(sc, reason, bmcErrorMessage(err), answered)
 	return ctrl.Result{RequeueAfter: r.retryAfter(sc.obj)}, nil
 }
 
@@ -521,7 +518,7 @@ func shortList(items []string) string {
 	return fmt.Sprintf("%s and %d more", strings.Join(items[:maxListed], ", "), len(items)-maxListed)
 }
 
-// SetupWithManager registers the controller and its watches.
+// SetupWithManager registers the controller, its watches and the BMC metrics.
 func (r *BMCReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	switch {
 	case r.Client == nil || r.APIReader == nil:
@@ -537,6 +534,7 @@ func (r *BMCReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return fmt.Errorf("BMCReconciler options: %w", err)
 	}
 	r.pending = newPendingServers()
+	metrics.RegisterBMCMetrics()
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("bmc").
 		For(&metalv1alpha1.BMC{}, builder.WithPredicates(bmcChangePredicate())).

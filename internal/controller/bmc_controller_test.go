@@ -41,12 +41,16 @@ func testBMCOptions() BMCOptions {
 }
 
 func setupBMCController(mgr manager.Manager) error {
+	return setupBMCControllerWith(mgr, &RedfishConnector{Reader: mgr.GetClient(), Timeout: 2 * time.Second})
+}
+
+func setupBMCControllerWith(mgr manager.Manager, connector BMCObjectConnector) error {
 	return (&BMCReconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Scheme:    mgr.GetScheme(),
 		Recorder:  mgr.GetEventRecorder("bmc-controller"),
-		Connector: &RedfishConnector{Reader: mgr.GetClient(), Timeout: 2 * time.Second},
+		Connector: connector,
 		Options:   testBMCOptions(),
 	}).SetupWithManager(mgr)
 }
@@ -680,17 +684,14 @@ func TestBMCDeletionWaitsForClaims(t *testing.T) {
 	g.Expect(metav1.GetControllerOf(claimed).Name).To(Equal(obj.Name))
 }
 
-// The reference's published sample shape – access.ip, bmcSecretRef, protocol {name: Redfish,
-// port} and a BMCSecret with base64 data – applies unchanged. Without a scheme, Redfish is
-// spoken over https (bmcaccess.go), so against the plain-HTTP emulator the BMC reports a TLS
-// error; with scheme http it is enrolled.
-func TestBMCPublishedSampleShape(t *testing.T) {
+// sampleBMC creates, from YAML, a BMCSecret (base64 data) and a BMC in the reference's
+// published sample shape – access.ip, bmcSecretRef, protocol {name: Redfish, port} and no
+// scheme – changed only in the names (suffix), the port (the emulator's) and its labels
+// (hardwareType: gpu-node, location: suffix).
+func sampleBMC(t *testing.T, em *emulator.Emulator, suffix string) *metalv1alpha1.BMC {
+	t.Helper()
 	g := NewWithT(t)
-	suffix := strings.TrimPrefix(env.Namespace(t), "test-")
-	em := newEmulator(t, emulator.Options{Username: testBMCUser, Password: testBMCPassword})
-	startBMCController(t)
 	_, port := hostPort(t, em.URL())
-
 	secretYAML := fmt.Sprintf(`apiVersion: metal.ironcore.dev/v1alpha1
 kind: BMCSecret
 metadata:
@@ -703,6 +704,9 @@ data:
 kind: BMC
 metadata:
   name: my-bmc-%s
+  labels:
+    hardwareType: gpu-node
+    location: %s
 spec:
   access:
     ip: 127.0.0.1
@@ -711,32 +715,147 @@ spec:
   protocol:
     name: Redfish
     port: %d
-`, suffix, suffix, port)
+`, suffix, suffix, suffix, port)
 	secret := &metalv1alpha1.BMCSecret{}
 	g.Expect(yaml.UnmarshalStrict([]byte(secretYAML), secret)).To(Succeed())
 	create(t, secret)
 	obj := &metalv1alpha1.BMC{}
 	g.Expect(yaml.UnmarshalStrict([]byte(bmcYAML), obj)).To(Succeed())
-	createBMC(t, obj)
+	g.Expect(obj.Spec.Protocol.Scheme).To(BeEmpty())
+	return createBMC(t, obj)
+}
 
-	cur := waitBMC(t, obj, metalv1alpha1.BMCStateError, metav1.ConditionFalse, metalv1alpha1.ReasonBMCTLSError)
-	g.Expect(meta.FindStatusCondition(cur.Status.Conditions, metalv1alpha1.BMCReady).Message).To(ContainSubstring("HTTPS"))
+// The reference's published sample shape applies unchanged. Without a scheme Redfish is
+// spoken over https (bmcaccess.go): a BMC with a self-signed certificate reports TLSError,
+// saying what to do, until the manager runs with --bmc-insecure-skip-verify; then the BMC
+// enrolls its systems, they become Available, and the published selector claim on the BMC's
+// labels ends Bound with its server Reserved. A plain-HTTP BMC needs scheme http.
+func TestBMCPublishedSampleShape(t *testing.T) {
+	t.Run("certificates verified", func(t *testing.T) {
+		startBMCController(t)
 
-	g.Eventually(func() error {
-		cur := &metalv1alpha1.BMC{}
-		if err := env.Client.Get(t.Context(), client.ObjectKeyFromObject(obj), cur); err != nil {
-			return err
+		t.Run("self-signed certificate", func(t *testing.T) {
+			t.Parallel()
+			g := NewWithT(t)
+			em := newEmulator(t, emulator.Options{TLS: true, Username: testBMCUser, Password: testBMCPassword})
+			obj := sampleBMC(t, em, strings.TrimPrefix(env.Namespace(t), "test-"))
+
+			cur := waitBMC(t, obj, metalv1alpha1.BMCStateError, metav1.ConditionFalse, metalv1alpha1.ReasonBMCTLSError)
+			msg := meta.FindStatusCondition(cur.Status.Conditions, metalv1alpha1.BMCReady).Message
+			g.Expect(msg).To(ContainSubstring("certificate signed by unknown authority"))
+			g.Expect(msg).To(ContainSubstring("--bmc-insecure-skip-verify"))
+			ev := expectBMCEvent(t, obj.Name, "Warning", metalv1alpha1.ReasonBMCTLSError)
+			g.Expect(ev.Note).To(ContainSubstring("--bmc-insecure-skip-verify"))
+			expectNoSecretsShown(g, obj, testBMCPassword)
+			g.Expect(em.RequestCount()).To(BeZero(), "no request, no credentials, before the handshake")
+			g.Expect(serversWithBMCRef(g, obj.Name)).To(BeEmpty())
+		})
+
+		t.Run("plain HTTP", func(t *testing.T) {
+			t.Parallel()
+			g := NewWithT(t)
+			em := newEmulator(t, emulator.Options{Username: testBMCUser, Password: testBMCPassword})
+			obj := sampleBMC(t, em, strings.TrimPrefix(env.Namespace(t), "test-"))
+
+			cur := waitBMC(t, obj, metalv1alpha1.BMCStateError, metav1.ConditionFalse, metalv1alpha1.ReasonBMCTLSError)
+			msg := meta.FindStatusCondition(cur.Status.Conditions, metalv1alpha1.BMCReady).Message
+			g.Expect(msg).To(ContainSubstring("HTTPS"))
+			g.Expect(msg).NotTo(ContainSubstring("--bmc-insecure-skip-verify"), "skipping verification would not help")
+
+			g.Eventually(func() error {
+				cur := &metalv1alpha1.BMC{}
+				if err := env.Client.Get(t.Context(), client.ObjectKeyFromObject(obj), cur); err != nil {
+					return err
+				}
+				base := cur.DeepCopy()
+				cur.Spec.Protocol.Scheme = metalv1alpha1.HTTPScheme
+				return env.Client.Patch(t.Context(), cur, client.MergeFrom(base))
+			}).Should(Succeed())
+			waitBMC(t, obj, metalv1alpha1.BMCStateEnabled, metav1.ConditionTrue, metalv1alpha1.ReasonEnrolled)
+			g.Eventually(func(g Gomega) {
+				s := serversWithBMCRef(g, obj.Name)[obj.Name+"-system-0"]
+				g.Expect(s).NotTo(BeNil())
+				g.Expect(s.Spec.SystemUUID).To(Equal(em.Systems()[0].UUID))
+			}).Should(Succeed())
+		})
+	})
+
+	t.Run("insecure skip verify ends bound", func(t *testing.T) {
+		g := NewWithT(t)
+		ns := env.Namespace(t)
+		suffix := strings.TrimPrefix(ns, "test-")
+		em := newEmulator(t, emulator.Options{
+			TLS: true, Systems: 2, Username: testBMCUser, Password: testBMCPassword,
+			InitialPower: bmc.PowerStateOn, PowerDelay: 20 * time.Millisecond,
+		})
+		startManager(t, func(mgr manager.Manager) error {
+			opts := testServerOptions()
+			// What the manager builds with --bmc-insecure-skip-verify: one connector for both.
+			connector := &RedfishConnector{Reader: mgr.GetClient(), Timeout: opts.BMCRequestTimeout, InsecureSkipVerify: true}
+			if err := setupBMCControllerWith(mgr, connector); err != nil {
+				return err
+			}
+			if err := (&ServerReconciler{
+				Client:    mgr.GetClient(),
+				APIReader: mgr.GetAPIReader(),
+				Connector: connector,
+				Recorder:  mgr.GetEventRecorder("server-controller"),
+				Options:   opts,
+			}).SetupWithManager(mgr); err != nil {
+				return err
+			}
+			return setupClaimController(mgr, testClaimOptions())
+		})
+		obj := sampleBMC(t, em, suffix)
+		waitBMC(t, obj, metalv1alpha1.BMCStateEnabled, metav1.ConditionTrue, metalv1alpha1.ReasonEnrolled)
+
+		for i, sys := range em.Systems() {
+			s := &metalv1alpha1.Server{ObjectMeta: metav1.ObjectMeta{Name: BMCServerName(obj.Name, i)}}
+			waitState(t, s, metalv1alpha1.ServerStateAvailable)
+			g.Eventually(func(g Gomega) {
+				get(g, s)
+				g.Expect(s.Status.PowerState).To(Equal(metalv1alpha1.ServerOffPowerState))
+			}).Should(Succeed())
+			g.Expect(s.Spec.BMCRef).To(Equal(&metalv1alpha1.LocalObjectReference{Name: obj.Name}))
+			g.Expect(s.Spec.BMC).To(BeNil())
+			g.Expect(s.Spec.SystemUUID).To(Equal(sys.UUID))
+			g.Expect(s.Labels).To(HaveKeyWithValue("location", suffix))
+			expectCondition(g, s, metalv1alpha1.ServerBMCReachable, metav1.ConditionTrue, metalv1alpha1.ReasonBMCReachable)
+			g.Expect(em.PowerState(sys.UUID)).To(Equal(bmc.PowerStateOff))
 		}
-		base := cur.DeepCopy()
-		cur.Spec.Protocol.Scheme = metalv1alpha1.HTTPScheme
-		return env.Client.Patch(t.Context(), cur, client.MergeFrom(base))
-	}).Should(Succeed())
-	waitBMC(t, obj, metalv1alpha1.BMCStateEnabled, metav1.ConditionTrue, metalv1alpha1.ReasonEnrolled)
-	g.Eventually(func(g Gomega) {
-		s := serversWithBMCRef(g, obj.Name)[obj.Name+"-system-0"]
-		g.Expect(s).NotTo(BeNil())
-		g.Expect(s.Spec.SystemUUID).To(Equal(em.Systems()[0].UUID))
-	}).Should(Succeed())
+
+		claimYAML := fmt.Sprintf(`apiVersion: metal.ironcore.dev/v1alpha1
+kind: ServerClaim
+metadata:
+  name: selector-server-claim
+  namespace: %s
+spec:
+  power: "On"
+  serverSelector:
+    matchLabels:
+      hardwareType: gpu-node
+      location: %s
+  image: my-osimage:latest
+  ignitionSecretRef:
+    name: my-ignition-secret
+`, ns, suffix)
+		c := &metalv1alpha1.ServerClaim{}
+		g.Expect(yaml.UnmarshalStrict([]byte(claimYAML), c)).To(Succeed())
+		create(t, c)
+
+		var bound *metalv1alpha1.ServerClaim
+		g.Eventually(func(g Gomega) {
+			bound = getClaim(g, c)
+			g.Expect(bound.Status.Phase).To(Equal(metalv1alpha1.PhaseBound))
+			g.Expect(bound.Spec.ServerRef).NotTo(BeNil())
+		}).Should(Succeed())
+		s := getServer(g, &metalv1alpha1.Server{ObjectMeta: metav1.ObjectMeta{Name: bound.Spec.ServerRef.Name}})
+		g.Expect(s.Name).To(HavePrefix(obj.Name + "-system-"))
+		g.Expect(s.Status.State).To(Equal(metalv1alpha1.ServerStateReserved))
+		g.Expect(s.Spec.ServerClaimRef).To(Equal(&metalv1alpha1.ImmutableObjectReference{
+			Namespace: ns, Name: c.Name, UID: string(bound.UID),
+		}))
+	})
 }
 
 // Table tests for the pure helpers.

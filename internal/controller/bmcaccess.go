@@ -2,6 +2,8 @@ package controller
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -14,6 +16,7 @@ import (
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/bmc"
 	"github.com/metalfleet/metal-operator/internal/bmc/redfish"
+	"github.com/metalfleet/metal-operator/internal/metrics"
 )
 
 // BMCConnector resolves how to reach a server's BMC and returns a client for it. Connect does
@@ -65,10 +68,40 @@ func BMCErrorReason(err error) string {
 	return ""
 }
 
+// untrustedCertificateHint says what to do about a BMC certificate the manager does not trust.
+const untrustedCertificateHint = "The manager does not trust the BMC's certificate: give the BMC a certificate " +
+	"from a CA the manager trusts, or start the manager with --bmc-insecure-skip-verify"
+
+// bmcErrorMessage is the condition message for a failure of a BMC: the error, shortened to
+// maxConditionMessage, and for a certificate the manager does not trust what to do about it.
+func bmcErrorMessage(err error) string {
+	msg := err.Error()
+	if len(msg) > maxConditionMessage {
+		msg = msg[:maxConditionMessage] + "..."
+	}
+	if untrustedCertificate(err) {
+		msg += ". " + untrustedCertificateHint
+	}
+	return msg
+}
+
+// untrustedCertificate reports whether err is a failed verification of a certificate.
+func untrustedCertificate(err error) bool {
+	var (
+		verifyErr   *tls.CertificateVerificationError
+		unknownAuth x509.UnknownAuthorityError
+		hostnameErr x509.HostnameError
+		invalidErr  x509.CertificateInvalidError
+	)
+	return errors.As(err, &verifyErr) || errors.As(err, &unknownAuth) ||
+		errors.As(err, &hostnameErr) || errors.As(err, &invalidErr)
+}
+
 // RedfishConnector is the default BMCConnector: it reaches the BMC through spec.bmcRef (a BMC
 // object) or the inline spec.bmc, reads the credentials from the BMCSecret, and builds a
 // Redfish client. Building a client is cheap (connections are pooled inside the redfish
-// package), so one is built per reconcile.
+// package), so one is built per reconcile. Every request of its clients is timed in
+// metal_bmc_request_duration_seconds.
 type RedfishConnector struct {
 	// Reader reads BMC and BMCSecret objects, normally the manager's cached client.
 	Reader client.Reader
@@ -125,6 +158,7 @@ func (c *RedfishConnector) connectEndpoint(ctx context.Context, ep bmcEndpoint) 
 		Password:           password,
 		Timeout:            c.Timeout,
 		InsecureSkipVerify: c.InsecureSkipVerify,
+		Observer:           metrics.ObserveBMCRequest,
 	})
 	if err != nil {
 		// The configuration is invalid (e.g. a malformed address); the message has no secrets.

@@ -110,6 +110,10 @@ func (o ServerOptions) Validate() error {
 //	Error      -> Reserved (claim ref) | Initial (never discovered) | Available
 //	                          once the BMC answers again (retried with a growing delay)
 //
+// Whatever the state, the deprecated spec.power is cleared (one locked patch; it is never
+// acted on). While Available or Reserved (with a live claim), spec.indicatorLED is applied
+// through the BMC whenever the LED state the BMC reports, status.indicatorLED, differs.
+//
 // Reconcile never waits on a BMC: it issues one action, records it in a condition
 // (PoweringOn, PoweringOff, WaitingForPowerOff, ...) and looks again after
 // TransitionPollInterval; settled servers are looked at every ResyncInterval. Status is
@@ -271,6 +275,13 @@ func (r *ServerReconciler) reconcileNormal(ctx context.Context, sc *serverScope)
 	s := sc.server
 	if s.Status.State == "" {
 		return r.initializeState(ctx, sc)
+	}
+	if s.Spec.Power != "" {
+		// Deprecated: a server's power follows its claim. Cleared, never acted on.
+		if err := r.patchServer(ctx, sc, func(o *metalv1alpha1.Server) { o.Spec.Power = "" }); err != nil {
+			return ctrl.Result{}, err
+		}
+		ctrl.LoggerFrom(ctx).V(1).Info("Cleared the deprecated spec.power")
 	}
 	if res, done, err := r.handleBMCFreeOperations(ctx, sc); done || err != nil {
 		return res, err

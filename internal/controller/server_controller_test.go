@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/bmc"
@@ -162,6 +163,115 @@ func TestServerReserveIsOneStatusWrite(t *testing.T) {
 	g.Expect(after.Generation).To(Equal(before.Generation))
 	g.Expect(after.Status.Conditions).To(Equal(before.Status.Conditions), "no condition churn in the transition")
 	expectEvent(t, s, "Normal", "Reserved")
+}
+
+// The deprecated spec.power is cleared and powers nothing: the server is discovered, kept
+// off and Available as any other.
+func TestServerClearsDeprecatedPower(t *testing.T) {
+	f := newServerFixture(t, emulator.Options{})
+	g := NewWithT(t)
+	s := f.newServer(0, func(s *metalv1alpha1.Server) { s.Spec.Power = metalv1alpha1.PowerOn })
+	g.Expect(s.Spec.Power).To(Equal(metalv1alpha1.PowerOn), "the API server keeps the field")
+
+	waitState(t, s, metalv1alpha1.ServerStateAvailable)
+	g.Eventually(func(g Gomega) {
+		get(g, s)
+		g.Expect(s.Spec.Power).To(BeEmpty())
+		g.Expect(s.Status.PowerState).To(Equal(metalv1alpha1.ServerOffPowerState))
+	}).Should(Succeed())
+	g.Expect(f.em.PowerState(s.Spec.SystemUUID)).To(Equal(bmc.PowerStateOff))
+	g.Expect(f.em.BootHistory(s.Spec.SystemUUID)).To(BeEmpty())
+	g.Expect(f.em.ResetCount(s.Spec.SystemUUID, bmc.ResetOn)).To(BeZero())
+
+	// Set again later, it is cleared again.
+	patchServer(g, s, func(o *metalv1alpha1.Server) { o.Spec.Power = metalv1alpha1.PowerOn })
+	g.Eventually(func(g Gomega) {
+		get(g, s)
+		g.Expect(s.Spec.Power).To(BeEmpty())
+	}).Should(Succeed())
+	g.Consistently(func() bmc.PowerState { return f.em.PowerState(s.Spec.SystemUUID) }).
+		WithTimeout(500 * time.Millisecond).Should(Equal(bmc.PowerStateOff))
+}
+
+// spec.indicatorLED is applied through the BMC while the server is Available and while it is
+// Reserved, status.indicatorLED shows what the BMC reports, and a change made at the BMC is
+// undone.
+func TestServerIndicatorLED(t *testing.T) {
+	f := newServerFixture(t, emulator.Options{})
+	g := NewWithT(t)
+	s := f.availableServer(0)
+	uuid := s.Spec.SystemUUID
+	get(g, s)
+	g.Expect(s.Status.IndicatorLED).To(Equal(metalv1alpha1.OffIndicatorLED), "observed from the BMC")
+	g.Expect(f.em.IndicatorLED(uuid)).To(Equal(bmc.IndicatorLEDOff))
+
+	expectLED := func(want metalv1alpha1.IndicatorLED) {
+		t.Helper()
+		g.Eventually(func(g Gomega) {
+			g.Expect(f.em.IndicatorLED(uuid)).To(Equal(bmc.IndicatorLED(want)))
+			get(g, s)
+			g.Expect(s.Status.IndicatorLED).To(Equal(want))
+		}).Should(Succeed())
+	}
+
+	patchServer(g, s, func(o *metalv1alpha1.Server) { o.Spec.IndicatorLED = metalv1alpha1.LitIndicatorLED })
+	expectLED(metalv1alpha1.LitIndicatorLED)
+	get(g, s)
+	g.Expect(s.Status.State).To(Equal(metalv1alpha1.ServerStateAvailable))
+
+	f.reserveAndBoot(s, "identify")
+	patchServer(g, s, func(o *metalv1alpha1.Server) { o.Spec.IndicatorLED = metalv1alpha1.BlinkingIndicatorLED })
+	expectLED(metalv1alpha1.BlinkingIndicatorLED)
+	get(g, s)
+	g.Expect(s.Status.State).To(Equal(metalv1alpha1.ServerStateReserved))
+
+	// Someone switches it off at the BMC: seen at the next resync and set again.
+	g.Expect(f.em.SetIndicatorLED(uuid, bmc.IndicatorLEDOff)).To(BeTrue())
+	g.Eventually(func() bmc.IndicatorLED { return f.em.IndicatorLED(uuid) }).Should(Equal(bmc.IndicatorLEDBlinking))
+
+	// A state that cannot be asked for is not sent; the LED stays as it is.
+	patchServer(g, s, func(o *metalv1alpha1.Server) { o.Spec.IndicatorLED = metalv1alpha1.UnknownIndicatorLED })
+	g.Consistently(func(g Gomega) {
+		g.Expect(f.em.IndicatorLED(uuid)).To(Equal(bmc.IndicatorLEDBlinking))
+		get(g, s)
+		g.Expect(s.Status.IndicatorLED).To(Equal(metalv1alpha1.BlinkingIndicatorLED))
+		g.Expect(s.Status.State).To(Equal(metalv1alpha1.ServerStateReserved))
+	}).WithTimeout(500 * time.Millisecond).Should(Succeed())
+}
+
+// Every request to the BMC is timed in metal_bmc_request_duration_seconds on the manager's
+// registry, by method and status code.
+func TestServerBMCRequestMetrics(t *testing.T) {
+	g := NewWithT(t)
+	before := bmcRequestSamples(g)
+	f := newServerFixture(t, emulator.Options{InitialPower: bmc.PowerStateOn})
+	f.availableServer(0)
+
+	after := bmcRequestSamples(g)
+	g.Expect(after["GET 200"]).To(BeNumerically(">", before["GET 200"]), "inventory and power reads")
+	g.Expect(after["POST 204"]).To(BeNumerically(">", before["POST 204"]), "the graceful shutdown")
+}
+
+// bmcRequestSamples gathers the sample counts of metal_bmc_request_duration_seconds from
+// controller-runtime's registry, by "<method> <code>".
+func bmcRequestSamples(g Gomega) map[string]uint64 {
+	families, err := ctrlmetrics.Registry.Gather()
+	g.Expect(err).NotTo(HaveOccurred())
+	out := map[string]uint64{}
+	for _, f := range families {
+		if f.GetName() != "metal_bmc_request_duration_seconds" {
+			continue
+		}
+		g.Expect(f.GetType()).To(Equal(dto.MetricType_HISTOGRAM))
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			out[labels["method"]+" "+labels["code"]] += m.GetHistogram().GetSampleCount()
+		}
+	}
+	return out
 }
 
 // Reserved: nothing is powered before the boot configuration is Ready; the claim's first

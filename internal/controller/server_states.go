@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -150,11 +151,7 @@ func (r *ServerReconciler) recordBMCError(sc *serverScope, err error) string {
 		return ""
 	}
 	metrics.BMCErrors.WithLabelValues(reason).Inc()
-	msg := err.Error()
-	if len(msg) > maxConditionMessage {
-		msg = msg[:maxConditionMessage] + "..."
-	}
-	setCondition(sc.server, metalv1alpha1.ServerBMCReachable, metav1.ConditionFalse, reason, msg)
+	setCondition(sc.server, metalv1alpha1.ServerBMCReachable, metav1.ConditionFalse, reason, bmcErrorMessage(err))
 	return reason
 }
 
@@ -208,7 +205,46 @@ func (r *ServerReconciler) reconcileAvailable(ctx context.Context, sc *serverSco
 			return ctrl.Result{}, err
 		}
 	}
+	if err := r.applyIndicatorLED(ctx, sc); err != nil {
+		return ctrl.Result{}, err
+	}
 	return r.powerResult(r.ensureOff(ctx, sc, metalv1alpha1.ServerPoweringOff))
+}
+
+// applyIndicatorLED sets the identification LED to spec.indicatorLED when the BMC reports
+// another state (status.indicatorLED, observed in this reconcile), then records what the BMC
+// reports afterwards. Nothing is sent for an empty spec.indicatorLED, for a value the BMC
+// cannot be asked for (Unknown, or anything but Lit, Blinking and Off), or to a BMC that does
+// not support setting the LED.
+func (r *ServerReconciler) applyIndicatorLED(ctx context.Context, sc *serverScope) error {
+	s := sc.server
+	want := s.Spec.IndicatorLED
+	if want == "" || want == s.Status.IndicatorLED {
+		return nil
+	}
+	led := bmc.IndicatorLED(want)
+	switch led {
+	case bmc.IndicatorLEDLit, bmc.IndicatorLEDBlinking, bmc.IndicatorLEDOff:
+	default:
+		ctrl.LoggerFrom(ctx).V(1).Info("Indicator LED state cannot be set", "indicatorLED", want)
+		return nil
+	}
+	uri := s.Spec.SystemURI
+	if err := sc.bmc.SetIndicatorLED(ctx, uri, led); err != nil {
+		if errors.Is(err, bmc.ErrNotSupported) {
+			ctrl.LoggerFrom(ctx).V(1).Info("BMC does not support setting the indicator LED", "error", err.Error())
+			return nil
+		}
+		return fmt.Errorf("setting the indicator LED to %s: %w", want, err)
+	}
+	info, err := sc.bmc.SystemInfo(ctx, uri)
+	if err != nil {
+		return fmt.Errorf("reading the indicator LED: %w", err)
+	}
+	if l := serverIndicatorLED(info.IndicatorLED); l != "" {
+		s.Status.IndicatorLED = l
+	}
+	return nil
 }
 
 // reconcileReserved serves a live claim, or releases the server once its claim is gone.
@@ -230,6 +266,9 @@ func (r *ServerReconciler) reconcileReserved(ctx context.Context, sc *serverScop
 		return ctrl.Result{}, err
 	}
 	if claim != nil {
+		if err := r.applyIndicatorLED(ctx, sc); err != nil {
+			return ctrl.Result{}, err
+		}
 		return r.serveClaim(ctx, sc, claim)
 	}
 

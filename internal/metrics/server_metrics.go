@@ -1,14 +1,18 @@
-// Package metrics exports Prometheus metrics about Servers on controller-runtime's registry.
+// Package metrics exports Prometheus metrics about Servers and their BMCs on
+// controller-runtime's registry.
 //
 // State and power gauges count servers: metal_server_state{state="Available"} is the number
 // of Available servers, and every state has a series (0 when no server is in it), so alerts
 // such as "no Available servers" work with a plain comparison. They are computed at scrape
 // time from the manager's cache, O(servers) per scrape and nothing per event.
-// Reconcile durations and counts come from controller-runtime itself.
+// Reconcile durations and counts come from controller-runtime itself. Every HTTP request to a
+// BMC is timed by metal_bmc_request_duration_seconds (ObserveBMCRequest, wired into the
+// Redfish client).
 package metrics
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"time"
 
@@ -50,6 +54,28 @@ var BMCErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Name: "metal_server_bmc_errors_total",
 	Help: "BMC failures seen by the server controller, by reason (Unreachable, Unauthorized, TLSError, SystemNotFound, ...).",
 }, []string{"reason"})
+
+// NoResponseCode is the code label of a BMC request that got no HTTP response (connection
+// refused, timeout, TLS failure).
+const NoResponseCode = "error"
+
+// BMCRequestDuration times the HTTP requests to BMCs, by method and status code. BMCs answer
+// in tens of milliseconds to seconds, hence the buckets up to the request timeout's range.
+var BMCRequestDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	Name:    "metal_bmc_request_duration_seconds",
+	Help:    "Duration of HTTP requests to BMCs, by method and status code (code \"error\": no response).",
+	Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
+}, []string{"method", "code"})
+
+// ObserveBMCRequest records one HTTP exchange with a BMC: method, status code (0 when no
+// response arrived) and duration. It fits redfish.Config.Observer.
+func ObserveBMCRequest(method string, code int, d time.Duration) {
+	label := NoResponseCode
+	if code > 0 {
+		label = strconv.Itoa(code)
+	}
+	BMCRequestDuration.WithLabelValues(method, label).Observe(d.Seconds())
+}
 
 var (
 	stateDesc = prometheus.NewDesc("metal_server_state",
@@ -148,17 +174,27 @@ func labelOr(v string, known func(string) bool) string {
 }
 
 var (
-	registerOnce sync.Once
-	collector    = NewServerCollector(nil)
+	registerOnce    sync.Once
+	registerBMCOnce sync.Once
+	collector       = NewServerCollector(nil)
 )
 
-// RegisterServerMetrics registers the server metrics on controller-runtime's registry (once
-// per process) and makes the state gauges list servers through reader. A later call only
-// replaces the reader, so a process that builds more than one manager (tests) reports the
-// newest one's servers.
+// RegisterBMCMetrics registers the BMC metrics (BMCErrors, BMCRequestDuration) on
+// controller-runtime's registry, once per process.
+func RegisterBMCMetrics() {
+	registerBMCOnce.Do(func() {
+		ctrlmetrics.Registry.MustRegister(BMCErrors, BMCRequestDuration)
+	})
+}
+
+// RegisterServerMetrics registers the server and BMC metrics on controller-runtime's registry
+// (once per process) and makes the state gauges list servers through reader. A later call
+// only replaces the reader, so a process that builds more than one manager (tests) reports
+// the newest one's servers.
 func RegisterServerMetrics(reader client.Reader) {
+	RegisterBMCMetrics()
 	registerOnce.Do(func() {
-		ctrlmetrics.Registry.MustRegister(BMCErrors, collector)
+		ctrlmetrics.Registry.MustRegister(collector)
 	})
 	collector.SetReader(reader)
 }

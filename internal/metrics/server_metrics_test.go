@@ -2,13 +2,16 @@ package metrics
 
 import (
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 )
@@ -83,4 +86,38 @@ func TestRegisterServerMetricsTwice(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	g.Expect(reg.Register(collector)).To(Succeed())
 	g.Expect(gather(g, reg, "metal_server_state")).To(HaveKeyWithValue("Error", 1.0))
+}
+
+// histogramCount returns the number of samples of one BMC request series.
+func histogramCount(g Gomega, method, code string) uint64 {
+	m := &dto.Metric{}
+	g.Expect(BMCRequestDuration.WithLabelValues(method, code).(prometheus.Histogram).Write(m)).To(Succeed())
+	return m.GetHistogram().GetSampleCount()
+}
+
+// A BMC request is counted under its method and status code, or code "error" without a
+// response, and the histogram is on controller-runtime's registry once registered.
+func TestObserveBMCRequest(t *testing.T) {
+	g := NewWithT(t)
+	ok, failed := histogramCount(g, "GET", "200"), histogramCount(g, "GET", NoResponseCode)
+	ObserveBMCRequest("GET", 200, 30*time.Millisecond)
+	ObserveBMCRequest("GET", 0, 2*time.Second)
+	ObserveBMCRequest("GET", 0, time.Second)
+	g.Expect(histogramCount(g, "GET", "200")).To(Equal(ok + 1))
+	g.Expect(histogramCount(g, "GET", NoResponseCode)).To(Equal(failed + 2))
+
+	g.Expect(func() {
+		RegisterBMCMetrics()
+		RegisterBMCMetrics()
+	}).NotTo(Panic())
+	families, err := ctrlmetrics.Registry.Gather()
+	g.Expect(err).NotTo(HaveOccurred())
+	var found *dto.MetricFamily
+	for _, f := range families {
+		if f.GetName() == "metal_bmc_request_duration_seconds" {
+			found = f
+		}
+	}
+	g.Expect(found).NotTo(BeNil())
+	g.Expect(found.GetType()).To(Equal(dto.MetricType_HISTOGRAM))
 }

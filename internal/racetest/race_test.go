@@ -6,6 +6,9 @@ package racetest
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/url"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -15,9 +18,11 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
+	ctrlmanager "sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+	"github.com/metalfleet/metal-operator/internal/bmc/emulator"
 	"github.com/metalfleet/metal-operator/internal/controller"
 	"github.com/metalfleet/metal-operator/internal/invariants"
 	"github.com/metalfleet/metal-operator/internal/testenv"
@@ -36,6 +41,12 @@ type manager struct {
 }
 
 func startManager(t *testing.T) *manager {
+	t.Helper()
+	return startManagerWith(t, nil)
+}
+
+// startManagerWith starts the claim controller and whatever extra registers.
+func startManagerWith(t *testing.T, extra func(ctrlmanager.Manager) error) *manager {
 	t.Helper()
 	skip := true
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
@@ -62,6 +73,11 @@ func startManager(t *testing.T) *manager {
 	}).SetupWithManager(mgr)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if extra != nil {
+		if err := extra(mgr); err != nil {
+			t.Fatal(err)
+		}
 	}
 	m := &manager{cancel: cancel, done: make(chan error, 1)}
 	go func() { m.done <- mgr.Start(ctx) }()
@@ -257,4 +273,111 @@ func TestClaimsRecreatedSameNames(t *testing.T) {
 			cleanupClaims(t, ns)
 		})
 	}
+}
+
+// The whole lifecycle with the real server controller and an emulated BMC per fleet: a
+// burst of claims is bound (servers Reserved), the manager restarts, the claims are deleted,
+// and every server returns to Available: no server stays Reserved without a live claim.
+func TestLifecycleWithServerController(t *testing.T) {
+	const servers, claims = 30, 60
+	g := NewWithT(t)
+	ns := env.Namespace(t)
+	em, err := emulator.Start(emulator.Options{Systems: servers, Username: "admin", Password: "pw", PowerDelay: 10 * time.Millisecond})
+	g.Expect(err).NotTo(HaveOccurred())
+	defer em.Close()
+	secret := &metalv1alpha1.BMCSecret{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "race-bmc-"},
+		Data:       map[string][]byte{"username": []byte("admin"), "password": []byte("pw")},
+	}
+	env.Create(t, secret)
+	host, port := hostPort(t, em.URL())
+
+	first := startFullManager(t)
+	for i, sys := range em.Systems() {
+		env.Create(t, &metalv1alpha1.Server{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("life-%02d", i), Labels: map[string]string{"race": "life"}},
+			Spec: metalv1alpha1.ServerSpec{SystemUUID: sys.UUID, BMC: &metalv1alpha1.BMCAccess{
+				Protocol: metalv1alpha1.Protocol{Name: metalv1alpha1.ProtocolRedfishLocal, Port: port, Scheme: metalv1alpha1.HTTPScheme},
+				Address:  host, BMCSecretRef: metalv1alpha1.LocalObjectReference{Name: secret.Name},
+			}},
+		})
+	}
+	g.Eventually(func(g Gomega) {
+		list := &metalv1alpha1.ServerList{}
+		g.Expect(env.Client.List(context.Background(), list, client.MatchingLabels{"race": "life"})).To(Succeed())
+		for _, s := range list.Items {
+			g.Expect(s.Status.State).To(Equal(metalv1alpha1.ServerStateAvailable), s.Name)
+		}
+	}, 60*time.Second, 100*time.Millisecond).Should(Succeed())
+
+	stop := watchViolations(t, ns)
+	createClaims(t, ns, "life", 0, claims)
+	g.Eventually(func(g Gomega) { g.Expect(bound(g, ns)).To(BeNumerically(">=", servers/3)) }, 60*time.Second, 5*time.Millisecond).Should(Succeed())
+	first.stop(t)
+	second := startFullManager(t)
+	defer second.stop(t)
+	g.Eventually(func(g Gomega) {
+		settled(g, ns, servers)
+		list := &metalv1alpha1.ServerClaimList{}
+		g.Expect(env.Client.List(context.Background(), list, client.InNamespace(ns))).To(Succeed())
+		phases := map[metalv1alpha1.Phase]int{}
+		for _, c := range list.Items {
+			phases[c.Status.Phase]++
+		}
+		g.Expect(phases).To(Equal(map[metalv1alpha1.Phase]int{metalv1alpha1.PhaseBound: servers, metalv1alpha1.PhaseUnbound: claims - servers}))
+	}, 60*time.Second, 100*time.Millisecond).Should(Succeed())
+
+	// Delete every claim: every server is released (Recycle) and none stays Reserved.
+	g.Expect(env.Client.DeleteAllOf(context.Background(), &metalv1alpha1.ServerClaim{}, client.InNamespace(ns))).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		list := &metalv1alpha1.ServerList{}
+		g.Expect(env.Client.List(context.Background(), list, client.MatchingLabels{"race": "life"})).To(Succeed())
+		for _, s := range list.Items {
+			g.Expect(s.Spec.ServerClaimRef).To(BeNil(), s.Name)
+			g.Expect(s.Status.State).To(Equal(metalv1alpha1.ServerStateAvailable), s.Name)
+		}
+	}, 60*time.Second, 100*time.Millisecond).Should(Succeed())
+	g.Expect(stop()).To(BeEmpty())
+
+	// The servers carry the server controller's finalizer: delete them while it still runs.
+	g.Expect(env.Client.DeleteAllOf(context.Background(), &metalv1alpha1.Server{}, client.MatchingLabels{"race": "life"})).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		list := &metalv1alpha1.ServerList{}
+		g.Expect(env.Client.List(context.Background(), list, client.MatchingLabels{"race": "life"})).To(Succeed())
+		g.Expect(list.Items).To(BeEmpty())
+	}, 30*time.Second, 100*time.Millisecond).Should(Succeed())
+}
+
+// startFullManager runs the claim and server controllers together.
+func startFullManager(t *testing.T) *manager {
+	t.Helper()
+	return startManagerWith(t, func(mgr ctrlmanager.Manager) error {
+		opts := controller.DefaultServerOptions()
+		opts.ResyncInterval = time.Second
+		opts.PowerOffTimeout = time.Second
+		opts.TransitionPollInterval = 50 * time.Millisecond
+		opts.BMCRequestTimeout = 2 * time.Second
+		return (&controller.ServerReconciler{
+			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
+			Connector: &controller.RedfishConnector{Reader: mgr.GetClient(), Timeout: opts.BMCRequestTimeout},
+			Recorder:  mgr.GetEventRecorder("server-controller"), Options: opts,
+		}).SetupWithManager(mgr)
+	})
+}
+
+func hostPort(t *testing.T, rawURL string) (string, int32) {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, portStr, err := net.SplitHostPort(u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return host, int32(port)
 }

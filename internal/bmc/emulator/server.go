@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"net/http"
 	"time"
@@ -12,17 +13,23 @@ import (
 // shutdownTimeout bounds how long Serve waits for running requests when its context ends.
 const shutdownTimeout = 5 * time.Second
 
-// Start builds an Emulator and serves it on a free port of 127.0.0.1 until Close.
+// Start builds an Emulator and serves it on a free port of 127.0.0.1 until Close: over HTTPS
+// with its self-signed certificate if opts.TLS is set, else over plain HTTP.
 func Start(opts Options) (*Emulator, error) {
 	e := New(opts)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("emulator: listen: %w", err)
+	}
+	l, err := e.listener(tcp)
+	if err != nil {
+		_ = tcp.Close()
+		return nil, err
 	}
 	srv := e.newServer()
 	e.srvMu.Lock()
 	e.srv = srv
-	e.url = "http://" + l.Addr().String()
+	e.url = e.scheme() + "://" + l.Addr().String()
 	e.serveDone = make(chan struct{})
 	e.srvMu.Unlock()
 	go func() {
@@ -33,14 +40,19 @@ func Start(opts Options) (*Emulator, error) {
 }
 
 func (e *Emulator) newServer() *http.Server {
-	return &http.Server{
+	srv := &http.Server{
 		Handler:           e.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       60 * time.Second,
 	}
+	if e.opts.TLS {
+		srv.ErrorLog = log.New(handshakeErrorFilter{}, "", log.LstdFlags)
+	}
+	return srv
 }
 
-// URL returns the base URL of an emulator started with Start ("" otherwise).
+// URL returns the base URL of an emulator started with Start ("" otherwise): https://... when
+// it serves TLS.
 func (e *Emulator) URL() string {
 	e.srvMu.Lock()
 	defer e.srvMu.Unlock()
@@ -62,11 +74,17 @@ func (e *Emulator) Close() {
 }
 
 // Serve serves the emulator on l until ctx ends, then shuts down gracefully (running
-// requests get a few seconds to finish). It returns nil after a clean shutdown.
+// requests get a few seconds to finish). It returns nil after a clean shutdown. With
+// Options.TLS it speaks HTTPS on l.
 func (e *Emulator) Serve(ctx context.Context, l net.Listener) error {
+	served, err := e.listener(l)
+	if err != nil {
+		_ = l.Close()
+		return err
+	}
 	srv := e.newServer()
 	errCh := make(chan error, 1)
-	go func() { errCh <- srv.Serve(l) }()
+	go func() { errCh <- srv.Serve(served) }()
 	select {
 	case err := <-errCh:
 		return fmt.Errorf("emulator: serve: %w", err)
@@ -74,7 +92,7 @@ func (e *Emulator) Serve(ctx context.Context, l net.Listener) error {
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()
-	err := srv.Shutdown(shutdownCtx)
+	err = srv.Shutdown(shutdownCtx)
 	if err != nil {
 		_ = srv.Close()
 	}

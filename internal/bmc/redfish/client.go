@@ -63,6 +63,12 @@ type Config struct {
 	// UseSessions authenticates with a Redfish session (X-Auth-Token) instead of HTTP basic
 	// auth. The session is created on the first request and deleted by Logout.
 	UseSessions bool
+	// Observer, if set, is called once per HTTP exchange with the BMC – every attempt of a
+	// retried request, session logins and logouts included – with the request method, the
+	// response status code (0 when no response arrived: connection refused, timeout, TLS
+	// failure) and the time from sending the request until its response body was closed.
+	// It must be safe for concurrent use and must not block.
+	Observer func(method string, code int, d time.Duration)
 }
 
 // Client is a Redfish client. It implements bmc.BMC and is safe for concurrent use.
@@ -113,8 +119,12 @@ func New(cfg Config) (*Client, error) {
 		timeout:     timeout,
 		useSessions: cfg.UseSessions,
 	}
+	var rt http.RoundTripper = t
+	if cfg.Observer != nil {
+		rt = &observedTransport{next: t, observe: cfg.Observer}
+	}
 	c.hc = &http.Client{
-		Transport: t,
+		Transport: rt,
 		// Follow redirects only on the same host: credentials must never leave the BMC.
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if req.URL.Host != c.base.Host || req.URL.Scheme != c.base.Scheme || len(via) >= 5 {

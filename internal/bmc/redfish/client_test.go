@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -655,4 +656,67 @@ func TestRedirectToAnotherHostIsNotFollowed(t *testing.T) {
 	_, err := f.client(t).SystemInfo(t.Context(), testSystem)
 	g.Expect(err).To(HaveOccurred())
 	g.Expect(other.requests()).To(BeEmpty())
+}
+
+// observation is one call of a Config.Observer.
+type observation struct {
+	Method string
+	Code   int
+}
+
+// recordingObserver collects the observations of a Config.Observer.
+type recordingObserver struct {
+	mu  sync.Mutex
+	obs []observation
+}
+
+func (r *recordingObserver) observe(method string, code int, d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if d <= 0 {
+		code = -1 // shows up as a mismatch
+	}
+	r.obs = append(r.obs, observation{Method: method, Code: code})
+}
+
+func (r *recordingObserver) all() []observation {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]observation(nil), r.obs...)
+}
+
+// The observer sees every HTTP exchange, retries included, with its status code, and 0 for
+// an exchange without a response; the observed client still shares the connection pool.
+func TestObserverSeesEveryExchange(t *testing.T) {
+	g := NewWithT(t)
+	f := newFakeBMC(t, map[string]http.HandlerFunc{
+		"GET " + testSystem: sequence(
+			reply(http.StatusServiceUnavailable, nil, nil),
+			reply(http.StatusOK, nil, systemBody("Off", "Disabled", "None")),
+		),
+		"PATCH " + testSystem: reply(http.StatusNoContent, nil, nil),
+	})
+	rec := &recordingObserver{}
+	c := f.client(t, func(cfg *Config) { cfg.Observer = rec.observe })
+	g.Expect(c.SetIndicatorLED(t.Context(), testSystem, bmc.IndicatorLEDLit)).To(Succeed())
+	g.Expect(rec.all()).To(Equal([]observation{
+		{http.MethodGet, http.StatusServiceUnavailable},
+		{http.MethodGet, http.StatusOK},
+		{http.MethodPatch, http.StatusNoContent},
+	}))
+
+	plain := f.client(t)
+	g.Expect(c.hc.Transport.(*observedTransport).next).To(BeIdenticalTo(plain.hc.Transport))
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	g.Expect(err).NotTo(HaveOccurred())
+	addr := l.Addr().String()
+	g.Expect(l.Close()).To(Succeed())
+	refused := &recordingObserver{}
+	c, err = New(Config{Endpoint: "http://" + addr, Username: testUser, Password: testPassword, Observer: refused.observe})
+	g.Expect(err).NotTo(HaveOccurred())
+	_, err = c.ServiceRoot(t.Context())
+	g.Expect(err).To(MatchError(bmc.ErrUnavailable))
+	g.Expect(refused.all()).To(HaveLen(maxGetAttempts))
+	g.Expect(refused.all()).To(HaveEach(observation{http.MethodGet, 0}))
 }

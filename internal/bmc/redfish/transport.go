@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -90,4 +91,37 @@ func CloseIdleConnections() {
 	for _, t := range transports.m {
 		t.CloseIdleConnections()
 	}
+}
+
+// observedTransport reports every exchange of the shared transport it wraps to a
+// Config.Observer: once the response body is closed, or at once when no response arrived.
+type observedTransport struct {
+	next    http.RoundTripper
+	observe func(method string, code int, d time.Duration)
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *observedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	start := time.Now()
+	resp, err := t.next.RoundTrip(req)
+	if err != nil {
+		t.observe(req.Method, 0, time.Since(start))
+		return nil, err
+	}
+	method, code := req.Method, resp.StatusCode
+	resp.Body = &observedBody{ReadCloser: resp.Body, done: func() { t.observe(method, code, time.Since(start)) }}
+	return resp, nil
+}
+
+// observedBody calls done when it is closed the first time.
+type observedBody struct {
+	io.ReadCloser
+	once sync.Once
+	done func()
+}
+
+func (b *observedBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(b.done)
+	return err
 }
