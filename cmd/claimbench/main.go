@@ -30,6 +30,7 @@ func main() {
 	timeout := flag.Duration("timeout", 10*time.Minute, "How long one case may take to settle.")
 	quiet := flag.Duration("quiet", 3*time.Second, "Idle time before the burst and counting time after it.")
 	out := flag.String("out", "", "Also write the Markdown table to this file.")
+	operatorArgs := flag.String("operator-args", "", "Extra flags for the operator, space-separated.")
 	flag.Parse()
 	ctrllog.SetLogger(logr.Discard())
 
@@ -50,6 +51,7 @@ func main() {
 		res, err := bench.Run(ctx, bench.Config{
 			Servers: servers, Claims: claims,
 			ManagerBinary: bin,
+			ManagerArgs:   strings.Fields(*operatorArgs),
 			RootDir:       root, AssetsDir: testenv.AssetsDir(root),
 			WorkDir: filepath.Join(*workDir, c),
 			Timeout: *timeout, Quiet: *quiet,
@@ -58,8 +60,8 @@ func main() {
 		if err != nil {
 			fail(fmt.Errorf("case %s: %w", c, err))
 		}
-		fmt.Fprintf(os.Stderr, "   requests: %s\n   unbound reasons: %v\n   invariants: %s\n",
-			bench.RequestBreakdown(res), res.UnboundReasons, res.Invariants)
+		fmt.Fprintf(os.Stderr, "   requests: %s\n   after settled: %v\n   unbound reasons: %v\n   invariants: %s\n",
+			bench.RequestBreakdown(res), res.RequestsAfterByKind, res.UnboundReasons, res.Invariants)
 		results = append(results, res)
 	}
 	table := bench.Markdown(results)

@@ -79,8 +79,10 @@ type Result struct {
 	RequestsPerBind float64
 	EventsTotal     int
 	EventsPerBind   float64
-	// RequestsAfter are the operator's requests during Quiet after the burst settled.
-	RequestsAfter int
+	// RequestsAfter are the operator's requests during Quiet after the burst settled;
+	// RequestsAfterByKind breaks them down like Requests.
+	RequestsAfter       int
+	RequestsAfterByKind map[string]int
 	// MaxStatusWritesPerUnbound is the most status writes any claim left Unbound received.
 	MaxStatusWritesPerUnbound int
 	// UnboundReasons counts the reasons of the claims left Unbound.
@@ -224,18 +226,20 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		return res, err
 	}
 	res.Requests = map[string]int{}
+	res.RequestsAfterByKind = map[string]int{}
 	statusWrites := map[string]int{}
 	for _, e := range events {
 		if e.User.Username != operatorUser || e.Verb == "watch" {
 			continue
 		}
-		if e.RequestReceivedTimestamp.After(settledAt) {
-			res.RequestsAfter++
-			continue
-		}
 		key := e.Verb + " " + e.ObjectRef.Resource
 		if e.ObjectRef.Subresource != "" {
 			key += "/" + e.ObjectRef.Subresource
+		}
+		if e.RequestReceivedTimestamp.After(settledAt) {
+			res.RequestsAfter++
+			res.RequestsAfterByKind[key]++
+			continue
 		}
 		res.Requests[key]++
 		if e.ObjectRef.Resource == "events" {

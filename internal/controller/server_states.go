@@ -193,10 +193,11 @@ func (r *ServerReconciler) reconcileDiscovery(ctx context.Context, sc *serverSco
 // reconcileAvailable keeps a free server off, and reserves it once it holds a claim.
 func (r *ServerReconciler) reconcileAvailable(ctx context.Context, sc *serverScope) (ctrl.Result, error) {
 	s := sc.server
-	if ref := s.Spec.ServerClaimRef; ref != nil {
-		// Exactly one status write: the state. Power follows in the Reserved state.
-		r.eventf(sc, nil, corev1.EventTypeNormal, "Reserved", "Reserve",
-			"Server is reserved for claim %s/%s", ref.Namespace, ref.Name)
+	if s.Spec.ServerClaimRef != nil {
+		// Exactly one status write: the state, and no event: the claim's Bound event (which
+		// names this server as its related object) records the binding once, as the
+		// scheduler's Scheduled event does for a pod. At fleet scale a second event per
+		// binding would cost as much as a write. Power follows in the Reserved state.
 		return r.transition(ctx, sc, metalv1alpha1.ServerStateReserved)
 	}
 	if s.Spec.BootConfigurationRef != nil {
