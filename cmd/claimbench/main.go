@@ -30,6 +30,7 @@ func main() {
 	timeout := flag.Duration("timeout", 10*time.Minute, "How long one case may take to settle.")
 	quiet := flag.Duration("quiet", 3*time.Second, "Idle time before the burst and counting time after it.")
 	out := flag.String("out", "", "Also write the Markdown table to this file.")
+	profile := flag.Int("profile-seconds", 0, "Take a CPU profile of the operator this long from the burst on (written to the case's workdir as cpu.pprof).")
 	operatorArgs := flag.String("operator-args", "", "Extra flags for the operator, space-separated.")
 	flag.Parse()
 	ctrllog.SetLogger(logr.Discard())
@@ -50,9 +51,11 @@ func main() {
 		fmt.Fprintf(os.Stderr, "== %d servers / %d claims\n", servers, claims)
 		res, err := bench.Run(ctx, bench.Config{
 			Servers: servers, Claims: claims,
-			ManagerBinary: bin,
-			ManagerArgs:   strings.Fields(*operatorArgs),
-			RootDir:       root, AssetsDir: testenv.AssetsDir(root),
+			ManagerBinary:  bin,
+			ManagerArgs:    strings.Fields(*operatorArgs),
+			ProfileSeconds: *profile,
+			ProfilePath:    profilePath(*profile, filepath.Join(*workDir, c)),
+			RootDir:        root, AssetsDir: testenv.AssetsDir(root),
 			WorkDir: filepath.Join(*workDir, c),
 			Timeout: *timeout, Quiet: *quiet,
 			Log: func(format string, args ...any) { fmt.Fprintf(os.Stderr, "   "+format+"\n", args...) },
@@ -71,6 +74,13 @@ func main() {
 			fail(err)
 		}
 	}
+}
+
+func profilePath(seconds int, dir string) string {
+	if seconds <= 0 {
+		return ""
+	}
+	return filepath.Join(dir, "cpu.pprof")
 }
 
 func parseCase(s string) (servers, claims int, err error) {

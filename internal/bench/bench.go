@@ -15,7 +15,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -58,6 +60,10 @@ type Config struct {
 	// Quiet is how long the operator must make no request to count as idle, and how long
 	// requests are counted after the burst settled.
 	Quiet time.Duration
+	// ProfilePath, when set, receives a CPU profile of the operator taken during the burst,
+	// ProfileSeconds long.
+	ProfilePath    string
+	ProfileSeconds int
 	// Log receives progress lines.
 	Log func(format string, args ...any)
 }
@@ -135,6 +141,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	args.Set("audit-log-format", "json")
 	args.Set("audit-log-mode", "batch")
 	args.Set("audit-log-batch-max-wait", "1s")
+	args.Set("audit-log-maxsize", "100000") // in MB: no rotation, the count reads one file
 	args.Set("max-requests-inflight", "2000")
 	args.Set("max-mutating-requests-inflight", "1000")
 	logf("starting the control plane")
@@ -195,6 +202,11 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		return res, err
 	}
 	apiBefore, etcdBefore := childCPU("kube-apiserver"), childCPU("etcd")
+	var profileDone chan error
+	if cfg.ProfilePath != "" {
+		profileDone = make(chan error, 1)
+		go func() { profileDone <- fetchProfile(ctx, op.pprofAddr, cfg.ProfileSeconds, cfg.ProfilePath) }()
+	}
 	logf("creating %d claims", cfg.Claims)
 	start := time.Now()
 	created, err := createClaims(ctx, c, cfg.Claims, watch)
@@ -213,6 +225,11 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	}
 	res.APIServerCPUSeconds = childCPU("kube-apiserver") - apiBefore
 	res.EtcdCPUSeconds = childCPU("etcd") - etcdBefore
+	if profileDone != nil {
+		if err := <-profileDone; err != nil {
+			return res, fmt.Errorf("profiling the operator: %w", err)
+		}
+	}
 	res.Servers, res.Claims = cfg.Servers, cfg.Claims
 	res.AllSettled = settledAt.Sub(start)
 	res.CPUSeconds = cpuAfter - cpuBefore
@@ -392,8 +409,35 @@ func parallel(ctx context.Context, n, workers int, fn func(i int) error) error {
 
 // operatorProcess is the operator running as a child process.
 type operatorProcess struct {
-	cmd  *exec.Cmd
-	done chan struct{}
+	cmd       *exec.Cmd
+	done      chan struct{}
+	pprofAddr string
+}
+
+// fetchProfile takes a CPU profile of the operator through its pprof endpoint.
+func fetchProfile(ctx context.Context, addr string, seconds int, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
+		fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, seconds), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("pprof answered %s", resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func startOperator(cfg Config, kubeconfig string) (*operatorProcess, error) {
@@ -401,8 +445,18 @@ func startOperator(cfg Config, kubeconfig string) (*operatorProcess, error) {
 	if err != nil {
 		return nil, err
 	}
+	pprofAddr := ""
+	if cfg.ProfilePath != "" {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		pprofAddr = ln.Addr().String()
+		_ = ln.Close()
+	}
 	args := append([]string{
 		"--kubeconfig=" + kubeconfig,
+		"--pprof-bind-address=" + pprofAddr,
 		"--metrics-bind-address=0",
 		"--health-probe-bind-address=0",
 		"--leader-elect=false",
@@ -414,7 +468,7 @@ func startOperator(cfg Config, kubeconfig string) (*operatorProcess, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", cfg.ManagerBinary, err)
 	}
-	p := &operatorProcess{cmd: cmd, done: make(chan struct{})}
+	p := &operatorProcess{cmd: cmd, done: make(chan struct{}), pprofAddr: pprofAddr}
 	go func() {
 		_ = cmd.Wait()
 		_ = logFile.Close()

@@ -537,27 +537,12 @@ func (r *BMCReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	metrics.RegisterBMCMetrics()
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("bmc").
-		For(&metalv1alpha1.BMC{}, builder.WithPredicates(bmcChangePredicate())).
+		For(&metalv1alpha1.BMC{}, builder.WithPredicates(ownChangePredicate(true))).
 		Owns(&metalv1alpha1.Server{}, builder.WithPredicates(serverChangedForBMC())).
 		Watches(&metalv1alpha1.Server{}, enqueueBMCForServer(), builder.WithPredicates(serverChangedForBMC())).
 		Watches(&metalv1alpha1.BMCSecret{}, r.enqueueBMCsForSecret()).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles}).
 		Complete(r)
-}
-
-// bmcChangePredicate lets through BMC changes the controller acts on: spec, labels (copied to
-// the servers), annotations, finalizers and deletion. Its own status writes do not wake it up.
-func bmcChangePredicate() predicate.Predicate {
-	return predicate.Funcs{
-		UpdateFunc: func(e event.UpdateEvent) bool {
-			o, n := e.ObjectOld, e.ObjectNew
-			return o.GetGeneration() != n.GetGeneration() ||
-				!o.GetDeletionTimestamp().Equal(n.GetDeletionTimestamp()) ||
-				!slices.Equal(o.GetFinalizers(), n.GetFinalizers()) ||
-				!maps.Equal(o.GetAnnotations(), n.GetAnnotations()) ||
-				!maps.Equal(o.GetLabels(), n.GetLabels())
-		},
-	}
 }
 
 // serverChangedForBMC lets through server changes the BMC acts on: creation, deletion, and

@@ -395,7 +395,7 @@ func (r *ServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	metrics.RegisterServerMetrics(mgr.GetCache())
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("server").
-		For(&metalv1alpha1.Server{}, builder.WithPredicates(serverChangePredicate())).
+		For(&metalv1alpha1.Server{}, builder.WithPredicates(ownChangePredicate(false))).
 		Watches(&metalv1alpha1.ServerClaim{}, r.enqueueServersForClaim(), builder.WithPredicates(claimChangedForServer())).
 		Watches(&metalv1alpha1.ServerBootConfiguration{}, r.enqueueServersForBootConfiguration(),
 			builder.WithPredicates(bootConfigurationChangedForServer())).

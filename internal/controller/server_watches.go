@@ -2,8 +2,6 @@ package controller
 
 import (
 	"context"
-	"maps"
-	"slices"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -14,21 +12,6 @@ import (
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 )
-
-// serverChangePredicate lets through changes of a server that the controller acts on: spec
-// (generation), annotations, finalizers and deletion. The controller's own status writes do
-// not wake it up again; every reconcile asks for its next look itself.
-func serverChangePredicate() predicate.Predicate {
-	return predicate.Funcs{
-		UpdateFunc: func(e event.UpdateEvent) bool {
-			o, n := e.ObjectOld, e.ObjectNew
-			return o.GetGeneration() != n.GetGeneration() ||
-				!o.GetDeletionTimestamp().Equal(n.GetDeletionTimestamp()) ||
-				!slices.Equal(o.GetFinalizers(), n.GetFinalizers()) ||
-				!maps.Equal(o.GetAnnotations(), n.GetAnnotations())
-		},
-	}
-}
 
 // claimChangedForServer lets through claim changes a server acts on: creation, deletion, the
 // start of deletion and spec changes (power). The claim's status writes are ignored.

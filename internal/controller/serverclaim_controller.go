@@ -20,8 +20,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	"sigs.k8s.io/controller-runtime/pkg/event"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/binding"
@@ -759,26 +757,11 @@ func (r *ServerClaimReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.expect = newExpectations()
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("serverclaim").
-		For(&metalv1alpha1.ServerClaim{}, builder.WithPredicates(claimChangePredicate())).
+		For(&metalv1alpha1.ServerClaim{}, builder.WithPredicates(ownChangePredicate(false))).
 		Owns(&metalv1alpha1.ServerBootConfiguration{}).
 		Watches(&metalv1alpha1.Server{}, r.serverEventHandler()).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles}).
 		Complete(r)
-}
-
-// claimChangePredicate ignores the claim's own status writes: a claim is reconciled when its
-// spec, annotations, finalizers or deletion change, or when an event about its server or
-// boot configuration arrives.
-func claimChangePredicate() predicate.Predicate {
-	return predicate.Funcs{
-		UpdateFunc: func(e event.UpdateEvent) bool {
-			o, n := e.ObjectOld, e.ObjectNew
-			return o.GetGeneration() != n.GetGeneration() ||
-				!o.GetDeletionTimestamp().Equal(n.GetDeletionTimestamp()) ||
-				len(o.GetFinalizers()) != len(n.GetFinalizers()) ||
-				o.GetAnnotations()[metalv1alpha1.OperationAnnotation] != n.GetAnnotations()[metalv1alpha1.OperationAnnotation]
-		},
-	}
 }
 
 // BindFlags registers the options as flags on fs, with the current values as defaults.
