@@ -104,6 +104,12 @@ sync-chart-crds: sync-chart ## Same as sync-chart.
 verify-chart: ## Fail if the Helm chart's copies of config/ files are out of date.
 	@hack/sync-chart.sh --check
 
+IMG ?= metal-operator:latest
+
+.PHONY: docker-build
+docker-build: ## Build the manager image (needs a Docker engine; none runs on the dev machines here).
+	docker build -t $(IMG) .
+
 .PHONY: help
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*?##/ { printf "  %-14s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)

@@ -342,7 +342,11 @@ func (r *ServerClaimReconciler) ensureBound(ctx context.Context, claim *metalv1a
 	if !takenUp(s, claim) {
 		// The server controller has not taken up the binding yet. Its Reserved write wakes
 		// this claim; only if it is slow does the claim say what it waits for.
-		waited := time.Since(claim.CreationTimestamp.Time)
+		since := claim.CreationTimestamp.Time
+		if at, ok := r.expect.takenAt(claim.UID); ok {
+			since = at
+		}
+		waited := time.Since(since)
 		if claim.Status.Phase == "" && waited < r.Options.ServerReservedGrace {
 			return ctrl.Result{RequeueAfter: r.Options.ServerReservedGrace - waited}, nil
 		}
@@ -674,6 +678,7 @@ func (r *ServerClaimReconciler) setBound(ctx context.Context, claim *metalv1alph
 		return ctrl.Result{}, err
 	}
 	if !wasBound {
+		r.expect.reported(claim.UID)
 		r.Recorder.Eventf(claim, s, "Normal", metalv1alpha1.ReasonBound, "Bind", "Bound to server %s", s.Name)
 		observeBound(claim)
 	}

@@ -16,6 +16,10 @@ type expectations struct {
 	mu      sync.Mutex
 	servers map[types.UID]pendingWrite
 	sbcs    map[types.UID]time.Time
+	// taken is when each claim took its server, until the claim reports Bound: the grace
+	// for the server controller's Reserved write runs from then, not from the claim's
+	// creation (in a burst a claim may wait in the queue longer than the grace).
+	taken map[types.UID]time.Time
 }
 
 type pendingWrite struct {
@@ -24,7 +28,7 @@ type pendingWrite struct {
 }
 
 func newExpectations() *expectations {
-	return &expectations{servers: map[types.UID]pendingWrite{}, sbcs: map[types.UID]time.Time{}}
+	return &expectations{servers: map[types.UID]pendingWrite{}, sbcs: map[types.UID]time.Time{}, taken: map[types.UID]time.Time{}}
 }
 
 // setServer records that the claim took the named server.
@@ -33,11 +37,17 @@ func (e *expectations) setServer(claim types.UID, server string) {
 	defer e.mu.Unlock()
 	now := time.Now()
 	e.servers[claim] = pendingWrite{name: server, at: now}
+	e.taken[claim] = now
 	// Entries of claims deleted before they were seen are dropped eventually.
 	if len(e.servers)%1024 == 0 {
 		for uid, w := range e.servers {
 			if now.Sub(w.at) > expectationRetention {
 				delete(e.servers, uid)
+			}
+		}
+		for uid, at := range e.taken {
+			if now.Sub(at) > expectationRetention {
+				delete(e.taken, uid)
 			}
 		}
 	}
@@ -99,10 +109,27 @@ func (e *expectations) observedBootConfiguration(claim types.UID) {
 	delete(e.sbcs, claim)
 }
 
+// takenAt is when the claim took its server in this process (false when unknown, e.g.
+// after a restart).
+func (e *expectations) takenAt(claim types.UID) (time.Time, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	at, ok := e.taken[claim]
+	return at, ok
+}
+
+// reported drops the time the claim took its server: its status says Bound.
+func (e *expectations) reported(claim types.UID) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.taken, claim)
+}
+
 // forget drops everything about a claim that is gone.
 func (e *expectations) forget(claim types.UID) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	delete(e.servers, claim)
 	delete(e.sbcs, claim)
+	delete(e.taken, claim)
 }
