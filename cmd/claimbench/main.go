@@ -20,7 +20,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/metalfleet/metal-operator/internal/bench"
-	"github.com/metalfleet/metal-operator/internal/testenv"
+	"github.com/metalfleet/metal-operator/internal/paths"
 )
 
 func main() {
@@ -37,7 +37,7 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	root, err := testenv.RootDir()
+	root, err := paths.RootDir()
 	if err != nil {
 		fail(err)
 	}
@@ -55,7 +55,7 @@ func main() {
 			ManagerArgs:    strings.Fields(*operatorArgs),
 			ProfileSeconds: *profile,
 			ProfilePath:    profilePath(*profile, filepath.Join(*workDir, c)),
-			RootDir:        root, AssetsDir: testenv.AssetsDir(root),
+			RootDir:        root, AssetsDir: paths.AssetsDir(root),
 			WorkDir: filepath.Join(*workDir, c),
 			Timeout: *timeout, Quiet: *quiet,
 			Log: func(format string, args ...any) { fmt.Fprintf(os.Stderr, "   "+format+"\n", args...) },

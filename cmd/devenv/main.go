@@ -14,7 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/metalfleet/metal-operator/internal/devenv"
-	"github.com/metalfleet/metal-operator/internal/testenv"
+	"github.com/metalfleet/metal-operator/internal/paths"
 )
 
 func main() {
@@ -31,11 +31,11 @@ func main() {
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 
-	root, err := testenv.RootDir()
+	root, err := paths.RootDir()
 	if err != nil {
 		fail(err)
 	}
-	o.RootDir, o.AssetsDir = root, testenv.AssetsDir(root)
+	o.RootDir, o.AssetsDir = root, paths.AssetsDir(root)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	env, err := devenv.Start(ctx, o)

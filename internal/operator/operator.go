@@ -18,7 +18,6 @@ import (
 	"github.com/metalfleet/metal-operator/internal/boot"
 	"github.com/metalfleet/metal-operator/internal/boot/image"
 	"github.com/metalfleet/metal-operator/internal/controller"
-	"github.com/metalfleet/metal-operator/internal/metrics"
 	"github.com/metalfleet/metal-operator/internal/scheme"
 )
 
@@ -164,7 +163,6 @@ func New(cfg *rest.Config, o Options) (manager.Manager, error) {
 			return nil, err
 		}
 	}
-	metrics.RegisterServerMetrics(mgr.GetClient())
 	controller.RegisterClaimMetrics(mgr.GetClient())
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, err

@@ -12,7 +12,6 @@ package testenv
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -28,6 +27,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/metalfleet/metal-operator/internal/paths"
 	"github.com/metalfleet/metal-operator/internal/scheme"
 )
 
@@ -49,30 +49,10 @@ type Env struct {
 func NewScheme() *runtime.Scheme { return scheme.New() }
 
 // RootDir finds the repository root: the nearest parent folder with a go.mod.
-func RootDir() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("testenv: no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
+func RootDir() (string, error) { return paths.RootDir() }
 
 // AssetsDir is where the control-plane binaries are: $KUBEBUILDER_ASSETS, or bin/k8s.
-func AssetsDir(root string) string {
-	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
-		return dir
-	}
-	return filepath.Join(root, "bin", "k8s")
-}
+func AssetsDir(root string) string { return paths.AssetsDir(root) }
 
 // Start starts a control plane with the CRDs of config/crd/bases installed.
 func Start() (*Env, error) {
