@@ -15,11 +15,8 @@ import (
 
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
 	ctrlmanager "sigs.k8s.io/controller-runtime/pkg/manager"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/bmc/emulator"
@@ -48,16 +45,7 @@ func startManager(t *testing.T) *manager {
 // startManagerWith starts the claim controller and whatever extra registers.
 func startManagerWith(t *testing.T, extra func(ctrlmanager.Manager) error) *manager {
 	t.Helper()
-	skip := true
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:                 env.Scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Controller:             config.Controller{SkipNameValidation: &skip},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	mgr := env.NewManager(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := controller.SetupIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
 		t.Fatal(err)
@@ -67,7 +55,7 @@ func startManagerWith(t *testing.T, extra func(ctrlmanager.Manager) error) *mana
 	opts.UnboundRetryMin = 100 * time.Millisecond
 	opts.UnboundRetryMax = time.Second
 	opts.ServerReservedGrace = time.Hour // servers stay idle here: no status churn
-	err = (&controller.ServerClaimReconciler{
+	err := (&controller.ServerClaimReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
 		Recorder: mgr.GetEventRecorder("serverclaim-controller"), Options: opts,
 	}).SetupWithManager(mgr)
