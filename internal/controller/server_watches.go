@@ -26,9 +26,15 @@ func claimChangedForServer() predicate.Predicate {
 }
 
 // bootConfigurationChangedForServer lets through boot configuration changes a server acts
-// on: creation, deletion and a change of status.state.
+// on: deletion, a change of status.state or spec, and the creation of one that already has a
+// state (as after a restart; a new one has none, and its server waits for it to turn Ready:
+// a reconcile per binding saved).
 func bootConfigurationChangedForServer() predicate.Predicate {
 	return predicate.Funcs{
+		CreateFunc: func(e event.CreateEvent) bool {
+			sbc, ok := e.Object.(*metalv1alpha1.ServerBootConfiguration)
+			return !ok || sbc.Status.State != ""
+		},
 		UpdateFunc: func(e event.UpdateEvent) bool {
 			o, ok1 := e.ObjectOld.(*metalv1alpha1.ServerBootConfiguration)
 			n, ok2 := e.ObjectNew.(*metalv1alpha1.ServerBootConfiguration)
