@@ -563,3 +563,60 @@ func TestClaimKeepsBindingWhileServerInError(t *testing.T) {
 		g.Expect(getServer(g, s).Spec.ServerClaimRef).NotTo(BeNil())
 	}).Should(Succeed())
 }
+
+// TestClaimByRefAndSelector binds when both hold (reference scenario 2: the server named and
+// labelled to match, with an In expression).
+func TestClaimByRefAndSelector(t *testing.T) {
+	g := NewWithT(t)
+	ns := env.Namespace(t)
+	startClaimController(t)
+	s := newIdleServer(t, map[string]string{"type": "storage", "env": "staging"})
+	c := newClaim(t, ns, byRef(s.Name), func(c *metalv1alpha1.ServerClaim) {
+		c.Spec.Power = metalv1alpha1.PowerOff
+		c.Spec.ServerSelector = &metav1.LabelSelector{
+			MatchLabels: map[string]string{"type": "storage"},
+			MatchExpressions: []metav1.LabelSelectorRequirement{
+				{Key: "env", Operator: metav1.LabelSelectorOpIn, Values: []string{"test", "staging"}},
+			},
+		}
+	})
+	g.Eventually(func(g Gomega) {
+		ref := getServer(g, s).Spec.ServerClaimRef
+		g.Expect(ref).NotTo(BeNil())
+		g.Expect(ref.UID).To(Equal(string(c.UID)))
+	}).Should(Succeed())
+	setServerStatus(g, s, metalv1alpha1.ServerStateReserved, metalv1alpha1.ServerOffPowerState)
+	g.Eventually(func(g Gomega) {
+		cur := getClaim(g, c)
+		g.Expect(cur.Status.Phase).To(Equal(metalv1alpha1.PhaseBound))
+		g.Expect(cur.Spec.ServerRef.Name).To(Equal(s.Name))
+	}).Should(Succeed())
+}
+
+// TestClaimStaysBoundWhenServerCordonedLater: cordoning blocks new bindings only (reference
+// scenario 13).
+func TestClaimStaysBoundWhenServerCordonedLater(t *testing.T) {
+	g := NewWithT(t)
+	ns := env.Namespace(t)
+	startClaimController(t)
+	s := newIdleServer(t, nil)
+	c := newClaim(t, ns, byRef(s.Name))
+	g.Eventually(func(g Gomega) {
+		g.Expect(getServer(g, s).Spec.ServerClaimRef).NotTo(BeNil())
+	}).Should(Succeed())
+	setServerStatus(g, s, metalv1alpha1.ServerStateReserved, metalv1alpha1.ServerOffPowerState)
+	g.Eventually(func(g Gomega) {
+		g.Expect(getClaim(g, c).Status.Phase).To(Equal(metalv1alpha1.PhaseBound))
+	}).Should(Succeed())
+
+	cur := getServer(g, s)
+	base := cur.DeepCopy()
+	cur.Spec.Unclaimable = true
+	g.Expect(env.Client.Patch(t.Context(), cur, client.MergeFrom(base))).To(Succeed())
+	g.Consistently(func(g Gomega) {
+		g.Expect(getClaim(g, c).Status.Phase).To(Equal(metalv1alpha1.PhaseBound))
+		ref := getServer(g, s).Spec.ServerClaimRef
+		g.Expect(ref).NotTo(BeNil())
+		g.Expect(ref.UID).To(Equal(string(c.UID)))
+	}).Should(Succeed())
+}
