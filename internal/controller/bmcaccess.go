@@ -109,6 +109,9 @@ type RedfishConnector struct {
 	Timeout time.Duration
 	// InsecureSkipVerify disables verification of the BMCs' TLS certificates.
 	InsecureSkipVerify bool
+	// CACertPEM, when set, is the CA bundle BMC certificates are verified against (in place
+	// of the system's trust store): a site's BMCs usually carry certificates of its own CA.
+	CACertPEM []byte
 }
 
 var _ BMCConnector = (*RedfishConnector)(nil)
@@ -158,6 +161,7 @@ func (c *RedfishConnector) connectEndpoint(ctx context.Context, ep bmcEndpoint) 
 		Password:           password,
 		Timeout:            c.Timeout,
 		InsecureSkipVerify: c.InsecureSkipVerify,
+		CACertPEM:          c.CACertPEM,
 		Observer:           metrics.ObserveBMCRequest,
 	})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -33,6 +34,7 @@ type Options struct {
 	ClientBurst        int
 	GracefulShutdown   time.Duration
 	BMCInsecureSkipTLS bool
+	BMCCAFile          string
 
 	Claim  controller.ServerClaimOptions
 	Server controller.ServerOptions
@@ -88,6 +90,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.ClientBurst, "kube-api-burst", o.ClientBurst, "Burst of queries to the API server.")
 	fs.DurationVar(&o.GracefulShutdown, "graceful-shutdown-timeout", o.GracefulShutdown, "How long the manager waits for controllers to stop.")
 	fs.BoolVar(&o.BMCInsecureSkipTLS, "bmc-insecure-skip-verify", o.BMCInsecureSkipTLS, "Do not verify the TLS certificates of BMCs.")
+	fs.StringVar(&o.BMCCAFile, "bmc-ca-file", o.BMCCAFile, "PEM bundle of the CA(s) that sign the BMCs' TLS certificates (default: the system's trust store).")
 	o.Claim.BindFlags(fs)
 	o.Server.BindFlags(fs)
 	o.BMC.BindFlags(fs)
@@ -138,6 +141,11 @@ func New(cfg *rest.Config, o Options) (manager.Manager, error) {
 	}
 	connector := &controller.RedfishConnector{
 		Reader: mgr.GetClient(), Timeout: o.Server.BMCRequestTimeout, InsecureSkipVerify: o.BMCInsecureSkipTLS,
+	}
+	if o.BMCCAFile != "" {
+		if connector.CACertPEM, err = os.ReadFile(o.BMCCAFile); err != nil {
+			return nil, fmt.Errorf("reading --bmc-ca-file: %w", err)
+		}
 	}
 	if err := (&controller.ServerReconciler{
 		Client:    mgr.GetClient(),
