@@ -14,13 +14,19 @@ import (
 )
 
 // claimChangedForServer lets through claim changes a server acts on: creation, deletion, the
-// start of deletion and spec changes (power). The claim's status writes are ignored.
+// start of deletion and a change of spec.power. The claim recording its server (spec.serverRef
+// set, with its finalizer, as part of every binding) and its status writes are ignored: the
+// server learns of a binding, and of its end, from its own spec (a claim that names another
+// server is released by the claim controller clearing this server's claim reference).
 func claimChangedForServer() predicate.Predicate {
 	return predicate.Funcs{
 		UpdateFunc: func(e event.UpdateEvent) bool {
-			o, n := e.ObjectOld, e.ObjectNew
-			return o.GetGeneration() != n.GetGeneration() ||
-				!o.GetDeletionTimestamp().Equal(n.GetDeletionTimestamp())
+			o, ok1 := e.ObjectOld.(*metalv1alpha1.ServerClaim)
+			n, ok2 := e.ObjectNew.(*metalv1alpha1.ServerClaim)
+			if !ok1 || !ok2 {
+				return true
+			}
+			return o.Spec.Power != n.Spec.Power || !o.DeletionTimestamp.Equal(n.DeletionTimestamp)
 		},
 	}
 }
