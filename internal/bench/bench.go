@@ -18,7 +18,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -321,15 +320,10 @@ func createServers(ctx context.Context, c client.Client, em *emulator.Emulator, 
 	if err := c.Create(ctx, secret); err != nil {
 		return err
 	}
-	u, err := url.Parse(em.URL())
+	host, port, err := em.HostPort()
 	if err != nil {
 		return err
 	}
-	host, portStr, err := net.SplitHostPort(u.Host)
-	if err != nil {
-		return err
-	}
-	port, _ := strconv.Atoi(portStr)
 	systems := em.Systems()
 	return parallel(ctx, n, 32, func(i int) error {
 		s := &metalv1alpha1.Server{
@@ -343,7 +337,7 @@ func createServers(ctx context.Context, c client.Client, em *emulator.Emulator, 
 				SystemUUID: systems[i].UUID,
 				SystemURI:  systems[i].URI,
 				BMC: &metalv1alpha1.BMCAccess{
-					Protocol:     metalv1alpha1.Protocol{Name: metalv1alpha1.ProtocolRedfishLocal, Port: int32(port), Scheme: metalv1alpha1.HTTPScheme},
+					Protocol:     metalv1alpha1.Protocol{Name: metalv1alpha1.ProtocolRedfishLocal, Port: port, Scheme: metalv1alpha1.HTTPScheme},
 					Address:      host,
 					BMCSecretRef: metalv1alpha1.LocalObjectReference{Name: secret.Name},
 				},

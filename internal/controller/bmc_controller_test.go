@@ -691,7 +691,8 @@ func TestBMCDeletionWaitsForClaims(t *testing.T) {
 func sampleBMC(t *testing.T, em *emulator.Emulator, suffix string) *metalv1alpha1.BMC {
 	t.Helper()
 	g := NewWithT(t)
-	_, port := hostPort(t, em.URL())
+	_, port, err := em.HostPort()
+	g.Expect(err).NotTo(HaveOccurred())
 	secretYAML := fmt.Sprintf(`apiVersion: metal.ironcore.dev/v1alpha1
 kind: BMCSecret
 metadata:

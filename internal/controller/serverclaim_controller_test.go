@@ -52,6 +52,19 @@ func setServerStatus(g Gomega, s *metalv1alpha1.Server, state metalv1alpha1.Serv
 	env.SetServerStatus(g, s, state, power)
 }
 
+// reserveAndExpectBound plays the server controller's part of a binding: once the claim
+// controller wrote the binding onto s, it marks s Reserved (with the given power), and waits
+// for the claim to report Bound.
+func reserveAndExpectBound(g Gomega, s *metalv1alpha1.Server, c *metalv1alpha1.ServerClaim, power metalv1alpha1.ServerPowerState) {
+	g.Eventually(func(g Gomega) {
+		g.Expect(getServer(g, s).Spec.ServerClaimRef).NotTo(BeNil())
+	}).Should(Succeed())
+	setServerStatus(g, s, metalv1alpha1.ServerStateReserved, power)
+	g.Eventually(func(g Gomega) {
+		g.Expect(getClaim(g, c).Status.Phase).To(Equal(metalv1alpha1.PhaseBound))
+	}).Should(Succeed())
+}
+
 func newClaim(t *testing.T, ns string, mutate ...func(*metalv1alpha1.ServerClaim)) *metalv1alpha1.ServerClaim {
 	t.Helper()
 	c := &metalv1alpha1.ServerClaim{
@@ -418,13 +431,7 @@ func TestClaimBindingLost(t *testing.T) {
 	startClaimController(t)
 	s := newIdleServer(t, nil)
 	c := newClaim(t, ns, byRef(s.Name))
-	g.Eventually(func(g Gomega) {
-		g.Expect(getServer(g, s).Spec.ServerClaimRef).NotTo(BeNil())
-	}).Should(Succeed())
-	setServerStatus(g, s, metalv1alpha1.ServerStateReserved, metalv1alpha1.ServerOnPowerState)
-	g.Eventually(func(g Gomega) {
-		g.Expect(getClaim(g, c).Status.Phase).To(Equal(metalv1alpha1.PhaseBound))
-	}).Should(Succeed())
+	reserveAndExpectBound(g, s, c, metalv1alpha1.ServerOnPowerState)
 
 	// An operator clears the claim ref while the server is powered on: it is not free.
 	cur := getServer(g, s)
@@ -534,13 +541,7 @@ func TestClaimKeepsBindingWhileServerInError(t *testing.T) {
 	startClaimController(t)
 	s := newIdleServer(t, nil, func(s *metalv1alpha1.Server) { s.Spec.ReclaimPolicy = metalv1alpha1.ReclaimPolicyRetain })
 	c := newClaim(t, ns, byRef(s.Name))
-	g.Eventually(func(g Gomega) {
-		g.Expect(getServer(g, s).Spec.ServerClaimRef).NotTo(BeNil())
-	}).Should(Succeed())
-	setServerStatus(g, s, metalv1alpha1.ServerStateReserved, metalv1alpha1.ServerOnPowerState)
-	g.Eventually(func(g Gomega) {
-		g.Expect(getClaim(g, c).Status.Phase).To(Equal(metalv1alpha1.PhaseBound))
-	}).Should(Succeed())
+	reserveAndExpectBound(g, s, c, metalv1alpha1.ServerOnPowerState)
 
 	setServerStatus(g, s, metalv1alpha1.ServerStateError, metalv1alpha1.ServerOnPowerState)
 	g.Eventually(func(g Gomega) {
@@ -601,13 +602,7 @@ func TestClaimStaysBoundWhenServerCordonedLater(t *testing.T) {
 	startClaimController(t)
 	s := newIdleServer(t, nil)
 	c := newClaim(t, ns, byRef(s.Name))
-	g.Eventually(func(g Gomega) {
-		g.Expect(getServer(g, s).Spec.ServerClaimRef).NotTo(BeNil())
-	}).Should(Succeed())
-	setServerStatus(g, s, metalv1alpha1.ServerStateReserved, metalv1alpha1.ServerOffPowerState)
-	g.Eventually(func(g Gomega) {
-		g.Expect(getClaim(g, c).Status.Phase).To(Equal(metalv1alpha1.PhaseBound))
-	}).Should(Succeed())
+	reserveAndExpectBound(g, s, c, metalv1alpha1.ServerOffPowerState)
 
 	cur := getServer(g, s)
 	base := cur.DeepCopy()

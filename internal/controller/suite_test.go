@@ -3,9 +3,6 @@ package controller
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/url"
-	"strconv"
 	"testing"
 	"time"
 
@@ -89,17 +86,12 @@ func newBMCSecret(t *testing.T, username, password string) *metalv1alpha1.BMCSec
 // emulatorAccess returns inline BMC access to the emulator.
 func emulatorAccess(t *testing.T, em *emulator.Emulator, secret string) *metalv1alpha1.BMCAccess {
 	t.Helper()
-	u, err := url.Parse(em.URL())
+	host, port, err := em.HostPort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	host, portStr, err := net.SplitHostPort(u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	port, _ := strconv.Atoi(portStr)
 	return &metalv1alpha1.BMCAccess{
-		Protocol:     metalv1alpha1.Protocol{Name: metalv1alpha1.ProtocolRedfishLocal, Port: int32(port), Scheme: metalv1alpha1.HTTPScheme},
+		Protocol:     metalv1alpha1.Protocol{Name: metalv1alpha1.ProtocolRedfishLocal, Port: port, Scheme: metalv1alpha1.HTTPScheme},
 		Address:      host,
 		BMCSecretRef: metalv1alpha1.LocalObjectReference{Name: secret},
 	}

@@ -6,9 +6,6 @@ package racetest
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/url"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -278,7 +275,8 @@ func TestLifecycleWithServerController(t *testing.T) {
 		Data:       map[string][]byte{"username": []byte("admin"), "password": []byte("pw")},
 	}
 	env.Create(t, secret)
-	host, port := hostPort(t, em.URL())
+	host, port, err := em.HostPort()
+	g.Expect(err).NotTo(HaveOccurred())
 
 	first := startFullManager(t)
 	for i, sys := range em.Systems() {
@@ -351,21 +349,4 @@ func startFullManager(t *testing.T) *manager {
 			Recorder:  mgr.GetEventRecorder("server-controller"), Options: opts,
 		}).SetupWithManager(mgr)
 	})
-}
-
-func hostPort(t *testing.T, rawURL string) (string, int32) {
-	t.Helper()
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	host, portStr, err := net.SplitHostPort(u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return host, int32(port)
 }

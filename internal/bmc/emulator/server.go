@@ -7,6 +7,8 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/url"
+	"strconv"
 	"time"
 )
 
@@ -57,6 +59,24 @@ func (e *Emulator) URL() string {
 	e.srvMu.Lock()
 	defer e.srvMu.Unlock()
 	return e.url
+}
+
+// HostPort returns the host and port the emulator serves on, as a BMC object or a Server's
+// inline BMC access names them.
+func (e *Emulator) HostPort() (string, int32, error) {
+	u, err := url.Parse(e.URL())
+	if err != nil {
+		return "", 0, err
+	}
+	host, portStr, err := net.SplitHostPort(u.Host)
+	if err != nil {
+		return "", 0, fmt.Errorf("emulator URL %q: %w", e.URL(), err)
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil {
+		return "", 0, fmt.Errorf("emulator URL %q: %w", e.URL(), err)
+	}
+	return host, int32(port), nil
 }
 
 // Close stops the server started by Start, closing its connections, and releases requests
