@@ -71,6 +71,23 @@ func (w *claimWorld) ignitionSecret() string {
 	return sec.Name
 }
 
+// boundAndOn claims system i's server by name, marks its boot configuration Ready as the
+// boot provider would, and waits until the claim is Bound and the server powered on.
+func (w *claimWorld) boundAndOn(i int) (*metalv1alpha1.Server, *metalv1alpha1.ServerClaim) {
+	w.t.Helper()
+	g := NewWithT(w.t)
+	s := w.server(i)
+	c := newClaim(w.t, w.ns, byRef(s.Name))
+	g.Eventually(func(g Gomega) {
+		g.Expect(getClaim(g, c).Status.Phase).To(Equal(metalv1alpha1.PhaseBound))
+	}).Should(Succeed())
+	setSBCState(g, w.ns, c.Name, metalv1alpha1.ServerBootConfigurationStateReady)
+	g.Eventually(func(g Gomega) {
+		g.Expect(getServer(g, s).Status.PowerState).To(Equal(metalv1alpha1.ServerOnPowerState))
+	}).Should(Succeed())
+	return s, c
+}
+
 func readyReason(c *metalv1alpha1.ServerClaim) string {
 	if cond := meta.FindStatusCondition(c.Status.Conditions, metalv1alpha1.ServerClaimReady); cond != nil {
 		return cond.Reason
@@ -153,15 +170,7 @@ func TestClaimEndToEnd(t *testing.T) {
 func TestClaimStandsDownWhileServerParked(t *testing.T) {
 	g := NewWithT(t)
 	w := newClaimWorld(t, 1)
-	s := w.server(0)
-	c := newClaim(t, w.ns, byRef(s.Name))
-	g.Eventually(func(g Gomega) {
-		g.Expect(getClaim(g, c).Status.Phase).To(Equal(metalv1alpha1.PhaseBound))
-	}).Should(Succeed())
-	setSBCState(g, w.ns, c.Name, metalv1alpha1.ServerBootConfigurationStateReady)
-	g.Eventually(func(g Gomega) {
-		g.Expect(getServer(g, s).Status.PowerState).To(Equal(metalv1alpha1.ServerOnPowerState))
-	}).Should(Succeed())
+	s, c := w.boundAndOn(0)
 
 	annotate(g, s, metalv1alpha1.OperationAnnotationPark)
 	g.Eventually(func(g Gomega) {
@@ -191,15 +200,7 @@ func TestClaimStandsDownWhileServerParked(t *testing.T) {
 func TestClaimDeletableWhileBMCUnreachable(t *testing.T) {
 	g := NewWithT(t)
 	w := newClaimWorld(t, 1)
-	s := w.server(0)
-	c := newClaim(t, w.ns, byRef(s.Name))
-	g.Eventually(func(g Gomega) {
-		g.Expect(getClaim(g, c).Status.Phase).To(Equal(metalv1alpha1.PhaseBound))
-	}).Should(Succeed())
-	setSBCState(g, w.ns, c.Name, metalv1alpha1.ServerBootConfigurationStateReady)
-	g.Eventually(func(g Gomega) {
-		g.Expect(getServer(g, s).Status.PowerState).To(Equal(metalv1alpha1.ServerOnPowerState))
-	}).Should(Succeed())
+	s, c := w.boundAndOn(0)
 
 	w.em.SetUnavailable(true)
 	g.Eventually(func(g Gomega) {
