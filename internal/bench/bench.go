@@ -60,7 +60,7 @@ type Config struct {
 	// requests are counted after the burst settled.
 	Quiet time.Duration
 	// ProfilePath, when set, receives a CPU profile of the operator taken during the burst,
-	// ProfileSeconds long.
+	// ProfileSeconds long; ProfilePath + ".apiserver" receives one of the API server.
 	ProfilePath    string
 	ProfileSeconds int
 	// Log receives progress lines.
@@ -98,6 +98,9 @@ type Result struct {
 	PeakRSSMiB float64
 	// APIServerCPUSeconds and EtcdCPUSeconds are the control plane's CPU time meanwhile.
 	APIServerCPUSeconds, EtcdCPUSeconds float64
+	// HarnessCPUSeconds is this process's CPU time meanwhile: creating and watching the
+	// claims, and the Redfish emulator, which share the machine with the rest.
+	HarnessCPUSeconds float64
 	// Report of the binding invariants at the end.
 	Invariants invariants.Report
 }
@@ -201,10 +204,23 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		return res, err
 	}
 	apiBefore, etcdBefore := childCPU("kube-apiserver"), childCPU("etcd")
+	harnessBefore, err := cpuSeconds(os.Getpid())
+	if err != nil {
+		return res, err
+	}
 	var profileDone chan error
 	if cfg.ProfilePath != "" {
-		profileDone = make(chan error, 1)
-		go func() { profileDone <- fetchProfile(ctx, op.pprofAddr, cfg.ProfileSeconds, cfg.ProfilePath) }()
+		apiClient, err := rest.HTTPClientFor(restCfg)
+		if err != nil {
+			return res, err
+		}
+		profileDone = make(chan error, 2)
+		go func() {
+			profileDone <- fetchProfile(ctx, http.DefaultClient, "http://"+op.pprofAddr, cfg.ProfileSeconds, cfg.ProfilePath)
+		}()
+		go func() {
+			profileDone <- fetchProfile(ctx, apiClient, restCfg.Host, cfg.ProfileSeconds, cfg.ProfilePath+".apiserver")
+		}()
 	}
 	logf("creating %d claims", cfg.Claims)
 	start := time.Now()
@@ -224,9 +240,14 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	}
 	res.APIServerCPUSeconds = childCPU("kube-apiserver") - apiBefore
 	res.EtcdCPUSeconds = childCPU("etcd") - etcdBefore
+	if harnessAfter, err := cpuSeconds(os.Getpid()); err == nil {
+		res.HarnessCPUSeconds = harnessAfter - harnessBefore
+	}
 	if profileDone != nil {
-		if err := <-profileDone; err != nil {
-			return res, fmt.Errorf("profiling the operator: %w", err)
+		for range 2 {
+			if err := <-profileDone; err != nil {
+				return res, fmt.Errorf("profiling: %w", err)
+			}
 		}
 	}
 	res.Servers, res.Claims = cfg.Servers, cfg.Claims
@@ -408,14 +429,15 @@ type operatorProcess struct {
 	pprofAddr string
 }
 
-// fetchProfile takes a CPU profile of the operator through its pprof endpoint.
-func fetchProfile(ctx context.Context, addr string, seconds int, path string) error {
+// fetchProfile takes a CPU profile through the pprof endpoint under base (the operator's,
+// or the API server's).
+func fetchProfile(ctx context.Context, hc *http.Client, base string, seconds int, path string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
-		fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, seconds), nil)
+		fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", strings.TrimSuffix(base, "/"), seconds), nil)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return err
 	}
@@ -752,13 +774,13 @@ func (w *claimWatch) latencies(created map[string]time.Time) (p50, p90, p99, max
 // Markdown renders results as a table.
 func Markdown(results []Result) string {
 	var b strings.Builder
-	b.WriteString("| servers / claims | all settled | p50 / p90 / p99 / max bind | bound / unbound | operator requests per bind (events) | requests after settled | max status writes per unbound claim | operator CPU | CPU per claim | peak RSS | API server / etcd CPU |\n")
+	b.WriteString("| servers / claims | all settled | p50 / p90 / p99 / max bind | bound / unbound | operator requests per bind (events) | requests after settled | max status writes per unbound claim | operator CPU | CPU per claim | peak RSS | API server / etcd / harness CPU |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range results {
-		fmt.Fprintf(&b, "| %d / %d | %.2f s | %s / %s / %s / %s | %d / %d | %.2f (+%.2f) | %d | %d | %.2f s | %.2f ms | %.0f MiB | %.1f s / %.1f s |\n",
+		fmt.Fprintf(&b, "| %d / %d | %.2f s | %s / %s / %s / %s | %d / %d | %.2f (+%.2f) | %d | %d | %.2f s | %.2f ms | %.0f MiB | %.1f s / %.1f s / %.1f s |\n",
 			r.Servers, r.Claims, r.AllSettled.Seconds(), ms(r.P50), ms(r.P90), ms(r.P99), ms(r.Max),
 			r.Bound, r.Unbound, r.RequestsPerBind, r.EventsPerBind, r.RequestsAfter, r.MaxStatusWritesPerUnbound,
-			r.CPUSeconds, 1000*r.CPUSeconds/float64(max(r.Claims, 1)), r.PeakRSSMiB, r.APIServerCPUSeconds, r.EtcdCPUSeconds)
+			r.CPUSeconds, 1000*r.CPUSeconds/float64(max(r.Claims, 1)), r.PeakRSSMiB, r.APIServerCPUSeconds, r.EtcdCPUSeconds, r.HarnessCPUSeconds)
 	}
 	return b.String()
 }

@@ -2,6 +2,7 @@ package binding
 
 import (
 	"hash/fnv"
+	"strconv"
 	"sync"
 
 	"k8s.io/apimachinery/pkg/labels"
@@ -17,11 +18,20 @@ import (
 // claims spreads over the candidates instead of all fighting for the first one; the walk is
 // deterministic for a given pool. The pool is as stale as the informer that feeds it: the
 // optimistic lock on the server patch, not the pool, is what makes a binding safe.
+//
+// Two things keep the workers of one process from colliding on that lock: a picked server
+// is held (no other Pick returns it) until the picker says Done or Taken, and a taken
+// server is not put back by an informer event older than the write that took it.
 type Pool struct {
 	mu      sync.Mutex
 	servers map[string]*poolEntry
 	all     bucket
 	byLabel map[string]*bucket
+	// held are the servers picked and not yet Done or Taken.
+	held map[string]bool
+	// taken maps a server taken in this process to the resourceVersion of that write,
+	// until the informer shows that version or a newer one.
+	taken map[string]string
 }
 
 // Candidate is a free server as the pool knows it.
@@ -67,18 +77,25 @@ func (b *bucket) remove(name string) {
 
 // NewPool returns an empty pool.
 func NewPool() *Pool {
-	return &Pool{servers: map[string]*poolEntry{}, byLabel: map[string]*bucket{}}
+	return &Pool{servers: map[string]*poolEntry{}, byLabel: map[string]*bucket{},
+		held: map[string]bool{}, taken: map[string]string{}}
 }
 
-// Observe records the current state of a server: added when free, removed otherwise.
+// Observe records the current state of a server: added when free, removed otherwise. A
+// version older than the one this process wrote when it took the server is ignored.
 func (p *Pool) Observe(s *metalv1alpha1.Server) {
-	if !IsFree(s) {
-		p.Remove(s.Name)
-		return
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if rv, ok := p.taken[s.Name]; ok {
+		if OlderVersion(s.ResourceVersion, rv) {
+			return
+		}
+		delete(p.taken, s.Name)
+	}
 	p.removeLocked(s.Name)
+	if !IsFree(s) {
+		return
+	}
 	e := &poolEntry{Candidate: Candidate{Name: s.Name, Labels: s.Labels, Taints: s.Spec.Taints}}
 	for k, v := range s.Labels {
 		key := labelKey(k, v)
@@ -94,11 +111,30 @@ func (p *Pool) Observe(s *metalv1alpha1.Server) {
 	p.servers[s.Name] = e
 }
 
-// Remove takes a server out of the pool (deleted, bound, or taken by a claim just now).
+// Remove takes a server out of the pool (deleted, or found not free).
 func (p *Pool) Remove(name string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.removeLocked(name)
+	delete(p.taken, name)
+}
+
+// Done releases a server returned by Pick that was not taken: other claims may pick it
+// again if it is still in the pool.
+func (p *Pool) Done(name string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.held, name)
+}
+
+// Taken records that this process bound the server with a write that left it at
+// resourceVersion rv: it leaves the pool, and events older than rv do not bring it back.
+func (p *Pool) Taken(name, rv string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.removeLocked(name)
+	delete(p.held, name)
+	p.taken[name] = rv
 }
 
 func (p *Pool) removeLocked(name string) {
@@ -134,9 +170,10 @@ func (p *Pool) Contains(name string) bool {
 }
 
 // Pick returns a free server matching the selector (nil matches all) for which fits
-// returns true, starting the walk at a position derived from seed. matchLabels, the
-// selector's plain label pairs, narrows the walk to the smallest bucket. fits is called
-// with the pool locked and must be quick and must not call the pool.
+// returns true, starting the walk at a position derived from seed, and holds it: no other
+// Pick returns it until the caller says Done or Taken. matchLabels, the selector's plain
+// label pairs, narrows the walk to the smallest bucket. fits is called with the pool locked
+// and must be quick and must not call the pool.
 func (p *Pool) Pick(sel labels.Selector, matchLabels map[string]string, seed string, fits func(Candidate) bool) (Candidate, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -157,15 +194,34 @@ func (p *Pool) Pick(sel labels.Selector, matchLabels map[string]string, seed str
 	start := int(hash(seed) % uint64(n))
 	for i := range n {
 		e := p.servers[b.names[(start+i)%n]]
+		if p.held[e.Name] {
+			continue
+		}
 		if sel != nil && !sel.Matches(labels.Set(e.Labels)) {
 			continue
 		}
 		if fits != nil && !fits(e.Candidate) {
 			continue
 		}
+		p.held[e.Name] = true
 		return e.Candidate, true
 	}
 	return Candidate{}, false
+}
+
+// OlderVersion reports whether resourceVersion a is older than b. Resource versions are
+// etcd revisions; where both parse as numbers they are compared as such, otherwise only
+// equality is known and a different version counts as older (the caller then confirms).
+func OlderVersion(a, b string) bool {
+	if a == b {
+		return false
+	}
+	x, errA := strconv.ParseUint(a, 10, 64)
+	y, errB := strconv.ParseUint(b, 10, 64)
+	if errA != nil || errB != nil {
+		return true
+	}
+	return x < y
 }
 
 func labelKey(k, v string) string { return k + "=" + v }

@@ -112,6 +112,7 @@ func TestPoolPickRespectsSelectorAndFits(t *testing.T) {
 	c, ok := p.Pick(labels.SelectorFromSet(ml), ml, "claim", nil)
 	g.Expect(ok).To(BeTrue())
 	g.Expect(c.Name).To(Equal("gpu-2"))
+	p.Done(c.Name)
 
 	// A selector with expressions only walks the whole pool and still filters.
 	sel, err := metav1.LabelSelectorAsSelector(&metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
@@ -122,6 +123,7 @@ func TestPoolPickRespectsSelectorAndFits(t *testing.T) {
 		c, ok = p.Pick(sel, nil, fmt.Sprint(seed), nil)
 		g.Expect(ok).To(BeTrue())
 		g.Expect(c.Name).To(Equal("cpu-1"))
+		p.Done(c.Name)
 	}
 
 	// fits excludes candidates.
@@ -148,8 +150,9 @@ func TestPoolTracksServerChanges(t *testing.T) {
 	_, ok := p.Pick(labels.SelectorFromSet(old), old, "x", nil)
 	g.Expect(ok).To(BeFalse())
 	cur := map[string]string{"a": "2"}
-	_, ok = p.Pick(labels.SelectorFromSet(cur), cur, "x", nil)
+	c, ok := p.Pick(labels.SelectorFromSet(cur), cur, "x", nil)
 	g.Expect(ok).To(BeTrue())
+	p.Done(c.Name)
 
 	// Bound: gone.
 	s3 := freeServer("s", map[string]string{"a": "2"}, func(s *metalv1alpha1.Server) {
@@ -174,6 +177,7 @@ func TestPoolSpreadsConcurrentClaims(t *testing.T) {
 		c, ok := p.Pick(nil, nil, fmt.Sprintf("claim-uid-%d", i), nil)
 		g.Expect(ok).To(BeTrue())
 		first[c.Name]++
+		p.Done(c.Name) // picked one after the other, not held together
 	}
 	// With a uniform spread, 100 claims over 100 servers hit about 63 distinct ones; taking
 	// the first server for all would hit 1.
@@ -181,6 +185,7 @@ func TestPoolSpreadsConcurrentClaims(t *testing.T) {
 
 	// The same seed picks the same server: the walk is deterministic.
 	a, _ := p.Pick(nil, nil, "same", nil)
+	p.Done(a.Name)
 	b, _ := p.Pick(nil, nil, "same", nil)
 	g.Expect(a.Name).To(Equal(b.Name))
 }
@@ -196,10 +201,76 @@ func BenchmarkPoolPick(b *testing.B) {
 			sel := labels.SelectorFromSet(ml)
 			b.ResetTimer()
 			for i := 0; b.Loop(); i++ {
-				if _, ok := p.Pick(sel, ml, fmt.Sprint(i), nil); !ok {
+				c, ok := p.Pick(sel, ml, fmt.Sprint(i), nil)
+				if !ok {
 					b.Fatal("no pick")
 				}
+				p.Done(c.Name)
 			}
 		})
 	}
+}
+
+// TestPoolHoldsPicked: a picked server is not handed to another claim until the picker is
+// done with it, so workers of one process do not race for one server.
+func TestPoolHoldsPicked(t *testing.T) {
+	g := NewWithT(t)
+	p := NewPool()
+	p.Observe(freeServer("a", nil))
+	p.Observe(freeServer("b", nil))
+	first, ok := p.Pick(nil, nil, "same-seed", nil)
+	g.Expect(ok).To(BeTrue())
+	second, ok := p.Pick(nil, nil, "same-seed", nil)
+	g.Expect(ok).To(BeTrue())
+	g.Expect(second.Name).NotTo(Equal(first.Name))
+	_, ok = p.Pick(nil, nil, "same-seed", nil)
+	g.Expect(ok).To(BeFalse(), "both servers are held")
+
+	// An event about a held server keeps it held.
+	p.Observe(freeServer(first.Name, map[string]string{"x": "y"}))
+	_, ok = p.Pick(nil, nil, "same-seed", nil)
+	g.Expect(ok).To(BeFalse())
+
+	p.Done(first.Name)
+	again, ok := p.Pick(nil, nil, "same-seed", nil)
+	g.Expect(ok).To(BeTrue())
+	g.Expect(again.Name).To(Equal(first.Name))
+	g.Expect(p.Len()).To(Equal(2), "held servers stay in the pool")
+}
+
+// TestPoolTakenIgnoresOlderEvents: once this process took a server, an informer event
+// older than that write (delivered late) does not put it back; the write's own version and
+// later ones count again.
+func TestPoolTakenIgnoresOlderEvents(t *testing.T) {
+	g := NewWithT(t)
+	p := NewPool()
+	withRV := func(rv string) func(*metalv1alpha1.Server) {
+		return func(s *metalv1alpha1.Server) { s.ResourceVersion = rv }
+	}
+	p.Observe(freeServer("a", nil, withRV("5")))
+	c, ok := p.Pick(nil, nil, "seed", nil)
+	g.Expect(ok).To(BeTrue())
+	p.Taken(c.Name, "7")
+	g.Expect(p.Contains("a")).To(BeFalse())
+
+	p.Observe(freeServer("a", nil, withRV("6")))
+	g.Expect(p.Contains("a")).To(BeFalse(), "an event older than the take is stale")
+
+	bound := freeServer("a", nil, withRV("7"), func(s *metalv1alpha1.Server) {
+		s.Spec.ServerClaimRef = &metalv1alpha1.ImmutableObjectReference{Namespace: "ns", Name: "c"}
+	})
+	p.Observe(bound)
+	g.Expect(p.Contains("a")).To(BeFalse())
+
+	// Released later: a newer version is believed.
+	p.Observe(freeServer("a", nil, withRV("9")))
+	g.Expect(p.Contains("a")).To(BeTrue())
+}
+
+func TestOlderVersion(t *testing.T) {
+	g := NewWithT(t)
+	g.Expect(OlderVersion("9", "10")).To(BeTrue(), "compared as numbers, not strings")
+	g.Expect(OlderVersion("10", "9")).To(BeFalse())
+	g.Expect(OlderVersion("10", "10")).To(BeFalse())
+	g.Expect(OlderVersion("x", "y")).To(BeTrue(), "unknown order counts as older")
 }

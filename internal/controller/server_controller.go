@@ -130,7 +130,7 @@ type ServerReconciler struct {
 	Options  ServerOptions
 
 	// versions keeps decisions off cached copies older than the controller's own writes.
-	versions *serverVersions
+	versions *objectVersions
 }
 
 // +kubebuilder:rbac:groups=metal.ironcore.dev,resources=servers,verbs=get;list;watch;update;patch
@@ -391,7 +391,7 @@ func (r *ServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := r.Options.Validate(); err != nil {
 		return fmt.Errorf("ServerReconciler options: %w", err)
 	}
-	r.versions = newServerVersions()
+	r.versions = newObjectVersions()
 	metrics.RegisterServerMetrics(mgr.GetCache())
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("server").

@@ -162,7 +162,7 @@ func TestServerReserveIsOneStatusWrite(t *testing.T) {
 	g.Expect(before.Status.State).To(Equal(metalv1alpha1.ServerStateAvailable))
 	g.Expect(after.Generation).To(Equal(before.Generation))
 	g.Expect(after.Status.Conditions).To(Equal(before.Status.Conditions), "no condition churn in the transition")
-	// No event either: the claim's Bound event records the binding once.
+	// No event either: the state and the claim's Bound condition record the binding.
 	g.Consistently(func(g Gomega) {
 		for _, e := range serverEvents(g, s) {
 			g.Expect(e.Reason).NotTo(Equal("Reserved"))

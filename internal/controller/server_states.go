@@ -194,10 +194,9 @@ func (r *ServerReconciler) reconcileDiscovery(ctx context.Context, sc *serverSco
 func (r *ServerReconciler) reconcileAvailable(ctx context.Context, sc *serverScope) (ctrl.Result, error) {
 	s := sc.server
 	if s.Spec.ServerClaimRef != nil {
-		// Exactly one status write: the state, and no event: the claim's Bound event (which
-		// names this server as its related object) records the binding once, as the
-		// scheduler's Scheduled event does for a pod. At fleet scale a second event per
-		// binding would cost as much as a write. Power follows in the Reserved state.
+		// Exactly one status write: the state, and no event: the state and the claim's
+		// Bound condition record the binding. At fleet scale an event per binding would
+		// cost as much as a write. Power follows in the Reserved state.
 		return r.transition(ctx, sc, metalv1alpha1.ServerStateReserved)
 	}
 	if s.Spec.BootConfigurationRef != nil {

@@ -81,6 +81,8 @@ type ServerClaimReconciler struct {
 
 	pool   *binding.Pool
 	expect *expectations
+	// versions keeps decisions off cached claims older than the controller's own writes.
+	versions *objectVersions
 }
 
 // +kubebuilder:rbac:groups=metal.ironcore.dev,resources=serverclaims,verbs=get;list;watch;update;patch
@@ -95,9 +97,16 @@ func (r *ServerClaimReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	claim := &metalv1alpha1.ServerClaim{}
 	if err := r.Get(ctx, req.NamespacedName, claim); err != nil {
 		if apierrors.IsNotFound(err) {
+			r.versions.forget(req.String())
 			return ctrl.Result{}, r.releaseOrphans(ctx, req.NamespacedName)
 		}
 		return ctrl.Result{}, err
+	}
+	// A cached claim older than this controller's last write to it would repeat that write
+	// (a server event can arrive before the claim's own): wait a moment for the cache. If
+	// it lags for long, go on: every write here is idempotent or guarded.
+	if trusted, waiting := r.versions.observe(req.String(), claim.ResourceVersion); !trusted && waiting < cacheLagLimit {
+		return ctrl.Result{RequeueAfter: cacheCatchUpDelay}, nil
 	}
 	if claim.Annotations[metalv1alpha1.OperationAnnotation] == metalv1alpha1.OperationAnnotationIgnore {
 		return ctrl.Result{}, nil
@@ -239,23 +248,11 @@ func (r *ServerClaimReconciler) bind(ctx context.Context, claim *metalv1alpha1.S
 			break
 		}
 		excluded[cand.Name] = true
-		s := &metalv1alpha1.Server{}
-		if err := r.Get(ctx, client.ObjectKey{Name: cand.Name}, s); err != nil {
-			if apierrors.IsNotFound(err) {
-				r.pool.Remove(cand.Name)
-				continue
-			}
-			return ctrl.Result{}, err
-		}
-		if reason, _ := binding.Check(s, claim, sel); reason != "" {
-			r.pool.Observe(s)
-			continue
-		}
-		taken, err := r.take(ctx, claim, s)
+		s, err := r.takeCandidate(ctx, claim, sel, cand.Name)
 		if err != nil {
 			return ctrl.Result{}, err
 		}
-		if taken {
+		if s != nil {
 			return r.ensureBound(ctx, claim, s)
 		}
 	}
@@ -269,6 +266,29 @@ func (r *ServerClaimReconciler) bind(ctx context.Context, claim *metalv1alpha1.S
 		msg = "No Available, powered-off, uncordoned server whose taints the claim tolerates"
 	}
 	return r.setUnbound(ctx, claim, metalv1alpha1.ReasonNoMatchingServer, msg, true)
+}
+
+// takeCandidate tries to take a server the pool handed out, and hands it back unless taken.
+// It returns the server when the claim took it, nil when it was not free after all.
+func (r *ServerClaimReconciler) takeCandidate(ctx context.Context, claim *metalv1alpha1.ServerClaim, sel labels.Selector, name string) (*metalv1alpha1.Server, error) {
+	defer r.pool.Done(name)
+	s := &metalv1alpha1.Server{}
+	if err := r.Get(ctx, client.ObjectKey{Name: name}, s); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.pool.Remove(name)
+			return nil, nil
+		}
+		return nil, err
+	}
+	if reason, _ := binding.Check(s, claim, sel); reason != "" {
+		r.pool.Observe(s)
+		return nil, nil
+	}
+	taken, err := r.take(ctx, claim, s)
+	if err != nil || !taken {
+		return nil, err
+	}
+	return s, nil
 }
 
 // bindByName binds the server named by spec.serverRef, or says why it cannot.
@@ -307,7 +327,7 @@ func (r *ServerClaimReconciler) take(ctx context.Context, claim *metalv1alpha1.S
 	switch {
 	case err == nil:
 		r.expect.setServer(claim.UID, s.Name)
-		r.pool.Remove(s.Name)
+		r.pool.Taken(s.Name, s.ResourceVersion)
 		ctrl.LoggerFrom(ctx).V(1).Info("Took server", "Server", klog.KObj(s))
 		return true, nil
 	case apierrors.IsConflict(err), apierrors.IsNotFound(err):
@@ -337,6 +357,7 @@ func (r *ServerClaimReconciler) ensureBound(ctx context.Context, claim *metalv1a
 			}
 			return ctrl.Result{}, fmt.Errorf("recording server %s on the claim: %w", s.Name, err)
 		}
+		r.versions.expect(client.ObjectKeyFromObject(claim).String(), claim.ResourceVersion)
 	}
 
 	if !takenUp(s, claim) {
@@ -661,9 +682,13 @@ func (r *ServerClaimReconciler) unboundBackoff(claim *metalv1alpha1.ServerClaim)
 	return min(max(d, r.Options.UnboundRetryMin), r.Options.UnboundRetryMax)
 }
 
-// setBound records a binding and its readiness.
+// setBound records a binding and its readiness. Like a PersistentVolumeClaim, a claim bound
+// at once says so in its phase and Bound condition only; the Bound event marks the end of a
+// wait the claim reported (a Bound=False condition, which came with a Warning event), so that
+// a burst of claims costs no event per binding.
 func (r *ServerClaimReconciler) setBound(ctx context.Context, claim *metalv1alpha1.ServerClaim, s *metalv1alpha1.Server, ready metav1.Condition) (ctrl.Result, error) {
 	wasBound := claim.Status.Phase == metalv1alpha1.PhaseBound
+	waited := meta.IsStatusConditionFalse(claim.Status.Conditions, metalv1alpha1.ServerClaimBound)
 	base := claim.DeepCopy()
 	claim.Status.Phase = metalv1alpha1.PhaseBound
 	claim.Status.ObservedGeneration = claim.Generation
@@ -679,7 +704,9 @@ func (r *ServerClaimReconciler) setBound(ctx context.Context, claim *metalv1alph
 	}
 	if !wasBound {
 		r.expect.reported(claim.UID)
-		r.Recorder.Eventf(claim, s, "Normal", metalv1alpha1.ReasonBound, "Bind", "Bound to server %s", s.Name)
+		if waited {
+			r.Recorder.Eventf(claim, s, "Normal", metalv1alpha1.ReasonBound, "Bind", "Bound to server %s", s.Name)
+		}
 		observeBound(claim)
 	}
 	if !wasReady && ready.Status == metav1.ConditionTrue {
@@ -700,6 +727,7 @@ func (r *ServerClaimReconciler) patchStatus(ctx context.Context, claim, base *me
 		}
 		return fmt.Errorf("writing the claim status: %w", err)
 	}
+	r.versions.expect(client.ObjectKeyFromObject(claim).String(), claim.ResourceVersion)
 	return nil
 }
 
@@ -760,6 +788,7 @@ func (r *ServerClaimReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	r.pool = binding.NewPool()
 	r.expect = newExpectations()
+	r.versions = newObjectVersions()
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("serverclaim").
 		For(&metalv1alpha1.ServerClaim{}, builder.WithPredicates(ownChangePredicate(false))).

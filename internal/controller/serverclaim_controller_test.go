@@ -454,23 +454,33 @@ func TestClaimBindingLost(t *testing.T) {
 	}).Should(Succeed())
 }
 
-// TestClaimEvents: binding and rejection are visible as events on the claim.
+// TestClaimEvents: a rejection is a Warning event on the claim, and the binding that ends the
+// reported wait is a Normal Bound event. A claim bound at once tells it by its phase and
+// Bound condition only (as a PersistentVolumeClaim does): a burst costs no event per bind.
 func TestClaimEvents(t *testing.T) {
 	g := NewWithT(t)
 	ns := env.Namespace(t)
 	startClaimController(t)
-	c := newClaim(t, ns, byRef("ghost"))
-	g.Eventually(func(g Gomega) {
-		list := &corev1.EventList{}
-		g.Expect(env.Client.List(t.Context(), list, client.InNamespace(ns))).To(Succeed())
-		var reasons []string
-		for _, e := range list.Items {
-			if e.InvolvedObject.UID == c.UID {
-				reasons = append(reasons, e.Reason)
-			}
+
+	name := "late-" + ns
+	waiting := newClaim(t, ns, byRef(name))
+	g.Eventually(eventReasons(waiting)).Should(ContainElement(metalv1alpha1.ReasonServerNotFound))
+	late := newIdleServer(t, nil, func(s *metalv1alpha1.Server) { s.GenerateName, s.Name = "", name })
+	reserveAndExpectBound(g, late, waiting, metalv1alpha1.ServerOffPowerState)
+	g.Eventually(eventReasons(waiting)).Should(ContainElement(metalv1alpha1.ReasonBound))
+	for _, e := range eventsOf(g, waiting) {
+		if e.Reason == metalv1alpha1.ReasonBound {
+			g.Expect(e.Type).To(Equal(corev1.EventTypeNormal))
+			g.Expect(e.Note).To(Equal("Bound to server " + name))
+			g.Expect(e.Related).NotTo(BeNil())
+			g.Expect(e.Related.Name).To(Equal(name))
 		}
-		g.Expect(reasons).To(ContainElement(metalv1alpha1.ReasonServerNotFound))
-	}).Should(Succeed())
+	}
+
+	free := newIdleServer(t, map[string]string{"events": ns})
+	atOnce := newClaim(t, ns, bySelector("events", ns))
+	reserveAndExpectBound(g, free, atOnce, metalv1alpha1.ServerOffPowerState)
+	g.Consistently(eventReasons(atOnce), 500*time.Millisecond).Should(BeEmpty())
 }
 
 // assertBindingInvariants checks the binding invariants by identity and returns the number
