@@ -68,8 +68,8 @@ func DefaultOptions() Options {
 		MetricsAddr:      ":8080",
 		ProbeAddr:        ":8081",
 		LeaderElectionID: "metal-operator.metal.ironcore.dev",
-		ClientQPS:        200,
-		ClientBurst:      400,
+		ClientQPS:        1000,
+		ClientBurst:      2000,
 		GracefulShutdown: 30 * time.Second,
 		Claim:            controller.DefaultServerClaimOptions(),
 		Server:           controller.DefaultServerOptions(),
@@ -86,8 +86,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "Elect a leader so that only one manager is active (on in the cluster manifests).")
 	fs.StringVar(&o.LeaderElectionID, "leader-election-id", o.LeaderElectionID, "Name of the leader election lease.")
 	fs.StringVar(&o.LeaderElectionNS, "leader-election-namespace", o.LeaderElectionNS, "Namespace of the leader election lease (default: the manager's namespace).")
-	fs.Float64Var(&o.ClientQPS, "kube-api-qps", o.ClientQPS, "Sustained queries per second to the API server; sized for claim bursts.")
-	fs.IntVar(&o.ClientBurst, "kube-api-burst", o.ClientBurst, "Burst of queries to the API server.")
+	fs.Float64Var(&o.ClientQPS, "kube-api-qps", o.ClientQPS, "Sustained queries per second to the API server, per resource type; sized for claim bursts. Negative turns client-side rate limiting off (the API server's priority and fairness still applies).")
+	fs.IntVar(&o.ClientBurst, "kube-api-burst", o.ClientBurst, "Burst of queries to the API server, per resource type.")
 	fs.DurationVar(&o.GracefulShutdown, "graceful-shutdown-timeout", o.GracefulShutdown, "How long the manager waits for controllers to stop.")
 	fs.BoolVar(&o.BMCInsecureSkipTLS, "bmc-insecure-skip-verify", o.BMCInsecureSkipTLS, "Do not verify the TLS certificates of BMCs.")
 	fs.StringVar(&o.BMCCAFile, "bmc-ca-file", o.BMCCAFile, "PEM bundle of the CA(s) that sign the BMCs' TLS certificates (default: the system's trust store).")
@@ -110,6 +110,9 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 
 // New builds a manager with every controller registered.
 func New(cfg *rest.Config, o Options) (manager.Manager, error) {
+	if o.ClientQPS == 0 || (o.ClientQPS > 0 && o.ClientBurst < 1) {
+		return nil, fmt.Errorf("--kube-api-qps must be positive with a positive --kube-api-burst, or negative to turn client-side rate limiting off (got %v and %d)", o.ClientQPS, o.ClientBurst)
+	}
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS = float32(o.ClientQPS)
 	cfg.Burst = o.ClientBurst
