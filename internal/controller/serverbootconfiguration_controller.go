@@ -112,6 +112,10 @@ const (
 type ServerBootConfigurationReconciler struct {
 	// Client reads through the manager's cache and writes to the API server.
 	Client client.Client
+	// SecretReader reads ignition Secrets; the default is the manager's API reader. Only
+	// the Secrets' metadata is cached (to notice changes), so that a cluster's Secrets, of
+	// which ignition configurations are few, do not fill the manager's memory.
+	SecretReader client.Reader
 	// Resolver resolves images (required).
 	Resolver ImageResolver
 	// Recorder records Ready/Error transitions (required).
@@ -153,12 +157,17 @@ func (r *ServerBootConfigurationReconciler) SetupWithManager(mgr ctrl.Manager) e
 	if r.MaxConcurrentReconciles <= 0 {
 		r.MaxConcurrentReconciles = 4
 	}
+	if r.SecretReader == nil {
+		r.SecretReader = mgr.GetAPIReader()
+	}
+	secrets := &metav1.PartialObjectMetadata{}
+	secrets.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("serverbootconfiguration").
 		WithOptions(crcontroller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		For(&metalv1alpha1.ServerBootConfiguration{}).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.enqueueForSecret),
-			builder.WithPredicates(predicate.ResourceVersionChangedPredicate{}))
+		Watches(secrets, handler.EnqueueRequestsFromMapFunc(r.enqueueForSecret),
+			builder.OnlyMetadata, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{}))
 	if r.Namespace != "" {
 		ns := r.Namespace
 		b = b.WithEventFilter(predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetNamespace() == ns }))
@@ -285,7 +294,7 @@ func (r *ServerBootConfigurationReconciler) reconcileIgnition(ctx context.Contex
 		return nil
 	}
 	secret := &corev1.Secret{}
-	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: sbc.Namespace, Name: ref.Name}, secret); err != nil {
+	if err := r.SecretReader.Get(ctx, types.NamespacedName{Namespace: sbc.Namespace, Name: ref.Name}, secret); err != nil {
 		if !apierrors.IsNotFound(err) {
 			return fmt.Errorf("getting ignition Secret %s: %w", ref.Name, err)
 		}
