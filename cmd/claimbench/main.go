@@ -30,7 +30,7 @@ func main() {
 	timeout := flag.Duration("timeout", 10*time.Minute, "How long one case may take to settle.")
 	quiet := flag.Duration("quiet", 3*time.Second, "Idle time before the burst and counting time after it.")
 	out := flag.String("out", "", "Also write the Markdown table to this file.")
-	profile := flag.Int("profile-seconds", 0, "Take a CPU profile of the operator this long from the burst on (written to the case's workdir as cpu.pprof).")
+	profile := flag.Int("profile-seconds", 0, "Take CPU profiles of the operator and of the API server this long from the burst on (written to the case's workdir as cpu.pprof and cpu.pprof.apiserver).")
 	operatorArgs := flag.String("operator-args", "", "Extra flags for the operator, space-separated.")
 	flag.Parse()
 	ctrllog.SetLogger(logr.Discard())
