@@ -200,6 +200,11 @@ const (
 	// ParkedAnnotation is set by the server controller (value "true") while a server is parked.
 	ParkedAnnotation = "metal.ironcore.dev/parked"
 
+	// BMCLabelsAnnotation lists, comma-separated and sorted, the label keys a Server carries
+	// from its BMC, so that a label removed from the BMC is removed from its Servers too and
+	// labels set on a Server by anyone else are left alone.
+	BMCLabelsAnnotation = "metal.ironcore.dev/bmc-labels"
+
 	// BootConfigurationTypeAnnotation marks boot configurations the operator made for itself.
 	BootConfigurationTypeAnnotation = "metal.ironcore.dev/type"
 	// BootConfigurationTypeInternal is the value of BootConfigurationTypeAnnotation for those.

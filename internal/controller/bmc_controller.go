@@ -489,9 +489,17 @@ func (r *BMCReconciler) patchStatus(ctx context.Context, sc *bmcScope) error {
 	return nil
 }
 
-// copyLabels adds the BMC's labels to a server, or updates them; labels the BMC does not
-// have are left alone.
+// copyLabels gives a server the BMC's labels: added or updated, and removed when the BMC no
+// longer has a label it gave the server before (annotation BMCLabelsAnnotation remembers
+// which). Labels the BMC never set are left alone.
 func copyLabels(s *metalv1alpha1.Server, labels map[string]string) {
+	if given := s.Annotations[metalv1alpha1.BMCLabelsAnnotation]; given != "" {
+		for k := range strings.SplitSeq(given, ",") {
+			if _, ok := labels[k]; !ok {
+				delete(s.Labels, k)
+			}
+		}
+	}
 	for k, v := range labels {
 		if cur, ok := s.Labels[k]; ok && cur == v {
 			continue
@@ -501,6 +509,15 @@ func copyLabels(s *metalv1alpha1.Server, labels map[string]string) {
 		}
 		s.Labels[k] = v
 	}
+	keys := slices.Sorted(maps.Keys(labels))
+	if len(keys) == 0 {
+		delete(s.Annotations, metalv1alpha1.BMCLabelsAnnotation)
+		return
+	}
+	if s.Annotations == nil {
+		s.Annotations = map[string]string{}
+	}
+	s.Annotations[metalv1alpha1.BMCLabelsAnnotation] = strings.Join(keys, ",")
 }
 
 // isControlledBy reports whether the BMC is the server's controller.

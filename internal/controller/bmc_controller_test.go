@@ -270,7 +270,8 @@ func settle(g Gomega, obj client.Object) {
 // A BMC with three systems: one Server each, named <bmc>-system-<i> in the order of the
 // system Ids, controlled by the BMC, with its labels, the lower-cased UUID, the system URI
 // and spec.bmcRef; the BMC's status comes from its manager resource. Settled, nothing is
-// written; label changes of the BMC reach its Servers without removing anyone's labels.
+// written; label changes of the BMC reach its Servers (a label dropped from the BMC is
+// dropped from them) without removing labels someone else set.
 func TestBMCEnrollsSystems(t *testing.T) {
 	g := NewWithT(t)
 	em := emulator.New(emulator.Options{Systems: 3, Username: testBMCUser, Password: testBMCPassword})
@@ -308,6 +309,7 @@ func TestBMCEnrollsSystems(t *testing.T) {
 		g.Expect(s.Spec.BMCRef).To(Equal(&metalv1alpha1.LocalObjectReference{Name: obj.Name}))
 		g.Expect(s.Spec.BMC).To(BeNil())
 		g.Expect(s.Labels).To(Equal(map[string]string{"hardwareType": "gpu-node", "location": "dc-1"}))
+		g.Expect(s.Annotations).To(HaveKeyWithValue(metalv1alpha1.BMCLabelsAnnotation, "hardwareType,location"))
 		g.Expect(s.OwnerReferences).To(ConsistOf(metav1.OwnerReference{
 			APIVersion: metalv1alpha1.GroupVersion.String(), Kind: "BMC", Name: obj.Name, UID: cur.UID,
 			Controller: &yes, BlockOwnerDeletion: &yes,
@@ -348,9 +350,10 @@ func TestBMCEnrollsSystems(t *testing.T) {
 		for name, s := range serversWithBMCRef(g, obj.Name) {
 			g.Expect(s.Labels).To(HaveKeyWithValue("location", "dc-2"), name)
 			g.Expect(s.Labels).To(HaveKeyWithValue("rack", "r1"), name)
-			// A label the BMC dropped is not removed: the controller cannot tell it from one
-			// that someone else set.
-			g.Expect(s.Labels).To(HaveKeyWithValue("hardwareType", "gpu-node"), name)
+			// A label the BMC dropped is removed from its servers; the annotation remembers
+			// which labels came from the BMC.
+			g.Expect(s.Labels).NotTo(HaveKey("hardwareType"), name)
+			g.Expect(s.Annotations).To(HaveKeyWithValue(metalv1alpha1.BMCLabelsAnnotation, "location,rack"), name)
 		}
 		get(g, s0)
 		g.Expect(s0.Labels).To(HaveKeyWithValue("team", "a"))
