@@ -20,18 +20,19 @@ import (
 // optimistic lock on the server patch, not the pool, is what makes a binding safe.
 //
 // Two things keep the workers of one process from colliding on that lock: a picked server
-// is held (no other Pick returns it) until the picker says Done or Taken, and a taken
-// server is not put back by an informer event older than the write that took it.
+// is held (no other Pick returns it) until the picker says Done, and the pool never goes
+// back to an older version of a server than one it saw or wrote (resource versions are
+// compared), so a late informer event cannot put back a server this process just took.
 type Pool struct {
 	mu      sync.Mutex
 	servers map[string]*poolEntry
 	all     bucket
 	byLabel map[string]*bucket
-	// held are the servers picked and not yet Done or Taken.
+	// held are the servers picked and not yet Done.
 	held map[string]bool
-	// taken maps a server taken in this process to the resourceVersion of that write,
-	// until the informer shows that version or a newer one.
-	taken map[string]string
+	// versions is the newest resourceVersion seen or written per server (one entry per
+	// server that exists).
+	versions map[string]string
 }
 
 // Candidate is a free server as the pool knows it.
@@ -78,20 +79,18 @@ func (b *bucket) remove(name string) {
 // NewPool returns an empty pool.
 func NewPool() *Pool {
 	return &Pool{servers: map[string]*poolEntry{}, byLabel: map[string]*bucket{},
-		held: map[string]bool{}, taken: map[string]string{}}
+		held: map[string]bool{}, versions: map[string]string{}}
 }
 
 // Observe records the current state of a server: added when free, removed otherwise. A
-// version older than the one this process wrote when it took the server is ignored.
+// version older than one the pool already knows is ignored.
 func (p *Pool) Observe(s *metalv1alpha1.Server) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if rv, ok := p.taken[s.Name]; ok {
-		if OlderVersion(s.ResourceVersion, rv) {
-			return
-		}
-		delete(p.taken, s.Name)
+	if known, ok := p.versions[s.Name]; ok && before(s.ResourceVersion, known) {
+		return
 	}
+	p.versions[s.Name] = s.ResourceVersion
 	p.removeLocked(s.Name)
 	if !IsFree(s) {
 		return
@@ -111,16 +110,24 @@ func (p *Pool) Observe(s *metalv1alpha1.Server) {
 	p.servers[s.Name] = e
 }
 
-// Remove takes a server out of the pool (deleted, or found not free).
-func (p *Pool) Remove(name string) {
+// Forget drops a server that was deleted.
+func (p *Pool) Forget(name string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.removeLocked(name)
-	delete(p.taken, name)
+	delete(p.versions, name)
 }
 
-// Done releases a server returned by Pick that was not taken: other claims may pick it
-// again if it is still in the pool.
+// Drop takes a server out of the pool until its next event brings it back: a write to it
+// failed on a stale version, so the cache is behind.
+func (p *Pool) Drop(name string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.removeLocked(name)
+}
+
+// Done releases a server returned by Pick: other claims may pick it again if it is still
+// in the pool. Every Pick that returned a server must be followed by one Done.
 func (p *Pool) Done(name string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -133,8 +140,9 @@ func (p *Pool) Taken(name, rv string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.removeLocked(name)
-	delete(p.held, name)
-	p.taken[name] = rv
+	if known, ok := p.versions[name]; !ok || before(known, rv) {
+		p.versions[name] = rv
+	}
 }
 
 func (p *Pool) removeLocked(name string) {
@@ -171,17 +179,21 @@ func (p *Pool) Contains(name string) bool {
 
 // Pick returns a free server matching the selector (nil matches all) for which fits
 // returns true, starting the walk at a position derived from seed, and holds it: no other
-// Pick returns it until the caller says Done or Taken. matchLabels, the selector's plain
-// label pairs, narrows the walk to the smallest bucket. fits is called with the pool locked
-// and must be quick and must not call the pool.
-func (p *Pool) Pick(sel labels.Selector, matchLabels map[string]string, seed string, fits func(Candidate) bool) (Candidate, bool) {
+// Pick returns it until the caller says Done. matchLabels, the selector's plain label
+// pairs, narrows the walk to the smallest bucket. fits is called with the pool locked and
+// must be quick and must not call the pool.
+//
+// When it finds none, busy says whether some matching server was passed over because
+// another picker holds it: the caller should look again soon rather than report that
+// nothing matches.
+func (p *Pool) Pick(sel labels.Selector, matchLabels map[string]string, seed string, fits func(Candidate) bool) (c Candidate, ok, busy bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	b := &p.all
 	for k, v := range matchLabels {
 		lb := p.byLabel[labelKey(k, v)]
 		if lb == nil {
-			return Candidate{}, false
+			return Candidate{}, false, false
 		}
 		if len(lb.names) < len(b.names) {
 			b = lb
@@ -189,24 +201,25 @@ func (p *Pool) Pick(sel labels.Selector, matchLabels map[string]string, seed str
 	}
 	n := len(b.names)
 	if n == 0 {
-		return Candidate{}, false
+		return Candidate{}, false, false
 	}
 	start := int(hash(seed) % uint64(n))
 	for i := range n {
 		e := p.servers[b.names[(start+i)%n]]
-		if p.held[e.Name] {
-			continue
-		}
 		if sel != nil && !sel.Matches(labels.Set(e.Labels)) {
 			continue
 		}
 		if fits != nil && !fits(e.Candidate) {
 			continue
 		}
+		if p.held[e.Name] {
+			busy = true
+			continue
+		}
 		p.held[e.Name] = true
-		return e.Candidate, true
+		return e.Candidate, true, false
 	}
-	return Candidate{}, false
+	return Candidate{}, false, busy
 }
 
 // OlderVersion reports whether resourceVersion a is older than b. Resource versions are
@@ -222,6 +235,14 @@ func OlderVersion(a, b string) bool {
 		return true
 	}
 	return x < y
+}
+
+// before reports whether resourceVersion a is known to be older than b; versions that do
+// not parse as numbers are never known to be older, so the pool then follows every event.
+func before(a, b string) bool {
+	x, errA := strconv.ParseUint(a, 10, 64)
+	y, errB := strconv.ParseUint(b, 10, 64)
+	return errA == nil && errB == nil && x < y
 }
 
 func labelKey(k, v string) string { return k + "=" + v }

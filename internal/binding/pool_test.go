@@ -109,7 +109,7 @@ func TestPoolPickRespectsSelectorAndFits(t *testing.T) {
 	g.Expect(p.Len()).To(Equal(3))
 
 	ml := map[string]string{"type": "gpu", "zone": "b"}
-	c, ok := p.Pick(labels.SelectorFromSet(ml), ml, "claim", nil)
+	c, ok, _ := p.Pick(labels.SelectorFromSet(ml), ml, "claim", nil)
 	g.Expect(ok).To(BeTrue())
 	g.Expect(c.Name).To(Equal("gpu-2"))
 	p.Done(c.Name)
@@ -120,19 +120,19 @@ func TestPoolPickRespectsSelectorAndFits(t *testing.T) {
 	}})
 	g.Expect(err).NotTo(HaveOccurred())
 	for seed := range 20 {
-		c, ok = p.Pick(sel, nil, fmt.Sprint(seed), nil)
+		c, ok, _ = p.Pick(sel, nil, fmt.Sprint(seed), nil)
 		g.Expect(ok).To(BeTrue())
 		g.Expect(c.Name).To(Equal("cpu-1"))
 		p.Done(c.Name)
 	}
 
 	// fits excludes candidates.
-	_, ok = p.Pick(labels.SelectorFromSet(ml), ml, "claim", func(c Candidate) bool { return c.Name != "gpu-2" })
+	_, ok, _ = p.Pick(labels.SelectorFromSet(ml), ml, "claim", func(c Candidate) bool { return c.Name != "gpu-2" })
 	g.Expect(ok).To(BeFalse())
 
 	// A label pair no free server has: nothing, without walking.
 	none := map[string]string{"type": "tpu"}
-	_, ok = p.Pick(labels.SelectorFromSet(none), none, "claim", nil)
+	_, ok, _ = p.Pick(labels.SelectorFromSet(none), none, "claim", nil)
 	g.Expect(ok).To(BeFalse())
 }
 
@@ -147,10 +147,10 @@ func TestPoolTracksServerChanges(t *testing.T) {
 	s2 := freeServer("s", map[string]string{"a": "2"})
 	p.Observe(s2)
 	old := map[string]string{"a": "1"}
-	_, ok := p.Pick(labels.SelectorFromSet(old), old, "x", nil)
+	_, ok, _ := p.Pick(labels.SelectorFromSet(old), old, "x", nil)
 	g.Expect(ok).To(BeFalse())
 	cur := map[string]string{"a": "2"}
-	c, ok := p.Pick(labels.SelectorFromSet(cur), cur, "x", nil)
+	c, ok, _ := p.Pick(labels.SelectorFromSet(cur), cur, "x", nil)
 	g.Expect(ok).To(BeTrue())
 	p.Done(c.Name)
 
@@ -161,7 +161,7 @@ func TestPoolTracksServerChanges(t *testing.T) {
 	p.Observe(s3)
 	g.Expect(p.Contains("s")).To(BeFalse())
 	g.Expect(p.Len()).To(BeZero())
-	p.Remove("s") // idempotent
+	p.Forget("s") // idempotent
 	g.Expect(p.Len()).To(BeZero())
 }
 
@@ -174,7 +174,7 @@ func TestPoolSpreadsConcurrentClaims(t *testing.T) {
 	}
 	first := map[string]int{}
 	for i := range 100 {
-		c, ok := p.Pick(nil, nil, fmt.Sprintf("claim-uid-%d", i), nil)
+		c, ok, _ := p.Pick(nil, nil, fmt.Sprintf("claim-uid-%d", i), nil)
 		g.Expect(ok).To(BeTrue())
 		first[c.Name]++
 		p.Done(c.Name) // picked one after the other, not held together
@@ -184,9 +184,9 @@ func TestPoolSpreadsConcurrentClaims(t *testing.T) {
 	g.Expect(len(first)).To(BeNumerically(">", 40))
 
 	// The same seed picks the same server: the walk is deterministic.
-	a, _ := p.Pick(nil, nil, "same", nil)
+	a, _, _ := p.Pick(nil, nil, "same", nil)
 	p.Done(a.Name)
-	b, _ := p.Pick(nil, nil, "same", nil)
+	b, _, _ := p.Pick(nil, nil, "same", nil)
 	g.Expect(a.Name).To(Equal(b.Name))
 }
 
@@ -201,7 +201,7 @@ func BenchmarkPoolPick(b *testing.B) {
 			sel := labels.SelectorFromSet(ml)
 			b.ResetTimer()
 			for i := 0; b.Loop(); i++ {
-				c, ok := p.Pick(sel, ml, fmt.Sprint(i), nil)
+				c, ok, _ := p.Pick(sel, ml, fmt.Sprint(i), nil)
 				if !ok {
 					b.Fatal("no pick")
 				}
@@ -218,21 +218,24 @@ func TestPoolHoldsPicked(t *testing.T) {
 	p := NewPool()
 	p.Observe(freeServer("a", nil))
 	p.Observe(freeServer("b", nil))
-	first, ok := p.Pick(nil, nil, "same-seed", nil)
+	first, ok, _ := p.Pick(nil, nil, "same-seed", nil)
 	g.Expect(ok).To(BeTrue())
-	second, ok := p.Pick(nil, nil, "same-seed", nil)
+	second, ok, _ := p.Pick(nil, nil, "same-seed", nil)
 	g.Expect(ok).To(BeTrue())
 	g.Expect(second.Name).NotTo(Equal(first.Name))
-	_, ok = p.Pick(nil, nil, "same-seed", nil)
+	_, ok, busy := p.Pick(nil, nil, "same-seed", nil)
 	g.Expect(ok).To(BeFalse(), "both servers are held")
+	g.Expect(busy).To(BeTrue(), "nothing to pick, but not because nothing matches")
+	_, ok, busy = p.Pick(labels.SelectorFromSet(labels.Set{"x": "z"}), nil, "same-seed", nil)
+	g.Expect(ok || busy).To(BeFalse(), "a held server that does not match does not make the pool busy")
 
 	// An event about a held server keeps it held.
 	p.Observe(freeServer(first.Name, map[string]string{"x": "y"}))
-	_, ok = p.Pick(nil, nil, "same-seed", nil)
+	_, ok, _ = p.Pick(nil, nil, "same-seed", nil)
 	g.Expect(ok).To(BeFalse())
 
 	p.Done(first.Name)
-	again, ok := p.Pick(nil, nil, "same-seed", nil)
+	again, ok, _ := p.Pick(nil, nil, "same-seed", nil)
 	g.Expect(ok).To(BeTrue())
 	g.Expect(again.Name).To(Equal(first.Name))
 	g.Expect(p.Len()).To(Equal(2), "held servers stay in the pool")
@@ -240,7 +243,8 @@ func TestPoolHoldsPicked(t *testing.T) {
 
 // TestPoolTakenIgnoresOlderEvents: once this process took a server, an informer event
 // older than that write (delivered late) does not put it back; the write's own version and
-// later ones count again.
+// later ones count again. The same holds for any event older than one already seen, e.g. a
+// copy read from the cache before a newer event arrived.
 func TestPoolTakenIgnoresOlderEvents(t *testing.T) {
 	g := NewWithT(t)
 	p := NewPool()
@@ -248,9 +252,10 @@ func TestPoolTakenIgnoresOlderEvents(t *testing.T) {
 		return func(s *metalv1alpha1.Server) { s.ResourceVersion = rv }
 	}
 	p.Observe(freeServer("a", nil, withRV("5")))
-	c, ok := p.Pick(nil, nil, "seed", nil)
+	c, ok, _ := p.Pick(nil, nil, "seed", nil)
 	g.Expect(ok).To(BeTrue())
 	p.Taken(c.Name, "7")
+	p.Done(c.Name)
 	g.Expect(p.Contains("a")).To(BeFalse())
 
 	p.Observe(freeServer("a", nil, withRV("6")))
@@ -262,9 +267,26 @@ func TestPoolTakenIgnoresOlderEvents(t *testing.T) {
 	p.Observe(bound)
 	g.Expect(p.Contains("a")).To(BeFalse())
 
-	// Released later: a newer version is believed.
+	// Released later: a newer version is believed; an older copy afterwards is not.
 	p.Observe(freeServer("a", nil, withRV("9")))
 	g.Expect(p.Contains("a")).To(BeTrue())
+	p.Observe(bound)
+	g.Expect(p.Contains("a")).To(BeTrue(), "a stale copy does not drop a free server")
+
+	// A failed write drops it until a newer event; a deleted server leaves nothing behind.
+	p.Drop("a")
+	p.Observe(freeServer("a", nil, withRV("9")))
+	g.Expect(p.Contains("a")).To(BeTrue(), "the same version again: the cache caught up")
+	p.Forget("a")
+	g.Expect(p.versions).To(BeEmpty())
+	g.Expect(p.held).To(BeEmpty())
+	p.Observe(freeServer("a", nil, withRV("3")))
+	g.Expect(p.Contains("a")).To(BeTrue(), "a server created again under the name starts afresh")
+
+	// Versions that are not numbers cannot be ordered: every event is followed.
+	p.Observe(freeServer("b", nil, withRV("x")))
+	p.Observe(freeServer("b", nil, withRV("w")))
+	g.Expect(p.Contains("b")).To(BeTrue())
 }
 
 func TestOlderVersion(t *testing.T) {

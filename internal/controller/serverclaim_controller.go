@@ -240,11 +240,13 @@ func (r *ServerClaimReconciler) bind(ctx context.Context, claim *metalv1alpha1.S
 		matchLabels = claim.Spec.ServerSelector.MatchLabels
 	}
 	const attempts = 4
+	busy := false
 	for range attempts {
-		cand, ok := r.pool.Pick(sel, matchLabels, string(claim.UID), func(c binding.Candidate) bool {
+		cand, ok, held := r.pool.Pick(sel, matchLabels, string(claim.UID), func(c binding.Candidate) bool {
 			return !excluded[c.Name] && binding.Tolerates(c.Taints, claim.Spec.Tolerations)
 		})
 		if !ok {
+			busy = held
 			break
 		}
 		excluded[cand.Name] = true
@@ -256,9 +258,9 @@ func (r *ServerClaimReconciler) bind(ctx context.Context, claim *metalv1alpha1.S
 			return r.ensureBound(ctx, claim, s)
 		}
 	}
-	if len(excluded) > 0 {
-		// Candidates were there but taken by others meanwhile: look again soon, without
-		// writing a status that would be stale at once.
+	if len(excluded) > 0 || busy {
+		// Candidates were there but taken by others meanwhile, or are being tried by other
+		// workers: look again soon, without writing a status that would be stale at once.
 		return ctrl.Result{RequeueAfter: r.Options.UnboundRetryMin / 4}, nil
 	}
 	msg := "No Available, powered-off, uncordoned server matches the claim's selector and tolerations"
@@ -275,7 +277,7 @@ func (r *ServerClaimReconciler) takeCandidate(ctx context.Context, claim *metalv
 	s := &metalv1alpha1.Server{}
 	if err := r.Get(ctx, client.ObjectKey{Name: name}, s); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.pool.Remove(name)
+			r.pool.Forget(name)
 			return nil, nil
 		}
 		return nil, err
@@ -331,7 +333,7 @@ func (r *ServerClaimReconciler) take(ctx context.Context, claim *metalv1alpha1.S
 		ctrl.LoggerFrom(ctx).V(1).Info("Took server", "Server", klog.KObj(s))
 		return true, nil
 	case apierrors.IsConflict(err), apierrors.IsNotFound(err):
-		r.pool.Remove(s.Name) // the informer puts it back if it is still free
+		r.pool.Drop(s.Name) // the cache is behind; the informer puts it back if it is still free
 		return false, nil
 	default:
 		return false, fmt.Errorf("binding server %s: %w", s.Name, err)
@@ -684,8 +686,9 @@ func (r *ServerClaimReconciler) unboundBackoff(claim *metalv1alpha1.ServerClaim)
 
 // setBound records a binding and its readiness. Like a PersistentVolumeClaim, a claim bound
 // at once says so in its phase and Bound condition only; the Bound event marks the end of a
-// wait the claim reported (a Bound=False condition, which came with a Warning event), so that
-// a burst of claims costs no event per binding.
+// wait the claim reported in its status (a Bound=False condition: a rejection, a lost
+// binding, or a slow server controller), so that a burst of claims costs no event per
+// binding.
 func (r *ServerClaimReconciler) setBound(ctx context.Context, claim *metalv1alpha1.ServerClaim, s *metalv1alpha1.Server, ready metav1.Condition) (ctrl.Result, error) {
 	wasBound := claim.Status.Phase == metalv1alpha1.PhaseBound
 	waited := meta.IsStatusConditionFalse(claim.Status.Conditions, metalv1alpha1.ServerClaimBound)

@@ -10,10 +10,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+	"github.com/metalfleet/metal-operator/internal/binding"
 	"github.com/metalfleet/metal-operator/internal/invariants"
 )
 
@@ -460,7 +462,12 @@ func TestClaimBindingLost(t *testing.T) {
 func TestClaimEvents(t *testing.T) {
 	g := NewWithT(t)
 	ns := env.Namespace(t)
-	startClaimController(t)
+	// A long grace: the test plays the server controller, and must not be taken for a slow one.
+	startManager(t, func(mgr manager.Manager) error {
+		o := testClaimOptions()
+		o.ServerReservedGrace = time.Minute
+		return setupClaimController(mgr, o)
+	})
 
 	name := "late-" + ns
 	waiting := newClaim(t, ns, byRef(name))
@@ -477,10 +484,64 @@ func TestClaimEvents(t *testing.T) {
 		}
 	}
 
+	// Bound at once: no event. (Should the claim be reconciled before the manager's cache
+	// shows the new server, it reports NoMatchingServer first, and then a Bound event is
+	// right: a Bound event without a warning before it is what must not happen.)
 	free := newIdleServer(t, map[string]string{"events": ns})
 	atOnce := newClaim(t, ns, bySelector("events", ns))
 	reserveAndExpectBound(g, free, atOnce, metalv1alpha1.ServerOffPowerState)
-	g.Consistently(eventReasons(atOnce), 500*time.Millisecond).Should(BeEmpty())
+	g.Consistently(func(g Gomega) {
+		var warned bool
+		for _, e := range eventsOf(g, atOnce) {
+			warned = warned || e.Type == corev1.EventTypeWarning
+			if e.Reason == metalv1alpha1.ReasonBound {
+				g.Expect(warned).To(BeTrue(), "a Bound event for a claim bound at once")
+			}
+		}
+	}, 500*time.Millisecond).Should(Succeed())
+}
+
+// TestClaimReleasesPickedServers: a server a claim picked but could not take (the cache
+// showed it free, the API server did not) goes back to the pool, so it stays available to
+// other claims once it is free again. The reconciler runs without a manager, reading the
+// API server directly, to make the pool and the server disagree on purpose.
+func TestClaimReleasesPickedServers(t *testing.T) {
+	g := NewWithT(t)
+	ns := env.Namespace(t)
+	r := &ServerClaimReconciler{Client: env.Client, APIReader: env.Client, Scheme: env.Client.Scheme(),
+		Options: testClaimOptions(), pool: binding.NewPool(), expect: newExpectations(), versions: newObjectVersions()}
+	lbls := map[string]string{"pick": ns}
+	s := newIdleServer(t, lbls)
+	c := newClaim(t, ns, bySelector("pick", ns))
+	sel := labels.SelectorFromSet(lbls)
+
+	// The pool saw the server free; the API server now says it is cordoned.
+	r.pool.Observe(getServer(g, s))
+	patchServer(g, s, func(o *metalv1alpha1.Server) { o.Spec.Unclaimable = true })
+	cand, ok, _ := r.pool.Pick(sel, lbls, string(c.UID), nil)
+	g.Expect(ok).To(BeTrue())
+	taken, err := r.takeCandidate(t.Context(), getClaim(g, c), sel, cand.Name)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(taken).To(BeNil(), "a cordoned server is not taken")
+
+	// Uncordoned, it is picked again.
+	patchServer(g, s, func(o *metalv1alpha1.Server) { o.Spec.Unclaimable = false })
+	r.pool.Observe(getServer(g, s))
+	again, ok, busy := r.pool.Pick(sel, lbls, string(c.UID), nil)
+	g.Expect(busy).To(BeFalse(), "no picker holds it any more")
+	g.Expect(ok).To(BeTrue())
+	g.Expect(again.Name).To(Equal(s.Name))
+	r.pool.Done(again.Name)
+
+	// Taken: it leaves the pool, and the copy from before the take does not bring it back.
+	before := getServer(g, s)
+	cand, _, _ = r.pool.Pick(sel, lbls, string(c.UID), nil)
+	taken, err = r.takeCandidate(t.Context(), getClaim(g, c), sel, cand.Name)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(taken).NotTo(BeNil())
+	r.pool.Observe(before)
+	g.Expect(r.pool.Contains(s.Name)).To(BeFalse())
+	g.Expect(getServer(g, s).Spec.ServerClaimRef.UID).To(Equal(string(c.UID)))
 }
 
 // assertBindingInvariants checks the binding invariants by identity and returns the number

@@ -61,7 +61,7 @@ func (r *ServerClaimReconciler) serverEventHandler() handler.EventHandler {
 			if !ok {
 				return
 			}
-			r.pool.Remove(s.Name)
+			r.pool.Forget(s.Name)
 			r.enqueueHolder(s, q)
 			r.enqueueNamingClaims(ctx, s, q)
 		},

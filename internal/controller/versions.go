@@ -12,7 +12,8 @@ import (
 // the cache instead of acting on a copy older than the controller's own last write (which
 // could repeat a BMC action, repeat a write, or fail its write on a stale version); if the
 // cache lags for long, the controller reads around it or goes on. Once the cache shows the
-// version (or a later one), the entry is dropped, so settled objects cost nothing.
+// version (or a later one), the entry is dropped; entries nobody looked at again (an object
+// not reconciled after the controller's last write to it) are pruned after a while.
 type objectVersions struct {
 	mu sync.Mutex
 	m  map[string]expectedVersion
@@ -31,8 +32,20 @@ func newObjectVersions() *objectVersions {
 func (v *objectVersions) expect(key, rv string) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.m[key] = expectedVersion{rv: rv, at: time.Now()}
+	now := time.Now()
+	v.m[key] = expectedVersion{rv: rv, at: now}
+	if len(v.m)%1024 == 0 {
+		for k, e := range v.m {
+			if now.Sub(e.at) > versionRetention {
+				delete(v.m, k)
+			}
+		}
+	}
 }
+
+// versionRetention is how long an expectation is kept at most. Past cacheLagLimit callers
+// no longer wait for the cache; an older entry only bounds memory.
+const versionRetention = time.Minute
 
 // observe reports whether a cached copy with version rv can be trusted: there is no
 // expectation, or the cache has caught up with it (which drops the expectation). When it
