@@ -39,6 +39,7 @@ import (
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/bmc/emulator"
+	"github.com/metalfleet/metal-operator/internal/controlplane"
 	"github.com/metalfleet/metal-operator/internal/invariants"
 	"github.com/metalfleet/metal-operator/internal/scheme"
 )
@@ -147,11 +148,11 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	args.Set("max-requests-inflight", "2000")
 	args.Set("max-mutating-requests-inflight", "1000")
 	logf("starting the control plane")
-	restCfg, err := env.Start()
+	restCfg, stopControlPlane, err := controlplane.Start(env)
 	if err != nil {
 		return res, fmt.Errorf("starting the control plane: %w", err)
 	}
-	defer func() { _ = env.Stop() }()
+	defer func() { _ = stopControlPlane() }()
 	restCfg.QPS, restCfg.Burst = 5000, 10000
 	c, err := client.New(restCfg, client.Options{Scheme: env.Scheme})
 	if err != nil {

@@ -34,6 +34,7 @@ import (
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/bmc/emulator"
 	"github.com/metalfleet/metal-operator/internal/boot/image"
+	"github.com/metalfleet/metal-operator/internal/controlplane"
 	"github.com/metalfleet/metal-operator/internal/operator"
 	"github.com/metalfleet/metal-operator/internal/scheme"
 )
@@ -135,11 +136,11 @@ func Start(ctx context.Context, o Options) (env *Env, err error) {
 		return nil, err
 	}
 	env.cp.ControlPlane.Etcd = &envtest.Etcd{DataDir: etcdDir}
-	cfg, err := env.cp.Start()
+	cfg, stopControlPlane, err := controlplane.Start(env.cp)
 	if err != nil {
 		return nil, fmt.Errorf("starting the control plane: %w", err)
 	}
-	env.stops = append(env.stops, func() { _ = env.cp.Stop() })
+	env.stops = append(env.stops, func() { _ = stopControlPlane() })
 	env.Config = cfg
 	user, err := env.cp.AddUser(envtest.User{Name: "metal-dev-admin", Groups: []string{"system:masters"}}, nil)
 	if err != nil {

@@ -27,6 +27,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/metalfleet/metal-operator/internal/controlplane"
 	"github.com/metalfleet/metal-operator/internal/paths"
 	"github.com/metalfleet/metal-operator/internal/scheme"
 )
@@ -42,7 +43,8 @@ type Env struct {
 	// RootDir is the repository root.
 	RootDir string
 
-	env *envtest.Environment
+	env  *envtest.Environment
+	stop func() error
 }
 
 // NewScheme returns a scheme with the core kinds and this operator's kinds.
@@ -71,7 +73,7 @@ func Start() (*Env, error) {
 		BinaryAssetsDirectory: assets,
 		Scheme:                s,
 	}
-	cfg, err := env.Start()
+	cfg, stop, err := controlplane.Start(env)
 	if err != nil {
 		return nil, fmt.Errorf("testenv: starting the control plane: %w", err)
 	}
@@ -80,14 +82,14 @@ func Start() (*Env, error) {
 	cfg.Burst = 2000
 	c, err := client.New(cfg, client.Options{Scheme: s})
 	if err != nil {
-		_ = env.Stop()
+		_ = stop()
 		return nil, err
 	}
-	return &Env{Config: cfg, Client: c, Scheme: s, RootDir: root, env: env}, nil
+	return &Env{Config: cfg, Client: c, Scheme: s, RootDir: root, env: env, stop: stop}, nil
 }
 
 // Stop stops the control plane.
-func (e *Env) Stop() error { return e.env.Stop() }
+func (e *Env) Stop() error { return e.stop() }
 
 // Main starts a control plane, runs the package's tests and stops it. It sets *env before
 // running the tests.

@@ -1,0 +1,205 @@
+// Package controlplane starts the kube-apiserver and etcd that tests, the benchmark and the
+// embedded environment use, and cleans up after runs that died without stopping them.
+package controlplane
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// A test binary that panics (a test timeout does) or is killed exits without stopping the
+// kube-apiserver and etcd it started; they keep running, idle but holding memory and CPU,
+// and skew every benchmark after them. TrackControlPlane records, in a file per process,
+// the control-plane children this process started; ReapOrphans, called before a new control
+// plane starts, kills those whose owner is gone.
+
+// Start starts env's control plane after killing the orphans of earlier runs,
+// and records it, so that a later run kills it if this process dies without calling stop.
+func Start(env *envtest.Environment) (cfg *rest.Config, stop func() error, err error) {
+	assets := env.BinaryAssetsDirectory
+	if killed, err := ReapOrphans(assets); err == nil && len(killed) > 0 {
+		fmt.Fprintf(os.Stderr, "killed control-plane processes left behind by an earlier run: %v\n", killed)
+	}
+	cfg, err = env.Start()
+	if err != nil {
+		return nil, nil, err
+	}
+	untrack, err := TrackControlPlane(assets)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "not recording the control plane's processes: %v\n", err)
+	}
+	return cfg, func() error {
+		defer untrack()
+		return env.Stop()
+	}, nil
+}
+
+// runDirOverride replaces the run directory in tests.
+var runDirOverride string
+
+// runDir holds one file per process that runs a control plane.
+func runDir() (string, error) {
+	if runDirOverride != "" {
+		return runDirOverride, nil
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "metal-operator", "run"), nil
+}
+
+// TrackControlPlane records the children of this process that run a binary from assetsDir
+// (the kube-apiserver and etcd envtest just started). The returned function forgets them,
+// for a control plane stopped normally.
+func TrackControlPlane(assetsDir string) (untrack func(), err error) {
+	dir, err := runDir()
+	if err != nil {
+		return func() {}, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return func() {}, err
+	}
+	self := os.Getpid()
+	started, err := startTime(self)
+	if err != nil {
+		return func() {}, err
+	}
+	var children []string
+	for _, pid := range processes() {
+		if ppid, err := parentOf(pid); err == nil && ppid == self && runsFrom(pid, assetsDir) {
+			children = append(children, strconv.Itoa(pid))
+		}
+	}
+	path := filepath.Join(dir, strconv.Itoa(self))
+	content := fmt.Sprintf("%d %s\n%s\n", self, started, strings.Join(children, " "))
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		return func() {}, err
+	}
+	return func() { _ = os.Remove(path) }, nil
+}
+
+// ReapOrphans kills the control-plane processes recorded by a process that is gone, if they
+// still run a binary from assetsDir, and returns their pids.
+func ReapOrphans(assetsDir string) ([]int, error) {
+	dir, err := runDir()
+	if err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var killed []int
+	for _, e := range entries {
+		path := filepath.Join(dir, e.Name())
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		lines := strings.SplitN(string(data), "\n", 3)
+		if len(lines) < 2 {
+			_ = os.Remove(path)
+			continue
+		}
+		owner := strings.Fields(lines[0])
+		if len(owner) == 2 {
+			if pid, err := strconv.Atoi(owner[0]); err == nil {
+				if started, err := startTime(pid); err == nil && started == owner[1] {
+					continue // the owner still runs: its control plane is in use
+				}
+			}
+		}
+		others := false
+		for _, f := range strings.Fields(lines[1]) {
+			pid, err := strconv.Atoi(f)
+			if err != nil || !alive(pid) {
+				continue
+			}
+			if !runsFrom(pid, assetsDir) {
+				others = true // another assets folder's: left to a run that uses it
+				continue
+			}
+			if err := syscall.Kill(pid, syscall.SIGKILL); err == nil {
+				killed = append(killed, pid)
+			}
+		}
+		if !others {
+			_ = os.Remove(path)
+		}
+	}
+	return killed, nil
+}
+
+func alive(pid int) bool {
+	_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
+	return err == nil
+}
+
+// processes lists the pids in /proc.
+func processes() []int {
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range entries {
+		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// statFields returns the fields of /proc/<pid>/stat after the command name.
+func statFields(pid int) ([]string, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil, err
+	}
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+2 > len(s) {
+		return nil, fmt.Errorf("unexpected /proc/%d/stat", pid)
+	}
+	return strings.Fields(s[i+2:]), nil
+}
+
+func parentOf(pid int) (int, error) {
+	f, err := statFields(pid)
+	if err != nil || len(f) < 2 {
+		return 0, fmt.Errorf("no parent of %d: %v", pid, err)
+	}
+	return strconv.Atoi(f[1])
+}
+
+// startTime is the process's start time in clock ticks since boot: with the pid it names
+// one process, even after the pid is reused.
+func startTime(pid int) (string, error) {
+	f, err := statFields(pid)
+	if err != nil || len(f) < 20 {
+		return "", fmt.Errorf("no start time of %d: %v", pid, err)
+	}
+	return f[19], nil
+}
+
+// runsFrom reports whether the process's executable is in dir.
+func runsFrom(pid int, dir string) bool {
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	if err != nil {
+		return false
+	}
+	want, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		want = dir
+	}
+	return filepath.Dir(exe) == filepath.Clean(want) || filepath.Dir(exe) == filepath.Clean(dir)
+}
