@@ -27,6 +27,9 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrTLS: the TLS handshake failed, typically an untrusted or mismatching certificate.
 	ErrTLS = errors.New("tls error")
+	// ErrBadRequest: the BMC refused the content of a request (HTTP 400), e.g. a value it
+	// does not accept. Sending the same request again fails the same way.
+	ErrBadRequest = errors.New("bad request")
 )
 
 // Condition reasons returned by Reason.
@@ -37,6 +40,7 @@ const (
 	ReasonNotSupported = "NotSupported"
 	ReasonConflict     = "Conflict"
 	ReasonTLSError     = "TLSError"
+	ReasonBadRequest   = "BadRequest"
 	ReasonBMCError     = "BMCError"
 )
 
@@ -57,6 +61,8 @@ func Reason(err error) string {
 		return ReasonNotSupported
 	case errors.Is(err, ErrConflict):
 		return ReasonConflict
+	case errors.Is(err, ErrBadRequest):
+		return ReasonBadRequest
 	case errors.Is(err, ErrUnavailable):
 		return ReasonUnreachable
 	}

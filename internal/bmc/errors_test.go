@@ -36,6 +36,7 @@ func TestReason(t *testing.T) {
 		{"not found", fmt.Errorf("op: %w", bmc.ErrNotFound), bmc.ReasonNotFound},
 		{"not supported", fmt.Errorf("op: %w", bmc.ErrNotSupported), bmc.ReasonNotSupported},
 		{"conflict", fmt.Errorf("op: %w", bmc.ErrConflict), bmc.ReasonConflict},
+		{"bad request", fmt.Errorf("op: %w", bmc.ErrBadRequest), bmc.ReasonBadRequest},
 		{"tls sentinel", fmt.Errorf("op: %w", bmc.ErrTLS), bmc.ReasonTLSError},
 		{"tls sentinel wins over unavailable", fmt.Errorf("op: %w: %w", bmc.ErrTLS, bmc.ErrUnavailable), bmc.ReasonTLSError},
 		{"raw dial error", fmt.Errorf("wrapped: %w", dial), bmc.ReasonUnreachable},

@@ -168,6 +168,8 @@ func (e *HTTPError) Unwrap() error { return e.kind }
 // kindForStatus maps an HTTP status to a bmc sentinel error.
 func kindForStatus(code int) error {
 	switch code {
+	case http.StatusBadRequest:
+		return bmc.ErrBadRequest
 	case http.StatusUnauthorized, http.StatusForbidden:
 		return bmc.ErrUnauthorized
 	case http.StatusNotFound:

@@ -351,7 +351,7 @@ func TestStatusErrorMapping(t *testing.T) {
 		{http.StatusNotFound, bmc.ErrNotFound, "NotFound", "redfish: GET /redfish/v1/Systems/1: not found (404)", 1},
 		{http.StatusMethodNotAllowed, bmc.ErrNotSupported, "NotSupported", "redfish: GET /redfish/v1/Systems/1: not supported (405)", 1},
 		{http.StatusConflict, bmc.ErrConflict, "Conflict", "redfish: GET /redfish/v1/Systems/1: conflict (409)", 1},
-		{http.StatusBadRequest, nil, "BMCError", "redfish: GET /redfish/v1/Systems/1: bad request (400)", 1},
+		{http.StatusBadRequest, bmc.ErrBadRequest, "BadRequest", "redfish: GET /redfish/v1/Systems/1: bad request (400)", 1},
 		{http.StatusNotImplemented, bmc.ErrNotSupported, "NotSupported", "redfish: GET /redfish/v1/Systems/1: not supported (501)", 1},
 		{http.StatusServiceUnavailable, bmc.ErrUnavailable, "Unreachable", "redfish: GET /redfish/v1/Systems/1: unavailable (503)", maxGetAttempts},
 		{http.StatusBadGateway, bmc.ErrUnavailable, "Unreachable", "redfish: GET /redfish/v1/Systems/1: unavailable (502)", maxGetAttempts},
