@@ -112,8 +112,8 @@ func (o BootOverride) Disabled() bool {
 	return o.Target == "" || o.Target == BootTargetNone
 }
 
-// SystemInfo is what one GET of a system resource yields: identity, power, LED and the
-// current boot override. It is cheap and meant to be read on every resync.
+// SystemInfo is what one GET of a system resource yields: identity, power, LED, the current
+// boot override and boot order. It is cheap and meant to be read on every resync.
 type SystemInfo struct {
 	UUID             string
 	URI              string
@@ -126,6 +126,9 @@ type SystemInfo struct {
 	IndicatorLED     IndicatorLED
 	TotalMemoryBytes int64
 	BootOverride     BootOverride
+	// BootOrder is the persistent boot order (Redfish Boot.BootOrder): boot option
+	// references such as "Boot0001", tried first to last. Empty if the BMC reports none.
+	BootOrder []string
 }
 
 // Processor is one processor of a system.
@@ -214,9 +217,17 @@ type PowerController interface {
 	Reset(ctx context.Context, systemURI string, t ResetType) error
 }
 
-// BootController sets the boot source override of a system.
+// BootController sets how a system boots: a boot source override, and the persistent boot
+// order (read it with InventoryReader.SystemInfo).
 type BootController interface {
+	// SetBootOverride sets the boot source override; it does nothing if the system already
+	// has it.
 	SetBootOverride(ctx context.Context, systemURI string, o BootOverride) error
+	// SetBootOrder replaces the persistent boot order with order, boot option references
+	// tried first to last; it does nothing if the system already has that order. An empty
+	// order is refused without a request. A BMC that refuses the order (a reference the
+	// system does not have) yields an error wrapping ErrBadRequest.
+	SetBootOrder(ctx context.Context, systemURI string, order []string) error
 }
 
 // InventoryReader reads systems, their hardware and the manager.

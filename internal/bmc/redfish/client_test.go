@@ -95,6 +95,7 @@ func TestSystemInfoReadsOneGET(t *testing.T) {
 		IndicatorLED:     bmc.IndicatorLEDOff,
 		TotalMemoryBytes: 512 << 20,
 		BootOverride:     bmc.BootOverride{Target: bmc.BootTargetPxe, Mode: bmc.BootModeLegacy, Once: true},
+		BootOrder:        []string{"Boot0002", "Boot0000", "Boot0001"},
 	}))
 
 	reqs := f.requests()
@@ -255,15 +256,7 @@ func TestSetBootOverride(t *testing.T) {
 			} else {
 				g.Expect(err).NotTo(HaveOccurred())
 			}
-			patches := f.only(http.MethodPatch)
-			if tt.wantPatch == "" {
-				g.Expect(patches).To(BeEmpty())
-				return
-			}
-			g.Expect(patches).To(HaveLen(1))
-			g.Expect(patches[0].Path).To(Equal(testSystem))
-			g.Expect(patches[0].Body).To(MatchJSON(tt.wantPatch))
-			g.Expect(patches[0].Header.Get("If-Match")).To(Equal(`W/"abc"`))
+			expectSystemPatch(g, f, tt.wantPatch, `W/"abc"`)
 		})
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	. "github.com/onsi/gomega"
 )
 
 const (
@@ -167,6 +169,7 @@ func systemBody(power, enabled, target string) map[string]any {
 			"BootSourceOverrideTarget":                         target,
 			"BootSourceOverrideMode":                           "Legacy",
 			"BootSourceOverrideTarget@Redfish.AllowableValues": []string{"None", "Pxe", "Hdd", "UefiHttp"},
+			"BootOrder": []string{"Boot0002", "Boot0000", "Boot0001"},
 		},
 		"Actions": map[string]any{
 			"#ComputerSystem.Reset": map[string]any{
@@ -181,6 +184,21 @@ func systemBody(power, enabled, target string) map[string]any {
 		"EthernetInterfaces": map[string]any{"@odata.id": testSystem + "/EthernetInterfaces"},
 		"Storage":            map[string]any{"@odata.id": testSystem + "/Storage"},
 	}
+}
+
+// expectSystemPatch checks the PATCHes the fake BMC received: none if want is "", else one
+// of the system with the JSON body want and If-Match etag.
+func expectSystemPatch(g Gomega, f *fakeBMC, want, etag string) {
+	patches := f.only(http.MethodPatch)
+	if want == "" {
+		g.Expect(patches).To(BeEmpty())
+		return
+	}
+	g.Expect(patches).To(HaveLen(1))
+	g.Expect(patches[0].Path).To(Equal(testSystem))
+	g.Expect(patches[0].Body).To(MatchJSON(want))
+	g.Expect(patches[0].Header.Get("If-Match")).To(Equal(etag))
+	g.Expect(patches[0].Header.Get("Content-Type")).To(Equal("application/json"))
 }
 
 func members(paths ...string) map[string]any {

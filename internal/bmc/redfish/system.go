@@ -71,6 +71,7 @@ func (c *Client) SystemInfo(ctx context.Context, systemURI string) (bmc.SystemIn
 		IndicatorLED:     bmc.IndicatorLED(sys.IndicatorLED),
 		TotalMemoryBytes: gibToBytes(float64(sys.MemorySummary.TotalSystemMemoryGiB)),
 		BootOverride:     bootOverrideOf(sys),
+		BootOrder:        sys.Boot.BootOrder,
 	}, nil
 }
 
@@ -200,6 +201,21 @@ func (c *Client) SetBootOverride(ctx context.Context, systemURI string, o bmc.Bo
 			boot["BootSourceOverrideMode"] = string(o.Mode)
 		}
 		return map[string]any{"Boot": boot}, nil
+	})
+}
+
+// SetBootOrder replaces the system's Boot.BootOrder with order. It does nothing if the
+// system already reports that order. The PATCH carries only Boot.BootOrder, with If-Match
+// like SetBootOverride.
+func (c *Client) SetBootOrder(ctx context.Context, systemURI string, order []string) error {
+	if len(order) == 0 {
+		return fmt.Errorf("redfish: PATCH %s: empty boot order", pathOf(systemURI))
+	}
+	return c.patchSystem(ctx, systemURI, func(sys *computerSystem) (any, error) {
+		if slices.Equal(sys.Boot.BootOrder, order) {
+			return nil, nil
+		}
+		return bootOrderPatch{Boot: bootOrderBody{BootOrder: order}}, nil
 	})
 }
 

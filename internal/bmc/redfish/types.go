@@ -62,6 +62,7 @@ type computerSystem struct {
 		BootSourceOverrideTarget  string   `json:"BootSourceOverrideTarget"`
 		BootSourceOverrideMode    string   `json:"BootSourceOverrideMode"`
 		AllowableTargets          []string `json:"BootSourceOverrideTarget@Redfish.AllowableValues"`
+		BootOrder                 []string `json:"BootOrder"`
 	} `json:"Boot"`
 	Actions struct {
 		Reset struct {
@@ -73,6 +74,15 @@ type computerSystem struct {
 	Memory             link `json:"Memory"`
 	EthernetInterfaces link `json:"EthernetInterfaces"`
 	Storage            link `json:"Storage"`
+}
+
+// bootOrderPatch is the PATCH body that replaces a system's boot order.
+type bootOrderPatch struct {
+	Boot bootOrderBody `json:"Boot"`
+}
+
+type bootOrderBody struct {
+	BootOrder []string `json:"BootOrder"`
 }
 
 type manager struct {
