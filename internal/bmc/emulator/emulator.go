@@ -2,7 +2,8 @@
 // environment.
 //
 // It serves the subset of Redfish the operator uses (service root, systems with reset action
-// and boot/LED PATCH, processors, memory, Ethernet interfaces, storage, one manager, sessions)
+// and boot/LED PATCH, boot options, processors, memory, Ethernet interfaces, storage, one
+// manager, sessions)
 // for any number of systems, and lets a test inject faults: an unavailable or slow BMC, changed
 // credentials, an operating system that ignores graceful shutdown, power changed out of band,
 // systems that appear and disappear. With Options.TLS it serves HTTPS with a self-signed
@@ -20,6 +21,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -75,7 +77,7 @@ type Options struct {
 // BootRecord is one boot of a system: what it booted from and when.
 type BootRecord struct {
 	// Target is the boot source actually used: the override target when a boot override was
-	// active, else Hdd.
+	// active, else the alias of the first entry of the boot order (Hdd by default).
 	Target bmc.BootTarget
 	At     time.Time
 }
@@ -203,6 +205,7 @@ func (e *Emulator) addSystemLocked() *system {
 		bootEnabled: overrideDisabled,
 		bootTarget:  string(bmc.BootTargetNone),
 		bootMode:    string(bmc.BootModeUEFI),
+		bootOrder:   slices.Clone(defaultBootOrder),
 		version:     1,
 	}
 	e.systems[id] = s
@@ -362,6 +365,34 @@ func (e *Emulator) BootHistory(uuid string) []BootRecord {
 	return append([]BootRecord(nil), s.history...)
 }
 
+// BootOrder returns a system's boot order: the references of its boot options, first tried
+// first (nil for an unknown system).
+func (e *Emulator) BootOrder(uuid string) []string {
+	s := e.lookup(uuid)
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.bootOrder)
+}
+
+// SetBootOrder changes a system's boot order out of band (someone changed it in the firmware
+// setup), without the checks a PATCH gets. It reports whether the system exists.
+func (e *Emulator) SetBootOrder(uuid string, order []string) bool {
+	s := e.lookup(uuid)
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !slices.Equal(s.bootOrder, order) {
+		s.bootOrder = slices.Clone(order)
+		s.version++
+	}
+	return true
+}
+
 // ResetCount returns how many resets of type t a system accepted.
 func (e *Emulator) ResetCount(uuid string, t bmc.ResetType) int {
 	s := e.lookup(uuid)
@@ -431,6 +462,7 @@ type system struct {
 	bootEnabled    string
 	bootTarget     string
 	bootMode       string
+	bootOrder      []string
 	ignoreGraceful bool
 	history        []BootRecord
 	resets         map[bmc.ResetType]int
@@ -476,6 +508,11 @@ func (s *system) setPower(state bmc.PowerState, at time.Time) {
 // boot records a boot and consumes a one-time override. Callers hold s.mu.
 func (s *system) boot(at time.Time) {
 	target := bmc.BootTargetHdd
+	if len(s.bootOrder) > 0 {
+		if o, ok := bootOptionByRef(s.bootOrder[0]); ok {
+			target = o.alias
+		}
+	}
 	if s.bootEnabled != overrideDisabled && s.bootTarget != "" && s.bootTarget != string(bmc.BootTargetNone) {
 		target = bmc.BootTarget(s.bootTarget)
 	}

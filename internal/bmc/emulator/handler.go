@@ -223,6 +223,8 @@ func (e *Emulator) systemJSON(s *system) obj {
 			"BootSourceOverrideTarget":                         s.bootTarget,
 			"BootSourceOverrideMode":                           s.bootMode,
 			"BootSourceOverrideTarget@Redfish.AllowableValues": allowableBootTargets,
+			"BootOrder":   slices.Clone(s.bootOrder),
+			"BootOptions": ref(s.uri + "/BootOptions"),
 		},
 		"Processors":         ref(s.uri + "/Processors"),
 		"Memory":             ref(s.uri + "/Memory"),
@@ -266,8 +268,8 @@ func (e *Emulator) resetSystem(w http.ResponseWriter, r *http.Request, s *system
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// patchSystem handles PATCH of a system: Boot override properties and IndicatorLED, with
-// If-Match against the current ETag.
+// patchSystem handles PATCH of a system: Boot override properties, Boot.BootOrder and
+// IndicatorLED, with If-Match against the current ETag.
 func (e *Emulator) patchSystem(w http.ResponseWriter, r *http.Request, s *system) {
 	var req map[string]json.RawMessage
 	if !decodeBody(w, r, &req) {
@@ -277,6 +279,8 @@ func (e *Emulator) patchSystem(w http.ResponseWriter, r *http.Request, s *system
 		Enabled *string `json:"BootSourceOverrideEnabled"`
 		Target  *string `json:"BootSourceOverrideTarget"`
 		Mode    *string `json:"BootSourceOverrideMode"`
+		// Order is nil when the PATCH leaves the boot order alone.
+		Order *[]string `json:"BootOrder"`
 	}
 	var led *string
 	for k, v := range req {
@@ -310,6 +314,12 @@ func (e *Emulator) patchSystem(w http.ResponseWriter, r *http.Request, s *system
 		notInList(w, "BootSourceOverrideMode", *boot.Mode)
 		return
 	}
+	if boot.Order != nil {
+		if id, msg := bootOrderError(*boot.Order); id != "" {
+			writeError(w, http.StatusBadRequest, id, msg)
+			return
+		}
+	}
 	if led != nil && *led != string(bmc.IndicatorLEDLit) && *led != string(bmc.IndicatorLEDBlinking) && *led != string(bmc.IndicatorLEDOff) {
 		notInList(w, "IndicatorLED", *led)
 		return
@@ -333,6 +343,10 @@ func (e *Emulator) patchSystem(w http.ResponseWriter, r *http.Request, s *system
 	set(&s.bootEnabled, boot.Enabled)
 	set(&s.bootTarget, boot.Target)
 	set(&s.bootMode, boot.Mode)
+	if boot.Order != nil && !slices.Equal(s.bootOrder, *boot.Order) {
+		s.bootOrder = slices.Clone(*boot.Order)
+		changed = true
+	}
 	if led != nil && string(s.led) != *led {
 		s.led = bmc.IndicatorLED(*led)
 		changed = true
@@ -357,6 +371,51 @@ func etagListContains(header, etag string) bool {
 
 // Fixed hardware of every emulated system.
 var emulatedCPUs = []string{"CPU1", "CPU2"}
+
+// bootOption is one of the boot options every emulated system has.
+type bootOption struct {
+	ref     string // BootOptionReference, also its Id
+	alias   bmc.BootTarget
+	display string
+}
+
+var emulatedBootOptions = []bootOption{
+	{ref: "Boot0000", alias: bmc.BootTargetPxe, display: "UEFI PXE IPv4: eth0"},
+	{ref: "Boot0001", alias: bmc.BootTargetHdd, display: "UEFI Drive 0: EMU-SSD-960"},
+	{ref: "Boot0002", alias: "Cd", display: "UEFI Virtual CD/DVD"},
+	{ref: "Boot0003", alias: "Usb", display: "UEFI Virtual USB"},
+}
+
+// defaultBootOrder is the boot order of a new system: from disk first.
+var defaultBootOrder = []string{"Boot0001", "Boot0000", "Boot0002", "Boot0003"}
+
+func bootOptionByRef(ref string) (bootOption, bool) {
+	i := slices.IndexFunc(emulatedBootOptions, func(o bootOption) bool { return o.ref == ref })
+	if i < 0 {
+		return bootOption{}, false
+	}
+	return emulatedBootOptions[i], true
+}
+
+// bootOrderError returns the message id and message refusing order as a system's boot
+// order, or "" if the order is acceptable: at least one entry, every entry a boot option of
+// the system, none twice.
+func bootOrderError(order []string) (string, string) {
+	if len(order) == 0 {
+		return "PropertyValueError", "The value provided for the property BootOrder is not valid: it names no boot option."
+	}
+	for i, ref := range order {
+		if _, ok := bootOptionByRef(ref); !ok {
+			return "PropertyValueNotInList",
+				fmt.Sprintf("The value %q for the property BootOrder is not in the list of acceptable values.", ref)
+		}
+		if slices.Contains(order[:i], ref) {
+			return "PropertyValueError",
+				fmt.Sprintf("The value provided for the property BootOrder is not valid: %q appears more than once.", ref)
+		}
+	}
+	return "", ""
+}
 
 const (
 	emulatedCPUModel = "Emulated Xeon 6338 @ 2.00GHz"
@@ -440,8 +499,30 @@ func (e *Emulator) systemSubresource(s *system, sub []string) obj {
 		}
 	case "Storage":
 		return e.storageResource(s, base, sub[1:])
+	case "BootOptions":
+		return bootOptionResource(base, sub[1:])
 	}
 	return nil
+}
+
+// bootOptionResource renders .../BootOptions and its members.
+func bootOptionResource(base string, sub []string) obj {
+	if len(sub) == 0 {
+		members := make([]obj, 0, len(emulatedBootOptions))
+		for _, o := range emulatedBootOptions {
+			members = append(members, ref(base+"/"+o.ref))
+		}
+		return collectionOf("#BootOptionCollection.BootOptionCollection", base, "Boot Option Collection", members)
+	}
+	o, ok := bootOptionByRef(sub[0])
+	if len(sub) != 1 || !ok {
+		return nil
+	}
+	return obj{
+		"@odata.type": "#BootOption.v1_0_4.BootOption", "@odata.id": base + "/" + o.ref,
+		"Id": o.ref, "Name": "Boot Option " + o.ref, "BootOptionReference": o.ref,
+		"DisplayName": o.display, "Alias": string(o.alias), "BootOptionEnabled": true,
+	}
 }
 
 // storageResource renders .../Storage and below: one controller with one drive and one volume.

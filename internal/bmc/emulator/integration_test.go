@@ -161,6 +161,40 @@ func TestIndicatorLEDAndETags(t *testing.T) {
 	g.Expect(info.IndicatorLED).To(Equal(bmc.IndicatorLEDBlinking))
 }
 
+// The client reads the boot order with the system and replaces it; a reference the system
+// does not have is refused with the BMC's message; a system boots from the first entry.
+func TestBootOrder(t *testing.T) {
+	g := NewWithT(t)
+	e, c := startEmulator(t, emulator.Options{})
+	ctx := t.Context()
+	sys := e.Systems()[0]
+	bootOrder := func() ([]string, error) {
+		info, err := c.SystemInfo(ctx, sys.URI)
+		return info.BootOrder, err
+	}
+
+	g.Expect(bootOrder()).To(Equal([]string{"Boot0001", "Boot0000", "Boot0002", "Boot0003"}))
+	want := []string{"Boot0000", "Boot0002", "Boot0001", "Boot0003"}
+	g.Expect(c.SetBootOrder(ctx, sys.URI, want)).To(Succeed())
+	g.Expect(e.BootOrder(sys.UUID)).To(Equal(want))
+	g.Expect(bootOrder()).To(Equal(want))
+	requests := e.RequestCount()
+	g.Expect(c.SetBootOrder(ctx, sys.URI, want)).To(Succeed())
+	g.Expect(e.RequestCount()-requests).To(Equal(int64(1)), "already in that order: one GET, no PATCH")
+
+	err := c.SetBootOrder(ctx, sys.URI, []string{"Boot0000", "Boot0042"})
+	g.Expect(err).To(MatchError(bmc.ErrBadRequest))
+	g.Expect(err.Error()).To(ContainSubstring(`The value "Boot0042" for the property BootOrder is not in the list of acceptable values.`))
+	g.Expect(e.BootOrder(sys.UUID)).To(Equal(want), "a refused order changes nothing")
+
+	g.Expect(e.SetBootOrder(sys.UUID, []string{"Boot0001"})).To(BeTrue())
+	g.Expect(bootOrder()).To(Equal([]string{"Boot0001"}), "a change made at the BMC is visible")
+
+	g.Expect(c.SetBootOrder(ctx, sys.URI, want)).To(Succeed())
+	g.Expect(c.PowerOn(ctx, sys.URI)).To(Succeed())
+	g.Expect(e.BootHistory(sys.UUID)).To(ConsistOf(HaveField("Target", bmc.BootTargetPxe)), "Boot0000 is the PXE option")
+}
+
 func TestInventory(t *testing.T) {
 	g := NewWithT(t)
 	e, c := startEmulator(t, emulator.Options{Systems: 3, UUIDSeed: "inventory", Manufacturer: "Acme", Model: "R1"})

@@ -98,6 +98,13 @@ func TestProtocol(t *testing.T) {
 		{name: "patch bad led", method: "PATCH", path: sys.URI, body: `{"IndicatorLED":"Disco"}`, wantStatus: 400},
 		{name: "patch stale etag", method: "PATCH", path: sys.URI, body: `{"IndicatorLED":"Lit"}`, header: map[string]string{"If-Match": `"0"`}, wantStatus: 412, wantMsg: "PreconditionFailed"},
 		{name: "patch any etag", method: "PATCH", path: sys.URI, body: `{"IndicatorLED":"Lit"}`, header: map[string]string{"If-Match": `*`}, wantStatus: 200},
+		{name: "patch unknown boot option", method: "PATCH", path: sys.URI, body: `{"Boot":{"BootOrder":["Boot0001","Boot0042"]}}`, wantStatus: 400, wantMsg: "PropertyValueNotInList"},
+		{name: "patch empty boot order", method: "PATCH", path: sys.URI, body: `{"Boot":{"BootOrder":[]}}`, wantStatus: 400, wantMsg: "PropertyValueError"},
+		{name: "patch boot option twice", method: "PATCH", path: sys.URI, body: `{"Boot":{"BootOrder":["Boot0001","Boot0001"]}}`, wantStatus: 400, wantMsg: "PropertyValueError"},
+		{name: "patch boot order of numbers", method: "PATCH", path: sys.URI, body: `{"Boot":{"BootOrder":[1]}}`, wantStatus: 400, wantMsg: "PropertyValueFormatError"},
+		{name: "boot options", method: "GET", path: sys.URI + "/BootOptions", wantStatus: 200},
+		{name: "boot option", method: "GET", path: sys.URI + "/BootOptions/Boot0003", wantStatus: 200},
+		{name: "no such boot option", method: "GET", path: sys.URI + "/BootOptions/Boot0004", wantStatus: 404},
 		{name: "processor", method: "GET", path: sys.URI + "/Processors/CPU2", wantStatus: 200},
 		{name: "no such processor", method: "GET", path: sys.URI + "/Processors/CPU3", wantStatus: 404},
 		{name: "empty dimm slot", method: "GET", path: sys.URI + "/Memory/DIMM5", wantStatus: 200},
@@ -152,6 +159,51 @@ func TestPatchETagFlow(t *testing.T) {
 	before := call(t, h, "GET", sys.URI, "", nil, true).header.Get("ETag")
 	g.Expect(e.SetPowerState(sys.UUID, bmc.PowerStateOn)).To(BeTrue())
 	g.Expect(call(t, h, "GET", sys.URI, "", nil, true).header.Get("ETag")).NotTo(Equal(before))
+}
+
+// A system shows its boot order and links its boot options; a PATCH of Boot.BootOrder
+// replaces the order (a new ETag), and a refused one leaves it as it was.
+func TestBootOrderProtocol(t *testing.T) {
+	g := NewWithT(t)
+	e := emulator.New(emulator.Options{})
+	h := e.Handler()
+	sys := e.Systems()[0]
+	defaultOrder := []any{"Boot0001", "Boot0000", "Boot0002", "Boot0003"}
+
+	get := call(t, h, "GET", sys.URI, "", nil, true)
+	g.Expect(get.body["Boot"]).To(HaveKeyWithValue("BootOrder", defaultOrder))
+	g.Expect(get.body["Boot"]).To(HaveKeyWithValue("BootOptions", map[string]any{"@odata.id": sys.URI + "/BootOptions"}))
+
+	options := call(t, h, "GET", sys.URI+"/BootOptions", "", nil, true)
+	g.Expect(options.body["Members@odata.count"]).To(BeNumerically("==", 4))
+	aliases := map[string]any{}
+	for _, m := range options.body["Members"].([]any) {
+		o := call(t, h, "GET", m.(map[string]any)["@odata.id"].(string), "", nil, true)
+		g.Expect(o.status).To(Equal(http.StatusOK))
+		aliases[o.body["BootOptionReference"].(string)] = o.body["Alias"]
+	}
+	g.Expect(aliases).To(Equal(map[string]any{"Boot0000": "Pxe", "Boot0001": "Hdd", "Boot0002": "Cd", "Boot0003": "Usb"}))
+
+	etag := get.header.Get("ETag")
+	patch := call(t, h, "PATCH", sys.URI, `{"Boot":{"BootOrder":["Boot0000","Boot0001"]}}`, map[string]string{"If-Match": etag}, true)
+	g.Expect(patch.status).To(Equal(http.StatusOK))
+	g.Expect(patch.body["Boot"]).To(HaveKeyWithValue("BootOrder", []any{"Boot0000", "Boot0001"}))
+	g.Expect(patch.header.Get("ETag")).NotTo(Equal(etag))
+	g.Expect(e.BootOrder(sys.UUID)).To(Equal([]string{"Boot0000", "Boot0001"}))
+
+	refused := call(t, h, "PATCH", sys.URI, `{"Boot":{"BootOrder":["Boot0009"]}}`, nil, true)
+	g.Expect(refused.status).To(Equal(http.StatusBadRequest))
+	g.Expect(e.BootOrder(sys.UUID)).To(Equal([]string{"Boot0000", "Boot0001"}))
+
+	// Other Boot properties leave the order alone.
+	other := call(t, h, "PATCH", sys.URI, `{"Boot":{"BootSourceOverrideEnabled":"Disabled","BootOrder":null}}`, nil, true)
+	g.Expect(other.status).To(Equal(http.StatusOK))
+	g.Expect(e.BootOrder(sys.UUID)).To(Equal([]string{"Boot0000", "Boot0001"}))
+
+	g.Expect(e.SetBootOrder(sys.UUID, []string{"Boot0003"})).To(BeTrue())
+	g.Expect(call(t, h, "GET", sys.URI, "", nil, true).body["Boot"]).To(HaveKeyWithValue("BootOrder", []any{"Boot0003"}))
+	g.Expect(e.SetBootOrder("no-such-uuid", []string{"Boot0003"})).To(BeFalse())
+	g.Expect(e.BootOrder("no-such-uuid")).To(BeNil())
 }
 
 func TestSessionProtocol(t *testing.T) {
