@@ -76,6 +76,9 @@ const (
 	ServerNetworkBoot = "NetworkBootConfigured"
 	// ServerDeletionBlocked is True while a server being deleted waits for its claim to go.
 	ServerDeletionBlocked = "DeletionBlocked"
+	// ServerBootOrderApplied is True while the BMC reports the boot order spec.bootOrder asks
+	// for. It is absent while spec.bootOrder is empty.
+	ServerBootOrderApplied = "BootOrderApplied"
 )
 
 // Server condition reasons.
@@ -118,6 +121,13 @@ const (
 	ReasonPowerSuperseded = "Superseded"
 	// ReasonWaitingForClaim: the server is being deleted and waits until its claim is gone.
 	ReasonWaitingForClaim = "WaitingForClaim"
+	// ReasonBootOrderApplied: the BMC reports the boot order of spec.bootOrder.
+	ReasonBootOrderApplied = "Applied"
+	// ReasonBootOrderRejected: the BMC refused the boot order of spec.bootOrder, e.g. a
+	// device it does not have; the message quotes the BMC.
+	ReasonBootOrderRejected = "BootOrderRejected"
+	// ReasonBootOrderPending: the BMC accepted the boot order but still reports another one.
+	ReasonBootOrderPending = "BootOrderPending"
 )
 
 // ServerBootConfiguration condition types and reasons.

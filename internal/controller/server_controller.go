@@ -112,7 +112,9 @@ func (o ServerOptions) Validate() error {
 //
 // Whatever the state, the deprecated spec.power is cleared (one locked patch; it is never
 // acted on). While Available or Reserved (with a live claim), spec.indicatorLED is applied
-// through the BMC whenever the LED state the BMC reports, status.indicatorLED, differs.
+// through the BMC whenever the LED state the BMC reports, status.indicatorLED, differs, and
+// spec.bootOrder (devices by priority) whenever the boot order the BMC reports differs
+// (condition BootOrderApplied).
 //
 // Reconcile never waits on a BMC: it issues one action, records it in a condition
 // (PoweringOn, PoweringOff, WaitingForPowerOff, ...) and looks again after

@@ -111,16 +111,7 @@ func TestServerReserveIsOneStatusWrite(t *testing.T) {
 	c := f.newClaim("one-write", metalv1alpha1.PowerOn)
 
 	// Let the server settle (the last in-flight conditions written), then watch it.
-	var rv string
-	g.Eventually(func(g Gomega) {
-		get(g, s)
-		prev := s.ResourceVersion
-		g.Consistently(func(g Gomega) {
-			get(g, s)
-			g.Expect(s.ResourceVersion).To(Equal(prev))
-		}).WithTimeout(700 * time.Millisecond).Should(Succeed())
-		rv = prev
-	}).Should(Succeed())
+	rv := settledVersion(g, s)
 
 	wc, err := client.NewWithWatch(env.Config, client.Options{Scheme: env.Scheme})
 	g.Expect(err).NotTo(HaveOccurred())

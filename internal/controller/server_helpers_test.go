@@ -208,6 +208,22 @@ func waitState(t *testing.T, s *metalv1alpha1.Server, state metalv1alpha1.Server
 	}).Should(Succeed(), "server %s never reached %s", s.Name, state)
 }
 
+// settledVersion waits until the server is not written for longer than two resyncs and
+// returns its resource version.
+func settledVersion(g Gomega, s *metalv1alpha1.Server) string {
+	var rv string
+	g.Eventually(func(g Gomega) {
+		get(g, s)
+		prev := s.ResourceVersion
+		g.Consistently(func(g Gomega) {
+			get(g, s)
+			g.Expect(s.ResourceVersion).To(Equal(prev))
+		}).WithTimeout(700 * time.Millisecond).Should(Succeed())
+		rv = prev
+	}).Should(Succeed())
+	return rv
+}
+
 // condition returns the server's condition of type t (nil if absent).
 func condition(s *metalv1alpha1.Server, t string) *metav1.Condition {
 	return meta.FindStatusCondition(s.Status.Conditions, t)

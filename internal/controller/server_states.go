@@ -205,10 +205,19 @@ func (r *ServerReconciler) reconcileAvailable(ctx context.Context, sc *serverSco
 			return ctrl.Result{}, err
 		}
 	}
-	if err := r.applyIndicatorLED(ctx, sc); err != nil {
+	if err := r.applySettings(ctx, sc); err != nil {
 		return ctrl.Result{}, err
 	}
 	return r.powerResult(r.ensureOff(ctx, sc, metalv1alpha1.ServerPoweringOff))
+}
+
+// applySettings applies the BMC settings of the spec that hold while the server is Available
+// or Reserved: spec.indicatorLED and spec.bootOrder.
+func (r *ServerReconciler) applySettings(ctx context.Context, sc *serverScope) error {
+	if err := r.applyIndicatorLED(ctx, sc); err != nil {
+		return err
+	}
+	return r.applyBootOrder(ctx, sc)
 }
 
 // applyIndicatorLED sets the identification LED to spec.indicatorLED when the BMC reports
@@ -266,7 +275,7 @@ func (r *ServerReconciler) reconcileReserved(ctx context.Context, sc *serverScop
 		return ctrl.Result{}, err
 	}
 	if claim != nil {
-		if err := r.applyIndicatorLED(ctx, sc); err != nil {
+		if err := r.applySettings(ctx, sc); err != nil {
 			return ctrl.Result{}, err
 		}
 		return r.serveClaim(ctx, sc, claim)

@@ -1,0 +1,100 @@
+package controller
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+	"github.com/metalfleet/metal-operator/internal/bmc"
+)
+
+// maxBootOrderText bounds a boot order quoted in a condition or event message (an event's
+// note may not exceed 1 kB).
+const maxBootOrderText = 200
+
+// desiredBootOrder returns the devices of spec.bootOrder, lowest priority first; entries of
+// equal priority keep their order. It returns nil for an empty spec.bootOrder.
+func desiredBootOrder(entries []metalv1alpha1.BootOrder) []string {
+	if len(entries) == 0 {
+		return nil
+	}
+	sorted := slices.Clone(entries)
+	slices.SortStableFunc(sorted, func(a, b metalv1alpha1.BootOrder) int { return cmp.Compare(a.Priority, b.Priority) })
+	devices := make([]string, len(sorted))
+	for i, e := range sorted {
+		devices[i] = e.Device
+	}
+	return devices
+}
+
+// bootOrderText renders a boot order for a message.
+func bootOrderText(order []string) string {
+	if len(order) == 0 {
+		return "none"
+	}
+	return truncate(strings.Join(order, ", "), maxBootOrderText)
+}
+
+// applyBootOrder sets the system's persistent boot order to the devices of spec.bootOrder
+// (by priority) when the BMC reports another order (sc.info, observed in this reconcile), and
+// records the outcome in condition BootOrderApplied:
+//
+//	True, Applied                the BMC reports the order (event BootOrderApplied if it was changed)
+//	False, BootOrderRejected     the BMC refused it, with the BMC's message (a Warning event when
+//	                             the rejection is new); it is sent again at every resync
+//	False, BootOrderPending      the BMC accepted it but still reports another order
+//
+// An empty spec.bootOrder leaves the BMC's order alone and removes the condition. Nothing is
+// written when nothing changed. An error that means the BMC cannot be used is returned.
+func (r *ServerReconciler) applyBootOrder(ctx context.Context, sc *serverScope) error {
+	s := sc.server
+	want := desiredBootOrder(s.Spec.BootOrder)
+	if len(want) == 0 {
+		meta.RemoveStatusCondition(&s.Status.Conditions, metalv1alpha1.ServerBootOrderApplied)
+		return nil
+	}
+	applied := fmt.Sprintf("The BMC reports the boot order %s", bootOrderText(want))
+	had := sc.info.BootOrder
+	if slices.Equal(had, want) {
+		setCondition(s, metalv1alpha1.ServerBootOrderApplied, metav1.ConditionTrue, metalv1alpha1.ReasonBootOrderApplied, applied)
+		return nil
+	}
+
+	uri := s.Spec.SystemURI
+	if err := sc.bmc.SetBootOrder(ctx, uri, want); err != nil {
+		if !errors.Is(err, bmc.ErrBadRequest) && !errors.Is(err, bmc.ErrNotSupported) {
+			return fmt.Errorf("setting the boot order: %w", err)
+		}
+		msg := fmt.Sprintf("The BMC refused the boot order %s: %s", bootOrderText(want), bmcErrorMessage(err))
+		if c := findCondition(s, metalv1alpha1.ServerBootOrderApplied); c == nil ||
+			c.Reason != metalv1alpha1.ReasonBootOrderRejected || c.Message != msg {
+			r.eventf(sc, nil, corev1.EventTypeWarning, "BootOrderRejected", "SetBootOrder", "%s", msg)
+		}
+		setCondition(s, metalv1alpha1.ServerBootOrderApplied, metav1.ConditionFalse, metalv1alpha1.ReasonBootOrderRejected, msg)
+		return nil
+	}
+
+	info, err := sc.bmc.SystemInfo(ctx, uri)
+	if err != nil {
+		return fmt.Errorf("reading the boot order: %w", err)
+	}
+	sc.info.BootOrder = info.BootOrder
+	if !slices.Equal(info.BootOrder, want) {
+		setCondition(s, metalv1alpha1.ServerBootOrderApplied, metav1.ConditionFalse, metalv1alpha1.ReasonBootOrderPending,
+			fmt.Sprintf("The BMC accepted the boot order %s but reports %s; it is sent again at the next resync",
+				bootOrderText(want), bootOrderText(info.BootOrder)))
+		return nil
+	}
+	setCondition(s, metalv1alpha1.ServerBootOrderApplied, metav1.ConditionTrue, metalv1alpha1.ReasonBootOrderApplied, applied)
+	r.eventf(sc, nil, corev1.EventTypeNormal, "BootOrderApplied", "SetBootOrder",
+		"Boot order set to %s (the BMC had %s)", bootOrderText(want), bootOrderText(had))
+	return nil
+}
