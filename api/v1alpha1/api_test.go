@@ -69,14 +69,16 @@ func TestPrinterColumns(t *testing.T) {
 		"serverclaims":             {"Server", "Ignition", "Image", "Phase", "Age"},
 		"serverbootconfigurations": {"ServerRef", "Image", "IgnitionRef", "State", "Age"},
 		"bmcs":                     {"MACAddress", "IP", "Model", "SKU", "SerialNumber", "FirmwareVersion", "State", "PowerState", "Age"},
+		"endpoints":                {"MACAddress", "IP", "Age"},
 	}
 	shortNames := map[string][]string{
 		"servers": {"srv"}, "serverclaims": {"scl"}, "serverbootconfigurations": {"sbc"}, "bmcsecrets": {"bmcsec"},
+		"endpoints": {"mep"},
 	}
 	scopes := map[string]apiextensionsv1.ResourceScope{
 		"servers": apiextensionsv1.ClusterScoped, "serverclaims": apiextensionsv1.NamespaceScoped,
 		"serverbootconfigurations": apiextensionsv1.NamespaceScoped, "bmcsecrets": apiextensionsv1.ClusterScoped,
-		"bmcs": apiextensionsv1.ClusterScoped,
+		"bmcs": apiextensionsv1.ClusterScoped, "endpoints": apiextensionsv1.ClusterScoped,
 	}
 	for plural, scope := range scopes {
 		t.Run(plural, func(t *testing.T) {
@@ -97,6 +99,8 @@ func TestPrinterColumns(t *testing.T) {
 			for _, want := range cases[plural] {
 				g.Expect(names).To(ContainElement(want))
 			}
+			// Only the Endpoint kind is deprecated (BMC spec.access replaces it).
+			g.Expect(v.Deprecated).To(Equal(plural == "endpoints"))
 		})
 	}
 }

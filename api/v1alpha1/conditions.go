@@ -183,8 +183,12 @@ const (
 	ReasonAllSystemsPresent = "AllSystemsPresent"
 	// ReasonServersClaimed: servers reached through the BMC are still bound to claims.
 	ReasonServersClaimed = "ServersClaimed"
-	// ReasonNoAddress: the BMC has neither spec.hostname nor spec.access.ip.
+	// ReasonNoAddress: the BMC has neither spec.hostname nor spec.access.ip (nor an
+	// Endpoint with spec.ip).
 	ReasonNoAddress = "NoAddress"
+	// ReasonEndpointNotFound: the Endpoint the BMC's deprecated spec.endpointRef names does
+	// not exist.
+	ReasonEndpointNotFound = "EndpointNotFound"
 	// ReasonBMCError: the BMC answered with an error no other reason describes.
 	ReasonBMCError = "BMCError"
 )

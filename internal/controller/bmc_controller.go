@@ -119,6 +119,7 @@ type BMCReconciler struct {
 // +kubebuilder:rbac:groups=metal.ironcore.dev,resources=bmcs/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=metal.ironcore.dev,resources=bmcs/finalizers,verbs=update
 // +kubebuilder:rbac:groups=metal.ironcore.dev,resources=bmcsecrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=metal.ironcore.dev,resources=endpoints,verbs=get;list;watch
 // +kubebuilder:rbac:groups=metal.ironcore.dev,resources=servers,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
@@ -210,6 +211,9 @@ func (r *BMCReconciler) reconcileNormal(ctx context.Context, sc *bmcScope) (ctrl
 	}
 	if obj.Spec.Access != nil && obj.Spec.Access.IP != "" {
 		obj.Status.IP = obj.Spec.Access.IP
+	}
+	if err := r.resolveEndpoint(ctx, obj); err != nil {
+		return r.failed(ctx, sc, err)
 	}
 
 	servers, err := r.serversOf(ctx, obj.Name)
@@ -526,6 +530,30 @@ func isControlledBy(s *metalv1alpha1.Server, obj *metalv1alpha1.BMC) bool {
 	return ref != nil && ref.UID == obj.UID
 }
 
+// resolveEndpoint gives a BMC that names an Endpoint (the deprecated spec.endpointRef, set
+// instead of spec.access) the Endpoint's IP address as status.ip, where the connector and the
+// BMC's servers find it.
+func (r *BMCReconciler) resolveEndpoint(ctx context.Context, obj *metalv1alpha1.BMC) error {
+	ref := obj.Spec.EndpointRef
+	if ref == nil || obj.Spec.Access != nil {
+		return nil
+	}
+	ep := &metalv1alpha1.Endpoint{}
+	if err := r.Get(ctx, client.ObjectKey{Name: ref.Name}, ep); err != nil {
+		if apierrors.IsNotFound(err) {
+			return accessError(metalv1alpha1.ReasonEndpointNotFound, "Endpoint %s (spec.endpointRef) does not exist", ref.Name)
+		}
+		return fmt.Errorf("reading Endpoint %s: %w", ref.Name, err)
+	}
+	if ep.Spec.IP == "" && (obj.Spec.Hostname == nil || *obj.Spec.Hostname == "") {
+		return accessError(metalv1alpha1.ReasonNoAddress, "Endpoint %s (spec.endpointRef) has no spec.ip, and the BMC no spec.hostname", ref.Name)
+	}
+	if ep.Spec.IP != "" {
+		obj.Status.IP = ep.Spec.IP
+	}
+	return nil
+}
+
 // shortList joins at most maxListed items and says how many were left out.
 func shortList(items []string) string {
 	const maxListed = 10
@@ -558,6 +586,7 @@ func (r *BMCReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&metalv1alpha1.Server{}, builder.WithPredicates(serverChangedForBMC())).
 		Watches(&metalv1alpha1.Server{}, enqueueBMCForServer(), builder.WithPredicates(serverChangedForBMC())).
 		Watches(&metalv1alpha1.BMCSecret{}, r.enqueueBMCsForSecret()).
+		Watches(&metalv1alpha1.Endpoint{}, r.enqueueBMCsBy(IndexBMCEndpoint)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles}).
 		Complete(r)
 }
@@ -598,11 +627,17 @@ func enqueueBMCForServer() handler.EventHandler {
 
 // enqueueBMCsForSecret maps a BMCSecret to the BMCs using it (index IndexBMCSecret).
 func (r *BMCReconciler) enqueueBMCsForSecret() handler.EventHandler {
+	return r.enqueueBMCsBy(IndexBMCSecret)
+}
+
+// enqueueBMCsBy maps an object to the BMCs whose field index (IndexBMCSecret,
+// IndexBMCEndpoint) names it.
+func (r *BMCReconciler) enqueueBMCsBy(index string) handler.EventHandler {
 	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, obj client.Object) []reconcile.Request {
 		var list metalv1alpha1.BMCList
-		if err := r.List(ctx, &list, client.MatchingFields{IndexBMCSecret: obj.GetName()}); err != nil {
+		if err := r.List(ctx, &list, client.MatchingFields{index: obj.GetName()}); err != nil {
 			// A map function cannot return an error; the retry of a failing BMC covers a missed event.
-			ctrl.LoggerFrom(ctx).Error(err, "Listing BMCs for a BMCSecret", "BMCSecret", klog.KObj(obj))
+			ctrl.LoggerFrom(ctx).Error(err, "Listing BMCs", "index", index, "object", klog.KObj(obj))
 			return nil
 		}
 		reqs := make([]reconcile.Request, 0, len(list.Items))

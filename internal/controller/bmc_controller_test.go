@@ -637,13 +637,40 @@ func TestBMCFailuresAndRecovery(t *testing.T) {
 		ipmi := createBMC(t, bmcFor(t, em.URL(), secret.Name, func(b *metalv1alpha1.BMC) {
 			b.Spec.Protocol.Name = metalv1alpha1.ProtocolIPMI
 		}))
+		emptyEndpoint := "empty-" + strings.ToLower(env.Namespace(t))
+		create(t, &metalv1alpha1.Endpoint{ObjectMeta: metav1.ObjectMeta{Name: emptyEndpoint},
+			Spec: metalv1alpha1.EndpointSpec{MACAddress: "aa:bb:cc:dd:ee:01"}})
 		noAddress := createBMC(t, bmcFor(t, em.URL(), secret.Name, func(b *metalv1alpha1.BMC) {
 			b.Spec.Access = nil
-			b.Spec.EndpointRef = &metalv1alpha1.LocalObjectReference{Name: "no-such-endpoint"}
+			b.Spec.EndpointRef = &metalv1alpha1.LocalObjectReference{Name: emptyEndpoint}
 		}))
 		waitBMC(t, ipmi, metalv1alpha1.BMCStatePending, metav1.ConditionFalse, metalv1alpha1.ReasonUnsupportedProtocol)
 		waitBMC(t, noAddress, metalv1alpha1.BMCStatePending, metav1.ConditionFalse, metalv1alpha1.ReasonNoAddress)
 		NewWithT(t).Expect(em.RequestCount()).To(BeZero())
+	})
+
+	// The deprecated way to give a BMC its address: spec.endpointRef names an Endpoint. A
+	// missing Endpoint is a reason; once it is created, the BMC is reached at its IP.
+	t.Run("endpoint", func(t *testing.T) {
+		t.Parallel()
+		g := NewWithT(t)
+		em := newEmulator(t, emulator.Options{Username: testBMCUser, Password: testBMCPassword})
+		secret := newBMCSecret(t, testBMCUser, testBMCPassword)
+		name := "ep-" + strings.ToLower(env.Namespace(t))
+		obj := createBMC(t, bmcFor(t, em.URL(), secret.Name, func(b *metalv1alpha1.BMC) {
+			b.Spec.Access = nil
+			b.Spec.EndpointRef = &metalv1alpha1.LocalObjectReference{Name: name}
+		}))
+		cur := waitBMC(t, obj, metalv1alpha1.BMCStatePending, metav1.ConditionFalse, metalv1alpha1.ReasonEndpointNotFound)
+		g.Expect(bmcCondition(cur, metalv1alpha1.BMCReady).Message).To(ContainSubstring(name))
+		g.Expect(em.RequestCount()).To(BeZero())
+
+		host, _ := hostPort(t, em.URL())
+		create(t, &metalv1alpha1.Endpoint{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: metalv1alpha1.EndpointSpec{IP: host, MACAddress: "aa:bb:cc:dd:ee:02"}})
+		cur = waitBMC(t, obj, metalv1alpha1.BMCStateEnabled, metav1.ConditionTrue, metalv1alpha1.ReasonEnrolled)
+		g.Expect(cur.Status.IP).To(Equal(host))
+		g.Eventually(func(g Gomega) { g.Expect(serversWithBMCRef(g, obj.Name)).To(HaveLen(1)) }).Should(Succeed())
 	})
 }
 

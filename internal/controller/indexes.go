@@ -36,6 +36,8 @@ const (
 	IndexBootConfigurationServer = "spec.serverRef.name"
 	// IndexBMCSecret indexes BMCs by spec.bmcSecretRef.name.
 	IndexBMCSecret = "spec.bmcSecretRef.name"
+	// IndexBMCEndpoint indexes BMCs by the deprecated spec.endpointRef.name.
+	IndexBMCEndpoint = "spec.endpointRef.name"
 
 	// IndexAnyLabel is the key of unbound claims that any server's labels may satisfy.
 	IndexAnyLabel = "*"
@@ -119,6 +121,12 @@ func SetupIndexes(ctx context.Context, indexer client.FieldIndexer) error {
 		}},
 		{&metalv1alpha1.BMC{}, IndexBMCSecret, func(o client.Object) []string {
 			return []string{o.(*metalv1alpha1.BMC).Spec.BMCSecretRef.Name}
+		}},
+		{&metalv1alpha1.BMC{}, IndexBMCEndpoint, func(o client.Object) []string {
+			if ref := o.(*metalv1alpha1.BMC).Spec.EndpointRef; ref != nil {
+				return []string{ref.Name}
+			}
+			return nil
 		}},
 	}
 	for _, ix := range indexes {
