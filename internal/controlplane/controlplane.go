@@ -73,15 +73,29 @@ func TrackControlPlane(assetsDir string) (untrack func(), err error) {
 	if err != nil {
 		return func() {}, err
 	}
+	// Each child as pid:starttime, so that a pid reused by another process is never killed.
 	var children []string
 	for _, pid := range processes() {
 		if ppid, err := parentOf(pid); err == nil && ppid == self && runsFrom(pid, assetsDir) {
-			children = append(children, strconv.Itoa(pid))
+			if st, err := startTime(pid); err == nil {
+				children = append(children, fmt.Sprintf("%d:%s", pid, st))
+			}
 		}
 	}
 	path := filepath.Join(dir, strconv.Itoa(self))
 	content := fmt.Sprintf("%d %s\n%s\n", self, started, strings.Join(children, " "))
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+	// Written whole under another name and renamed: a reader never sees it half written.
+	tmp, err := os.CreateTemp(dir, ".tmp-")
+	if err != nil {
+		return func() {}, err
+	}
+	_, werr := tmp.WriteString(content)
+	if err := errors.Join(werr, tmp.Close()); err != nil {
+		_ = os.Remove(tmp.Name())
+		return func() {}, err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		_ = os.Remove(tmp.Name())
 		return func() {}, err
 	}
 	return func() { _ = os.Remove(path) }, nil
@@ -103,6 +117,9 @@ func ReapOrphans(assetsDir string) ([]int, error) {
 	}
 	var killed []int
 	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			continue // being written
+		}
 		path := filepath.Join(dir, e.Name())
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -123,9 +140,13 @@ func ReapOrphans(assetsDir string) ([]int, error) {
 		}
 		others := false
 		for _, f := range strings.Fields(lines[1]) {
-			pid, err := strconv.Atoi(f)
+			pidText, started, _ := strings.Cut(f, ":")
+			pid, err := strconv.Atoi(pidText)
 			if err != nil || !alive(pid) {
 				continue
+			}
+			if st, err := startTime(pid); err != nil || st != started {
+				continue // the pid now names another process
 			}
 			if !runsFrom(pid, assetsDir) {
 				others = true // another assets folder's: left to a run that uses it

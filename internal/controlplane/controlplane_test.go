@@ -51,16 +51,31 @@ func TestReapOrphans(t *testing.T) {
 	record := filepath.Join(runDirOverride, strconv.Itoa(os.Getpid()))
 	data, err := os.ReadFile(record)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(string(data)).To(ContainSubstring(strconv.Itoa(child.Process.Pid)))
-	g.Expect(string(data)).NotTo(ContainSubstring(strconv.Itoa(foreign.Process.Pid)), "not from the assets folder")
+	g.Expect(string(data)).To(ContainSubstring(strconv.Itoa(child.Process.Pid) + ":"))
+	g.Expect(string(data)).NotTo(ContainSubstring(strconv.Itoa(foreign.Process.Pid)+":"), "not from the assets folder")
 
 	killed, err := ReapOrphans(assets)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(killed).To(BeEmpty(), "the owner (this test) still runs")
 	g.Expect(alive(child.Process.Pid)).To(BeTrue())
 
+	// A record whose pids now name other processes (another start time) kills nothing.
+	entry := func(pid int, started string) string { return strconv.Itoa(pid) + ":" + started }
+	childStarted, err := startTime(child.Process.Pid)
+	g.Expect(err).NotTo(HaveOccurred())
+	foreignStarted, err := startTime(foreign.Process.Pid)
+	g.Expect(err).NotTo(HaveOccurred())
+	stale := filepath.Join(runDirOverride, "999999")
+	g.Expect(os.WriteFile(stale, []byte("999999 12345\n"+entry(child.Process.Pid, "1")+"\n"), 0o644)).To(Succeed())
+	killed, err = ReapOrphans(assets)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(killed).To(BeEmpty(), "the pid was reused")
+	g.Expect(alive(child.Process.Pid)).To(BeTrue())
+	g.Expect(stale).NotTo(BeAnExistingFile())
+
 	// The owner is gone: same pid, another start time.
-	g.Expect(os.WriteFile(record, []byte(strconv.Itoa(os.Getpid())+" 1\n"+strconv.Itoa(child.Process.Pid)+" "+strconv.Itoa(foreign.Process.Pid)+"\n"), 0o644)).To(Succeed())
+	g.Expect(os.WriteFile(record, []byte(strconv.Itoa(os.Getpid())+" 1\n"+
+		entry(child.Process.Pid, childStarted)+" "+entry(foreign.Process.Pid, foreignStarted)+"\n"), 0o644)).To(Succeed())
 	killed, err = ReapOrphans(assets)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(killed).To(ConsistOf(child.Process.Pid))
