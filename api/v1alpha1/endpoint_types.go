@@ -6,9 +6,9 @@ import (
 
 // EndpointSpec is where a BMC is found on the network.
 type EndpointSpec struct {
-	// MACAddress of the BMC.
+	// MACAddress of the BMC. (Not validated: older manifests use various notations.)
 	// +optional
-	// +kubebuilder:validation:Pattern=`^([0-9A-Fa-f]{2}[:-]){5}([0-9A-Fa-f]{2})$`
+	// +kubebuilder:validation:MaxLength=64
 	MACAddress string `json:"macAddress,omitempty"`
 
 	// IP address of the BMC.

@@ -213,7 +213,10 @@ func (r *BMCReconciler) reconcileNormal(ctx context.Context, sc *bmcScope) (ctrl
 		obj.Status.IP = obj.Spec.Access.IP
 	}
 	if err := r.resolveEndpoint(ctx, obj); err != nil {
-		return r.failed(ctx, sc, err)
+		if _, ok := errors.AsType[*BMCAccessError](err); ok {
+			return r.failed(ctx, sc, err)
+		}
+		return ctrl.Result{}, err
 	}
 
 	servers, err := r.serversOf(ctx, obj.Name)
@@ -494,18 +497,26 @@ func (r *BMCReconciler) patchStatus(ctx context.Context, sc *bmcScope) error {
 }
 
 // copyLabels gives a server the BMC's labels: added or updated, and removed when the BMC no
-// longer has a label it gave the server before (annotation BMCLabelsAnnotation remembers
-// which). Labels the BMC never set are left alone.
+// longer has a label it gave the server (annotation BMCLabelsAnnotation remembers which: those
+// it added or changed). A label the server had with the same value before the BMC had it is
+// not the BMC's and stays.
 func copyLabels(s *metalv1alpha1.Server, labels map[string]string) {
-	if given := s.Annotations[metalv1alpha1.BMCLabelsAnnotation]; given != "" {
-		for k := range strings.SplitSeq(given, ",") {
+	given := map[string]bool{}
+	if list := s.Annotations[metalv1alpha1.BMCLabelsAnnotation]; list != "" {
+		for k := range strings.SplitSeq(list, ",") {
+			given[k] = true
 			if _, ok := labels[k]; !ok {
 				delete(s.Labels, k)
 			}
 		}
 	}
+	var keys []string
 	for k, v := range labels {
-		if cur, ok := s.Labels[k]; ok && cur == v {
+		cur, ok := s.Labels[k]
+		if given[k] || !ok || cur != v {
+			keys = append(keys, k)
+		}
+		if ok && cur == v {
 			continue
 		}
 		if s.Labels == nil {
@@ -513,7 +524,7 @@ func copyLabels(s *metalv1alpha1.Server, labels map[string]string) {
 		}
 		s.Labels[k] = v
 	}
-	keys := slices.Sorted(maps.Keys(labels))
+	slices.Sort(keys)
 	if len(keys) == 0 {
 		delete(s.Annotations, metalv1alpha1.BMCLabelsAnnotation)
 		return
@@ -548,9 +559,7 @@ func (r *BMCReconciler) resolveEndpoint(ctx context.Context, obj *metalv1alpha1.
 	if ep.Spec.IP == "" && (obj.Spec.Hostname == nil || *obj.Spec.Hostname == "") {
 		return accessError(metalv1alpha1.ReasonNoAddress, "Endpoint %s (spec.endpointRef) has no spec.ip, and the BMC no spec.hostname", ref.Name)
 	}
-	if ep.Spec.IP != "" {
-		obj.Status.IP = ep.Spec.IP
-	}
+	obj.Status.IP = ep.Spec.IP
 	return nil
 }
 

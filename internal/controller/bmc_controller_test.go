@@ -358,6 +358,42 @@ func TestBMCEnrollsSystems(t *testing.T) {
 		get(g, s0)
 		g.Expect(s0.Labels).To(HaveKeyWithValue("team", "a"))
 	}).Should(Succeed())
+
+	// A label a server had before the BMC got the same one is not the BMC's: when the BMC
+	// drops it again, that server keeps it and the others lose it.
+	patchServer(g, s0, func(o *metalv1alpha1.Server) { o.Labels["zone"] = "z1" })
+	setBMCLabels := func(lbls map[string]string) {
+		g.Eventually(func() error {
+			cur := &metalv1alpha1.BMC{}
+			if err := env.Client.Get(t.Context(), client.ObjectKeyFromObject(obj), cur); err != nil {
+				return err
+			}
+			base := cur.DeepCopy()
+			cur.Labels = lbls
+			return env.Client.Patch(t.Context(), cur, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+		}).Should(Succeed())
+	}
+	setBMCLabels(map[string]string{"location": "dc-2", "rack": "r1", "zone": "z1"})
+	g.Eventually(func(g Gomega) {
+		for name, s := range serversWithBMCRef(g, obj.Name) {
+			g.Expect(s.Labels).To(HaveKeyWithValue("zone", "z1"), name)
+			want := "location,rack,zone"
+			if name == s0.Name {
+				want = "location,rack"
+			}
+			g.Expect(s.Annotations).To(HaveKeyWithValue(metalv1alpha1.BMCLabelsAnnotation, want), name)
+		}
+	}).Should(Succeed())
+	setBMCLabels(map[string]string{"location": "dc-2", "rack": "r1"})
+	g.Eventually(func(g Gomega) {
+		for name, s := range serversWithBMCRef(g, obj.Name) {
+			if name == s0.Name {
+				g.Expect(s.Labels).To(HaveKeyWithValue("zone", "z1"), name)
+			} else {
+				g.Expect(s.Labels).NotTo(HaveKey("zone"), name)
+			}
+		}
+	}).Should(Succeed())
 }
 
 // With the server and claim controllers: the enrolled servers are discovered through their

@@ -11,10 +11,20 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/bmc"
 )
+
+// setBootOrderCondition sets condition BootOrderApplied False for the current spec: its
+// observedGeneration says which spec the refusal is about, so that it is not sent again
+// until the spec changes. (True carries no generation: every spec change, a binding
+// included, would otherwise cost a status write.)
+func setBootOrderCondition(s *metalv1alpha1.Server, reason, msg string) {
+	meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{Type: metalv1alpha1.ServerBootOrderApplied,
+		Status: metav1.ConditionFalse, Reason: reason, Message: msg, ObservedGeneration: s.Generation})
+}
 
 // maxBootOrderText bounds a boot order quoted in a condition or event message (an event's
 // note may not exceed 1 kB).
@@ -49,11 +59,14 @@ func bootOrderText(order []string) string {
 //
 //	True, Applied                the BMC reports the order (event BootOrderApplied if it was changed)
 //	False, BootOrderRejected     the BMC refused it, with the BMC's message (a Warning event when
-//	                             the rejection is new); it is sent again at every resync
+//	                             the rejection is new), or reports no boot order at all
 //	False, BootOrderPending      the BMC accepted it but still reports another order
 //
-// An empty spec.bootOrder leaves the BMC's order alone and removes the condition. Nothing is
-// written when nothing changed. An error that means the BMC cannot be used is returned.
+// A rejected or pending order is not sent again until spec.bootOrder changes (the condition's
+// observedGeneration); an order the BMC reported and someone changed at the BMC is. A failure
+// that is no answer about the order (busy, unreachable) is retried at the next resync and
+// never holds up the rest of the reconcile. An empty spec.bootOrder leaves the BMC's order
+// alone and removes the condition. Nothing is written when nothing changed.
 func (r *ServerReconciler) applyBootOrder(ctx context.Context, sc *serverScope) error {
 	s := sc.server
 	want := desiredBootOrder(s.Spec.BootOrder)
@@ -67,18 +80,36 @@ func (r *ServerReconciler) applyBootOrder(ctx context.Context, sc *serverScope) 
 		setCondition(s, metalv1alpha1.ServerBootOrderApplied, metav1.ConditionTrue, metalv1alpha1.ReasonBootOrderApplied, applied)
 		return nil
 	}
+	if len(had) == 0 {
+		// The system resource has no Boot.BootOrder: nothing to set it through.
+		setBootOrderCondition(s, metalv1alpha1.ReasonBootOrderRejected,
+			"The BMC reports no boot order for this system, so spec.bootOrder cannot be applied")
+		return nil
+	}
+	// A refused order, or one the BMC accepted but stages (some apply it at the next boot),
+	// is not sent again for the same spec: only a spec change or a True condition lost to a
+	// change made at the BMC sends it again.
+	if c := findCondition(s, metalv1alpha1.ServerBootOrderApplied); c != nil && c.Status == metav1.ConditionFalse &&
+		c.ObservedGeneration == s.Generation &&
+		(c.Reason == metalv1alpha1.ReasonBootOrderRejected || c.Reason == metalv1alpha1.ReasonBootOrderPending) {
+		return nil
+	}
 
 	uri := s.Spec.SystemURI
 	if err := sc.bmc.SetBootOrder(ctx, uri, want); err != nil {
 		if !errors.Is(err, bmc.ErrBadRequest) && !errors.Is(err, bmc.ErrNotSupported) {
-			return fmt.Errorf("setting the boot order: %w", err)
+			// Not an answer about the order (the BMC is busy or unreachable): the other
+			// requests of this reconcile tell the BMC's state; the order is tried again at
+			// the next resync and never holds up power or the claim's boot.
+			log.FromContext(ctx).V(1).Info("Setting the boot order failed; retrying at the next resync", "error", bmcErrorMessage(err))
+			return nil
 		}
 		msg := fmt.Sprintf("The BMC refused the boot order %s: %s", bootOrderText(want), bmcErrorMessage(err))
 		if c := findCondition(s, metalv1alpha1.ServerBootOrderApplied); c == nil ||
 			c.Reason != metalv1alpha1.ReasonBootOrderRejected || c.Message != msg {
 			r.eventf(sc, nil, corev1.EventTypeWarning, "BootOrderRejected", "SetBootOrder", "%s", msg)
 		}
-		setCondition(s, metalv1alpha1.ServerBootOrderApplied, metav1.ConditionFalse, metalv1alpha1.ReasonBootOrderRejected, msg)
+		setBootOrderCondition(s, metalv1alpha1.ReasonBootOrderRejected, msg)
 		return nil
 	}
 
@@ -88,8 +119,8 @@ func (r *ServerReconciler) applyBootOrder(ctx context.Context, sc *serverScope) 
 	}
 	sc.info.BootOrder = info.BootOrder
 	if !slices.Equal(info.BootOrder, want) {
-		setCondition(s, metalv1alpha1.ServerBootOrderApplied, metav1.ConditionFalse, metalv1alpha1.ReasonBootOrderPending,
-			fmt.Sprintf("The BMC accepted the boot order %s but reports %s; it is sent again at the next resync",
+		setBootOrderCondition(s, metalv1alpha1.ReasonBootOrderPending,
+			fmt.Sprintf("The BMC accepted the boot order %s but reports %s (some BMCs apply it at the next boot); it is sent again when spec.bootOrder changes",
 				bootOrderText(want), bootOrderText(info.BootOrder)))
 		return nil
 	}

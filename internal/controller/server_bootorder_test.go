@@ -56,8 +56,9 @@ func (f *serverFixture) expectBootOrder(s *metalv1alpha1.Server, order ...string
 }
 
 // spec.bootOrder is applied through the BMC by priority while the server is Available and
-// while it is Reserved, a change made at the BMC is undone at the next resync, a settled
-// server is not written, and an empty spec.bootOrder leaves the BMC's order alone.
+// while it is Reserved until the claim's first boot, a change made at the BMC is undone at
+// the next resync (not after that boot), a settled server is not written, and an empty
+// spec.bootOrder leaves the BMC's order alone.
 func TestServerBootOrder(t *testing.T) {
 	f := newServerFixture(t, emulator.Options{})
 	g := NewWithT(t)
@@ -82,12 +83,24 @@ func TestServerBootOrder(t *testing.T) {
 	g.Expect(f.em.SetBootOrder(uuid, []string{"Boot0003", "Boot0001"})).To(BeTrue())
 	f.expectBootOrder(s, "Boot0000", "Boot0002", "Boot0001")
 
-	// The same while Reserved.
+	// The same while Reserved, until the claim's first boot.
 	c := f.newClaim("boot-order", metalv1alpha1.PowerOn)
-	f.bind(s, c, metalv1alpha1.ServerBootConfigurationStatePending)
+	sbc := f.bind(s, c, metalv1alpha1.ServerBootConfigurationStatePending)
 	waitState(t, s, metalv1alpha1.ServerStateReserved)
 	g.Expect(f.em.SetBootOrder(uuid, []string{"Boot0003"})).To(BeTrue())
 	f.expectBootOrder(s, "Boot0000", "Boot0002", "Boot0001")
+
+	// Booted for the claim: its operating system owns the boot order now (an installer
+	// puts its own entry first), and the condition goes.
+	setBootConfigurationState(g, sbc, metalv1alpha1.ServerBootConfigurationStateReady)
+	g.Eventually(func(g Gomega) {
+		get(g, s)
+		g.Expect(s.Status.NetworkBootClaimUID).To(Equal(string(c.UID)))
+		g.Expect(condition(s, metalv1alpha1.ServerBootOrderApplied)).To(BeNil())
+	}).Should(Succeed())
+	g.Expect(f.em.SetBootOrder(uuid, []string{"Boot0001", "Boot0000"})).To(BeTrue())
+	g.Consistently(func() []string { return f.em.BootOrder(uuid) }).
+		WithTimeout(700 * time.Millisecond).Should(Equal([]string{"Boot0001", "Boot0000"}))
 
 	// No boot order in the spec: the condition goes and the BMC's order is left alone.
 	patchServer(g, s, func(o *metalv1alpha1.Server) { o.Spec.BootOrder = nil })
@@ -122,9 +135,12 @@ func TestServerBootOrderRejected(t *testing.T) {
 	g.Expect(rejected.Note).To(Equal(msg))
 	g.Expect(f.em.BootOrder(uuid)).To(Equal([]string{"Boot0001", "Boot0000", "Boot0002", "Boot0003"}), "nothing changed at the BMC")
 
-	// The order is sent again at every resync; the server stays Available and off, the
-	// condition as it is, and the rejection is announced once.
+	// The refused order is not sent again for the same spec; the server stays Available and
+	// off, the condition as it is, and the rejection is announced once.
+	writes := f.em.BootOrderWrites(uuid)
+	g.Expect(writes).To(BeNumerically(">=", 1))
 	g.Consistently(func(g Gomega) {
+		g.Expect(f.em.BootOrderWrites(uuid)).To(Equal(writes), "a refused order was sent again")
 		get(g, s)
 		g.Expect(s.Status.State).To(Equal(metalv1alpha1.ServerStateAvailable))
 		g.Expect(s.Status.PowerState).To(Equal(metalv1alpha1.ServerOffPowerState))
@@ -135,7 +151,7 @@ func TestServerBootOrderRejected(t *testing.T) {
 				g.Expect(e.Series).To(BeNil(), "the rejection was announced again")
 			}
 		}
-	}).Should(Succeed())
+	}, time.Second).Should(Succeed(), "over three resyncs")
 
 	// A spec the BMC accepts is applied.
 	patchServer(g, s, withBootOrder(pxe, metalv1alpha1.BootOrder{Name: "usb", Priority: 2, Device: "Boot0003"}))

@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -275,8 +276,18 @@ func (r *ServerReconciler) reconcileReserved(ctx context.Context, sc *serverScop
 		return ctrl.Result{}, err
 	}
 	if claim != nil {
-		if err := r.applySettings(ctx, sc); err != nil {
+		if err := r.applyIndicatorLED(ctx, sc); err != nil {
 			return ctrl.Result{}, err
+		}
+		// The boot order only until the claim's first boot: afterwards the claim's operating
+		// system owns it (an installer adds its own boot entry, which a resync must not drop),
+		// and the condition, which would only say what nobody checks, goes.
+		if s.Status.NetworkBootClaimUID != string(claim.UID) {
+			if err := r.applyBootOrder(ctx, sc); err != nil {
+				return ctrl.Result{}, err
+			}
+		} else {
+			meta.RemoveStatusCondition(&s.Status.Conditions, metalv1alpha1.ServerBootOrderApplied)
 		}
 		return r.serveClaim(ctx, sc, claim)
 	}

@@ -377,6 +377,18 @@ func (e *Emulator) BootOrder(uuid string) []string {
 	return slices.Clone(s.bootOrder)
 }
 
+// BootOrderWrites returns how many PATCH requests tried to set a system's boot order,
+// refused ones included.
+func (e *Emulator) BootOrderWrites(uuid string) int {
+	s := e.lookup(uuid)
+	if s == nil {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bootOrderWrites
+}
+
 // SetBootOrder changes a system's boot order out of band (someone changed it in the firmware
 // setup), without the checks a PATCH gets. It reports whether the system exists.
 func (e *Emulator) SetBootOrder(uuid string, order []string) bool {
@@ -457,15 +469,17 @@ type system struct {
 	power bmc.PowerState
 	steps []powerStep
 	// version is bumped on every change of the system resource; it is the ETag.
-	version        uint64
-	led            bmc.IndicatorLED
-	bootEnabled    string
-	bootTarget     string
-	bootMode       string
-	bootOrder      []string
-	ignoreGraceful bool
-	history        []BootRecord
-	resets         map[bmc.ResetType]int
+	version     uint64
+	led         bmc.IndicatorLED
+	bootEnabled string
+	bootTarget  string
+	bootMode    string
+	bootOrder   []string
+	// bootOrderWrites counts the PATCHes that tried to set the boot order, refused or not.
+	bootOrderWrites int
+	ignoreGraceful  bool
+	history         []BootRecord
+	resets          map[bmc.ResetType]int
 }
 
 // powerStep changes the power state to next at time at.

@@ -315,6 +315,9 @@ func (e *Emulator) patchSystem(w http.ResponseWriter, r *http.Request, s *system
 		return
 	}
 	if boot.Order != nil {
+		s.mu.Lock()
+		s.bootOrderWrites++
+		s.mu.Unlock()
 		if id, msg := bootOrderError(*boot.Order); id != "" {
 			writeError(w, http.StatusBadRequest, id, msg)
 			return
