@@ -328,24 +328,11 @@ func TestBMCEnrollsSystems(t *testing.T) {
 	}).Should(Succeed())
 
 	// Someone labels a server; the BMC's labels change.
-	g.Eventually(func() error {
-		cur := &metalv1alpha1.Server{}
-		if err := env.Client.Get(t.Context(), client.ObjectKeyFromObject(s0), cur); err != nil {
-			return err
-		}
-		base := cur.DeepCopy()
-		cur.Labels["team"] = "a"
-		return env.Client.Patch(t.Context(), cur, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
-	}).Should(Succeed())
-	g.Eventually(func() error {
-		cur := &metalv1alpha1.BMC{}
-		if err := env.Client.Get(t.Context(), client.ObjectKeyFromObject(obj), cur); err != nil {
-			return err
-		}
-		base := cur.DeepCopy()
-		cur.Labels = map[string]string{"location": "dc-2", "rack": "r1"}
-		return env.Client.Patch(t.Context(), cur, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
-	}).Should(Succeed())
+	patchServer(g, s0, func(o *metalv1alpha1.Server) { o.Labels["team"] = "a" })
+	setBMCLabels := func(lbls map[string]string) {
+		patchObject(g, obj, func(o *metalv1alpha1.BMC) { o.Labels = lbls })
+	}
+	setBMCLabels(map[string]string{"location": "dc-2", "rack": "r1"})
 	g.Eventually(func(g Gomega) {
 		for name, s := range serversWithBMCRef(g, obj.Name) {
 			g.Expect(s.Labels).To(HaveKeyWithValue("location", "dc-2"), name)
@@ -362,17 +349,6 @@ func TestBMCEnrollsSystems(t *testing.T) {
 	// A label a server had before the BMC got the same one is not the BMC's: when the BMC
 	// drops it again, that server keeps it and the others lose it.
 	patchServer(g, s0, func(o *metalv1alpha1.Server) { o.Labels["zone"] = "z1" })
-	setBMCLabels := func(lbls map[string]string) {
-		g.Eventually(func() error {
-			cur := &metalv1alpha1.BMC{}
-			if err := env.Client.Get(t.Context(), client.ObjectKeyFromObject(obj), cur); err != nil {
-				return err
-			}
-			base := cur.DeepCopy()
-			cur.Labels = lbls
-			return env.Client.Patch(t.Context(), cur, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
-		}).Should(Succeed())
-	}
 	setBMCLabels(map[string]string{"location": "dc-2", "rack": "r1", "zone": "z1"})
 	g.Eventually(func(g Gomega) {
 		for name, s := range serversWithBMCRef(g, obj.Name) {
@@ -829,15 +805,7 @@ func TestBMCPublishedSampleShape(t *testing.T) {
 			g.Expect(msg).To(ContainSubstring("HTTPS"))
 			g.Expect(msg).NotTo(ContainSubstring("--bmc-insecure-skip-verify"), "skipping verification would not help")
 
-			g.Eventually(func() error {
-				cur := &metalv1alpha1.BMC{}
-				if err := env.Client.Get(t.Context(), client.ObjectKeyFromObject(obj), cur); err != nil {
-					return err
-				}
-				base := cur.DeepCopy()
-				cur.Spec.Protocol.Scheme = metalv1alpha1.HTTPScheme
-				return env.Client.Patch(t.Context(), cur, client.MergeFrom(base))
-			}).Should(Succeed())
+			patchObject(g, obj, func(o *metalv1alpha1.BMC) { o.Spec.Protocol.Scheme = metalv1alpha1.HTTPScheme })
 			waitBMC(t, obj, metalv1alpha1.BMCStateEnabled, metav1.ConditionTrue, metalv1alpha1.ReasonEnrolled)
 			g.Eventually(func(g Gomega) {
 				s := serversWithBMCRef(g, obj.Name)[obj.Name+"-system-0"]

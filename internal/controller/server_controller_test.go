@@ -330,15 +330,7 @@ func TestServerReservedBootsOnceFromNetwork(t *testing.T) {
 }
 
 func patchClaimPower(g Gomega, c *metalv1alpha1.ServerClaim, power metalv1alpha1.Power) {
-	g.Eventually(func() error {
-		cur := &metalv1alpha1.ServerClaim{}
-		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(c), cur); err != nil {
-			return err
-		}
-		base := cur.DeepCopy()
-		cur.Spec.Power = power
-		return env.Client.Patch(context.Background(), cur, client.MergeFrom(base))
-	}).Should(Succeed())
+	patchObject(g, c, func(o *metalv1alpha1.ServerClaim) { o.Spec.Power = power })
 }
 
 // Claim being deleted, Recycle: off (gracefully), references cleared, Available, without
@@ -387,15 +379,9 @@ func TestServerReleasedWhenClaimNamesAnotherServer(t *testing.T) {
 	s := f.availableServer(0)
 	c := f.reserveAndBoot(s, "elsewhere")
 
-	g.Eventually(func() error {
-		cur := &metalv1alpha1.ServerClaim{}
-		if err := env.Client.Get(t.Context(), client.ObjectKeyFromObject(c), cur); err != nil {
-			return err
-		}
-		base := cur.DeepCopy()
-		cur.Spec.ServerRef = &metalv1alpha1.LocalObjectReference{Name: "another-server"}
-		return env.Client.Patch(t.Context(), cur, client.MergeFrom(base))
-	}).Should(Succeed())
+	patchObject(g, c, func(o *metalv1alpha1.ServerClaim) {
+		o.Spec.ServerRef = &metalv1alpha1.LocalObjectReference{Name: "another-server"}
+	})
 	g.Eventually(func(g Gomega) {
 		get(g, s)
 		g.Expect(s.Status.State).To(Equal(metalv1alpha1.ServerStateAvailable))

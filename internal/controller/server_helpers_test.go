@@ -167,12 +167,21 @@ func setBootConfigurationState(g Gomega, sbc *metalv1alpha1.ServerBootConfigurat
 
 // patchServer changes a server as a user would (merge patch, retried on conflicts).
 func patchServer(g Gomega, s *metalv1alpha1.Server, mutate func(*metalv1alpha1.Server)) {
+	patchObject(g, s, mutate)
+}
+
+// patchObject changes an object as a user would: a merge patch of what mutate changed on a
+// fresh copy, under the optimistic lock, read and tried again on a conflict.
+func patchObject[T any, P interface {
+	*T
+	client.Object
+}](g Gomega, obj P, mutate func(P)) {
 	g.Eventually(func() error {
-		cur := &metalv1alpha1.Server{}
-		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(s), cur); err != nil {
+		cur := P(new(T))
+		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(obj), cur); err != nil {
 			return err
 		}
-		base := cur.DeepCopy()
+		base := cur.DeepCopyObject().(client.Object)
 		mutate(cur)
 		return env.Client.Patch(context.Background(), cur, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
 	}).Should(Succeed())

@@ -286,10 +286,7 @@ func TestClaimRejections(t *testing.T) {
 		g.Consistently(func(g Gomega) {
 			g.Expect(getServer(g, s).Spec.ServerClaimRef).To(BeNil())
 		}).Should(Succeed())
-		cur := getServer(g, s)
-		base := cur.DeepCopy()
-		cur.Spec.Unclaimable = false
-		g.Expect(env.Client.Patch(t.Context(), cur, client.MergeFrom(base))).To(Succeed())
+		patchServer(g, s, func(o *metalv1alpha1.Server) { o.Spec.Unclaimable = false })
 		g.Eventually(func(g Gomega) {
 			g.Expect(getServer(g, s).Spec.ServerClaimRef).NotTo(BeNil())
 		}).Should(Succeed())
@@ -395,10 +392,9 @@ func TestClaimRecreatedSameNameDoesNotInherit(t *testing.T) {
 	s := newIdleServer(t, nil)
 	// The server holds a claim named "reborn" with an old uid, as if the claim had been deleted
 	// and the server controller had not released it yet.
-	cur := getServer(g, s)
-	base := cur.DeepCopy()
-	cur.Spec.ServerClaimRef = &metalv1alpha1.ImmutableObjectReference{Namespace: ns, Name: "reborn", UID: "old-uid"}
-	g.Expect(env.Client.Patch(t.Context(), cur, client.MergeFrom(base))).To(Succeed())
+	patchServer(g, s, func(o *metalv1alpha1.Server) {
+		o.Spec.ServerClaimRef = &metalv1alpha1.ImmutableObjectReference{Namespace: ns, Name: "reborn", UID: "old-uid"}
+	})
 	setServerStatus(g, s, metalv1alpha1.ServerStateReserved, metalv1alpha1.ServerOffPowerState)
 
 	c := newClaim(t, ns, byRef(s.Name), func(c *metalv1alpha1.ServerClaim) {
@@ -412,10 +408,7 @@ func TestClaimRecreatedSameNameDoesNotInherit(t *testing.T) {
 	}).Should(Succeed())
 
 	// Once released, the new claim binds it with its own uid.
-	cur = getServer(g, s)
-	base = cur.DeepCopy()
-	cur.Spec.ServerClaimRef = nil
-	g.Expect(env.Client.Patch(t.Context(), cur, client.MergeFrom(base))).To(Succeed())
+	patchServer(g, s, func(o *metalv1alpha1.Server) { o.Spec.ServerClaimRef = nil })
 	setServerStatus(g, s, metalv1alpha1.ServerStateAvailable, metalv1alpha1.ServerOffPowerState)
 	g.Eventually(func(g Gomega) {
 		ref := getServer(g, s).Spec.ServerClaimRef
@@ -436,10 +429,7 @@ func TestClaimBindingLost(t *testing.T) {
 	reserveAndExpectBound(g, s, c, metalv1alpha1.ServerOnPowerState)
 
 	// An operator clears the claim ref while the server is powered on: it is not free.
-	cur := getServer(g, s)
-	base := cur.DeepCopy()
-	cur.Spec.ServerClaimRef = nil
-	g.Expect(env.Client.Patch(t.Context(), cur, client.MergeFrom(base))).To(Succeed())
+	patchServer(g, s, func(o *metalv1alpha1.Server) { o.Spec.ServerClaimRef = nil })
 	g.Eventually(func(g Gomega) {
 		cl := getClaim(g, c)
 		g.Expect(cl.Status.Phase).To(Equal(metalv1alpha1.PhaseUnbound))
@@ -675,10 +665,7 @@ func TestClaimStaysBoundWhenServerCordonedLater(t *testing.T) {
 	c := newClaim(t, ns, byRef(s.Name))
 	reserveAndExpectBound(g, s, c, metalv1alpha1.ServerOffPowerState)
 
-	cur := getServer(g, s)
-	base := cur.DeepCopy()
-	cur.Spec.Unclaimable = true
-	g.Expect(env.Client.Patch(t.Context(), cur, client.MergeFrom(base))).To(Succeed())
+	patchServer(g, s, func(o *metalv1alpha1.Server) { o.Spec.Unclaimable = true })
 	g.Consistently(func(g Gomega) {
 		g.Expect(getClaim(g, c).Status.Phase).To(Equal(metalv1alpha1.PhaseBound))
 		ref := getServer(g, s).Spec.ServerClaimRef

@@ -145,6 +145,13 @@ func settled(g Gomega, ns string, wantBound int) {
 	g.Expect(r.Bound).To(Equal(wantBound), r.String())
 }
 
+// staysSettled waits for the namespace's claims to settle with wantBound bound, and checks
+// that they stay so for a second.
+func staysSettled(g Gomega, ns string, wantBound int) {
+	g.Eventually(func(g Gomega) { settled(g, ns, wantBound) }, 60*time.Second, 100*time.Millisecond).Should(Succeed())
+	g.Consistently(func(g Gomega) { settled(g, ns, wantBound) }, time.Second, 100*time.Millisecond).Should(Succeed())
+}
+
 func bound(g Gomega, ns string) int {
 	r, err := invariants.Check(context.Background(), env.Client, ns)
 	g.Expect(err).NotTo(HaveOccurred())
@@ -181,8 +188,7 @@ func TestBurstOversubscribed(t *testing.T) {
 			servers(t, 100, pool)
 			stop := watchViolations(t, ns)
 			createClaims(t, ns, pool, 0, 200)
-			g.Eventually(func(g Gomega) { settled(g, ns, 100) }, 60*time.Second, 100*time.Millisecond).Should(Succeed())
-			g.Consistently(func(g Gomega) { settled(g, ns, 100) }, time.Second, 100*time.Millisecond).Should(Succeed())
+			staysSettled(g, ns, 100)
 			g.Expect(stop()).To(BeEmpty())
 			cleanupClaims(t, ns)
 		})
@@ -206,8 +212,7 @@ func TestManagerRestartMidBurst(t *testing.T) {
 			first.stop(t)
 			second := startManager(t)
 			defer second.stop(t)
-			g.Eventually(func(g Gomega) { settled(g, ns, 100) }, 60*time.Second, 100*time.Millisecond).Should(Succeed())
-			g.Consistently(func(g Gomega) { settled(g, ns, 100) }, time.Second, 100*time.Millisecond).Should(Succeed())
+			staysSettled(g, ns, 100)
 			g.Expect(stop()).To(BeEmpty())
 			cleanupClaims(t, ns)
 		})
