@@ -41,6 +41,7 @@ import (
 	"github.com/metalfleet/metal-operator/internal/bmc/emulator"
 	"github.com/metalfleet/metal-operator/internal/controlplane"
 	"github.com/metalfleet/metal-operator/internal/invariants"
+	"github.com/metalfleet/metal-operator/internal/procfs"
 	"github.com/metalfleet/metal-operator/internal/scheme"
 )
 
@@ -506,41 +507,17 @@ func (p *operatorProcess) stop() {
 
 // cpuSeconds is a process's user+system CPU time, from /proc.
 func cpuSeconds(pid int) (float64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// Fields after the command name, which is in parentheses and may contain spaces.
-	rest := string(data[strings.LastIndexByte(string(data), ')')+2:])
-	fields := strings.Fields(rest)
-	utime, _ := strconv.ParseFloat(fields[11], 64)
-	stime, _ := strconv.ParseFloat(fields[12], 64)
-	const ticks = 100 // USER_HZ on Linux
-	return (utime + stime) / ticks, nil
+	st, err := procfs.ReadStat(pid)
+	return st.CPUSeconds, err
 }
 
 // childCPU is the CPU time of this process's child with the given command name (the
 // control plane envtest started), 0 when there is none.
 func childCPU(comm string) float64 {
-	entries, _ := os.ReadDir("/proc")
-	self := strconv.Itoa(os.Getpid())
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		s := string(data)
-		open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		if open < 0 || closing < open || s[open+1:closing] != comm {
-			continue
-		}
-		if fields := strings.Fields(s[closing+2:]); len(fields) > 1 && fields[1] == self {
-			cpu, _ := cpuSeconds(pid)
-			return cpu
+	self := os.Getpid()
+	for _, pid := range procfs.Processes() {
+		if st, err := procfs.ReadStat(pid); err == nil && st.Comm == comm && st.PPID == self {
+			return st.CPUSeconds
 		}
 	}
 	return 0

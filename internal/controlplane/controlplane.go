@@ -13,6 +13,8 @@ import (
 
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/metalfleet/metal-operator/internal/procfs"
 )
 
 // A test binary that panics (a test timeout does) or is killed exits without stopping the
@@ -69,21 +71,19 @@ func TrackControlPlane(assetsDir string) (untrack func(), err error) {
 		return func() {}, err
 	}
 	self := os.Getpid()
-	started, err := startTime(self)
+	me, err := procfs.ReadStat(self)
 	if err != nil {
 		return func() {}, err
 	}
 	// Each child as pid:starttime, so that a pid reused by another process is never killed.
 	var children []string
-	for _, pid := range processes() {
-		if ppid, err := parentOf(pid); err == nil && ppid == self && runsFrom(pid, assetsDir) {
-			if st, err := startTime(pid); err == nil {
-				children = append(children, fmt.Sprintf("%d:%s", pid, st))
-			}
+	for _, pid := range procfs.Processes() {
+		if st, err := procfs.ReadStat(pid); err == nil && st.PPID == self && runsFrom(pid, assetsDir) {
+			children = append(children, fmt.Sprintf("%d:%s", pid, st.StartTime))
 		}
 	}
 	path := filepath.Join(dir, strconv.Itoa(self))
-	content := fmt.Sprintf("%d %s\n%s\n", self, started, strings.Join(children, " "))
+	content := fmt.Sprintf("%d %s\n%s\n", self, me.StartTime, strings.Join(children, " "))
 	// Written whole under another name and renamed: a reader never sees it half written.
 	tmp, err := os.CreateTemp(dir, ".tmp-")
 	if err != nil {
@@ -133,7 +133,7 @@ func ReapOrphans(assetsDir string) ([]int, error) {
 		owner := strings.Fields(lines[0])
 		if len(owner) == 2 {
 			if pid, err := strconv.Atoi(owner[0]); err == nil {
-				if started, err := startTime(pid); err == nil && started == owner[1] {
+				if st, err := procfs.ReadStat(pid); err == nil && st.StartTime == owner[1] {
 					continue // the owner still runs: its control plane is in use
 				}
 			}
@@ -142,10 +142,10 @@ func ReapOrphans(assetsDir string) ([]int, error) {
 		for _, f := range strings.Fields(lines[1]) {
 			pidText, started, _ := strings.Cut(f, ":")
 			pid, err := strconv.Atoi(pidText)
-			if err != nil || !alive(pid) {
+			if err != nil || !procfs.Alive(pid) {
 				continue
 			}
-			if st, err := startTime(pid); err != nil || st != started {
+			if st, err := procfs.ReadStat(pid); err != nil || st.StartTime != started {
 				continue // the pid now names another process
 			}
 			if !runsFrom(pid, assetsDir) {
@@ -163,58 +163,9 @@ func ReapOrphans(assetsDir string) ([]int, error) {
 	return killed, nil
 }
 
-func alive(pid int) bool {
-	_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
-	return err == nil
-}
-
-// processes lists the pids in /proc.
-func processes() []int {
-	entries, _ := os.ReadDir("/proc")
-	var pids []int
-	for _, e := range entries {
-		if pid, err := strconv.Atoi(e.Name()); err == nil {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
-
-// statFields returns the fields of /proc/<pid>/stat after the command name.
-func statFields(pid int) ([]string, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return nil, err
-	}
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 || i+2 > len(s) {
-		return nil, fmt.Errorf("unexpected /proc/%d/stat", pid)
-	}
-	return strings.Fields(s[i+2:]), nil
-}
-
-func parentOf(pid int) (int, error) {
-	f, err := statFields(pid)
-	if err != nil || len(f) < 2 {
-		return 0, fmt.Errorf("no parent of %d: %v", pid, err)
-	}
-	return strconv.Atoi(f[1])
-}
-
-// startTime is the process's start time in clock ticks since boot: with the pid it names
-// one process, even after the pid is reused.
-func startTime(pid int) (string, error) {
-	f, err := statFields(pid)
-	if err != nil || len(f) < 20 {
-		return "", fmt.Errorf("no start time of %d: %v", pid, err)
-	}
-	return f[19], nil
-}
-
 // runsFrom reports whether the process's executable is in dir.
 func runsFrom(pid int, dir string) bool {
-	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	exe, err := procfs.Executable(pid)
 	if err != nil {
 		return false
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+
+	"github.com/metalfleet/metal-operator/internal/procfs"
 )
 
 // startFake starts a long-running child whose executable lives in dir, as envtest starts
@@ -57,35 +59,35 @@ func TestReapOrphans(t *testing.T) {
 	killed, err := ReapOrphans(assets)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(killed).To(BeEmpty(), "the owner (this test) still runs")
-	g.Expect(alive(child.Process.Pid)).To(BeTrue())
+	g.Expect(procfs.Alive(child.Process.Pid)).To(BeTrue())
 
 	// A record whose pids now name other processes (another start time) kills nothing.
 	entry := func(pid int, started string) string { return strconv.Itoa(pid) + ":" + started }
-	childStarted, err := startTime(child.Process.Pid)
+	childStat, err := procfs.ReadStat(child.Process.Pid)
 	g.Expect(err).NotTo(HaveOccurred())
-	foreignStarted, err := startTime(foreign.Process.Pid)
+	foreignStat, err := procfs.ReadStat(foreign.Process.Pid)
 	g.Expect(err).NotTo(HaveOccurred())
 	stale := filepath.Join(runDirOverride, "999999")
 	g.Expect(os.WriteFile(stale, []byte("999999 12345\n"+entry(child.Process.Pid, "1")+"\n"), 0o644)).To(Succeed())
 	killed, err = ReapOrphans(assets)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(killed).To(BeEmpty(), "the pid was reused")
-	g.Expect(alive(child.Process.Pid)).To(BeTrue())
+	g.Expect(procfs.Alive(child.Process.Pid)).To(BeTrue())
 	g.Expect(stale).NotTo(BeAnExistingFile())
 
 	// The owner is gone: same pid, another start time.
 	g.Expect(os.WriteFile(record, []byte(strconv.Itoa(os.Getpid())+" 1\n"+
-		entry(child.Process.Pid, childStarted)+" "+entry(foreign.Process.Pid, foreignStarted)+"\n"), 0o644)).To(Succeed())
+		entry(child.Process.Pid, childStat.StartTime)+" "+entry(foreign.Process.Pid, foreignStat.StartTime)+"\n"), 0o644)).To(Succeed())
 	killed, err = ReapOrphans(assets)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(killed).To(ConsistOf(child.Process.Pid))
 	_, _ = child.Process.Wait()
-	g.Expect(alive(foreign.Process.Pid)).To(BeTrue(), "a process from another folder is not touched")
+	g.Expect(procfs.Alive(foreign.Process.Pid)).To(BeTrue(), "a process from another folder is not touched")
 	g.Expect(record).To(BeAnExistingFile(), "kept for the run that uses the other folder")
 
 	_ = foreign.Process.Kill()
 	_, _ = foreign.Process.Wait()
-	g.Eventually(func() bool { return alive(foreign.Process.Pid) }, 5*time.Second, 20*time.Millisecond).Should(BeFalse())
+	g.Eventually(func() bool { return procfs.Alive(foreign.Process.Pid) }, 5*time.Second, 20*time.Millisecond).Should(BeFalse())
 	_, err = ReapOrphans(assets)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(record).NotTo(BeAnExistingFile(), "nothing left to reap")
