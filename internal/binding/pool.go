@@ -229,20 +229,22 @@ func OlderVersion(a, b string) bool {
 	if a == b {
 		return false
 	}
-	x, errA := strconv.ParseUint(a, 10, 64)
-	y, errB := strconv.ParseUint(b, 10, 64)
-	if errA != nil || errB != nil {
-		return true
-	}
-	return x < y
+	x, y, ok := revisions(a, b)
+	return !ok || x < y
 }
 
 // before reports whether resourceVersion a is known to be older than b; versions that do
 // not parse as numbers are never known to be older, so the pool then follows every event.
 func before(a, b string) bool {
+	x, y, ok := revisions(a, b)
+	return ok && x < y
+}
+
+// revisions parses two resource versions as etcd revisions.
+func revisions(a, b string) (x, y uint64, ok bool) {
 	x, errA := strconv.ParseUint(a, 10, 64)
 	y, errB := strconv.ParseUint(b, 10, 64)
-	return errA == nil && errB == nil && x < y
+	return x, y, errA == nil && errB == nil
 }
 
 func labelKey(k, v string) string { return k + "=" + v }

@@ -113,15 +113,24 @@ func TransportKind(err error) error {
 
 func isTLSError(err error) bool {
 	var (
-		verifyErr    *tls.CertificateVerificationError
-		unknownAuth  x509.UnknownAuthorityError
-		hostnameErr  x509.HostnameError
-		invalidErr   x509.CertificateInvalidError
 		rootsErr     x509.SystemRootsError
 		recordHdrErr tls.RecordHeaderError
 		alertErr     tls.AlertError
 	)
-	return errors.As(err, &verifyErr) || errors.As(err, &unknownAuth) ||
-		errors.As(err, &hostnameErr) || errors.As(err, &invalidErr) ||
+	return UntrustedCertificate(err) ||
 		errors.As(err, &rootsErr) || errors.As(err, &recordHdrErr) || errors.As(err, &alertErr)
+}
+
+// UntrustedCertificate reports whether err is a failed verification of the BMC's
+// certificate (unknown authority, wrong host name, invalid certificate): a TLS error that
+// trusting the right CA, or a certificate for the right name, cures.
+func UntrustedCertificate(err error) bool {
+	var (
+		verifyErr   *tls.CertificateVerificationError
+		unknownAuth x509.UnknownAuthorityError
+		hostnameErr x509.HostnameError
+		invalidErr  x509.CertificateInvalidError
+	)
+	return errors.As(err, &verifyErr) || errors.As(err, &unknownAuth) ||
+		errors.As(err, &hostnameErr) || errors.As(err, &invalidErr)
 }

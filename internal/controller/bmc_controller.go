@@ -131,16 +131,13 @@ type bmcScope struct {
 	// gone is set once the finalizer was removed: nothing more is written.
 	gone bool
 	// events are emitted once the status of this reconcile is written.
-	events []func()
+	events pendingEvents
 }
 
 // eventf queues an event about the BMC, emitted once the status write of this reconcile
 // succeeds.
 func (r *BMCReconciler) eventf(sc *bmcScope, related runtime.Object, eventType, reason, action, note string, args ...any) {
-	regarding := sc.obj
-	sc.events = append(sc.events, func() {
-		r.Recorder.Eventf(regarding, related, eventType, reason, action, note, args...)
-	})
+	sc.events.add(sc.obj, related, eventType, reason, action, note, args...)
 }
 
 // Reconcile connects to one BMC, enrolls its systems and records what it found.
@@ -164,7 +161,7 @@ func (r *BMCReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		return ctrl.Result{}, nil
 	}
 
-	sc := &bmcScope{orig: obj, obj: obj.DeepCopy()}
+	sc := &bmcScope{orig: obj, obj: obj.DeepCopy(), events: pendingEvents{recorder: r.Recorder}}
 	var (
 		res ctrl.Result
 		err error
@@ -177,12 +174,10 @@ func (r *BMCReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	if !sc.gone {
 		if perr := r.patchStatus(ctx, sc); perr != nil {
 			err = errors.Join(err, perr)
-			sc.events = nil
+			sc.events.drop()
 		}
 	}
-	for _, emit := range sc.events {
-		emit()
-	}
+	sc.events.emit()
 	if err != nil {
 		return r.conflictOr(err)
 	}
@@ -594,7 +589,7 @@ func (r *BMCReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&metalv1alpha1.BMC{}, builder.WithPredicates(ownChangePredicate(true))).
 		Owns(&metalv1alpha1.Server{}, builder.WithPredicates(serverChangedForBMC())).
 		Watches(&metalv1alpha1.Server{}, enqueueBMCForServer(), builder.WithPredicates(serverChangedForBMC())).
-		Watches(&metalv1alpha1.BMCSecret{}, r.enqueueBMCsForSecret()).
+		Watches(&metalv1alpha1.BMCSecret{}, r.enqueueBMCsBy(IndexBMCSecret)).
 		Watches(&metalv1alpha1.Endpoint{}, r.enqueueBMCsBy(IndexBMCEndpoint)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles}).
 		Complete(r)
@@ -632,11 +627,6 @@ func enqueueBMCForServer() handler.EventHandler {
 		}
 		return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: s.Spec.BMCRef.Name}}}
 	})
-}
-
-// enqueueBMCsForSecret maps a BMCSecret to the BMCs using it (index IndexBMCSecret).
-func (r *BMCReconciler) enqueueBMCsForSecret() handler.EventHandler {
-	return r.enqueueBMCsBy(IndexBMCSecret)
 }
 
 // enqueueBMCsBy maps an object to the BMCs whose field index (IndexBMCSecret,

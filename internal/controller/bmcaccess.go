@@ -2,8 +2,6 @@ package controller
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -79,22 +77,10 @@ func bmcErrorMessage(err error) string {
 	if len(msg) > maxConditionMessage {
 		msg = msg[:maxConditionMessage] + "..."
 	}
-	if untrustedCertificate(err) {
+	if bmc.UntrustedCertificate(err) {
 		msg += ". " + untrustedCertificateHint
 	}
 	return msg
-}
-
-// untrustedCertificate reports whether err is a failed verification of a certificate.
-func untrustedCertificate(err error) bool {
-	var (
-		verifyErr   *tls.CertificateVerificationError
-		unknownAuth x509.UnknownAuthorityError
-		hostnameErr x509.HostnameError
-		invalidErr  x509.CertificateInvalidError
-	)
-	return errors.As(err, &verifyErr) || errors.As(err, &unknownAuth) ||
-		errors.As(err, &hostnameErr) || errors.As(err, &invalidErr)
 }
 
 // RedfishConnector is the default BMCConnector: it reaches the BMC through spec.bmcRef (a BMC

@@ -159,16 +159,13 @@ type serverScope struct {
 	// gone is set when the server was deleted in this reconcile: nothing is written.
 	gone bool
 	// events are emitted once the status of this reconcile is written.
-	events []func()
+	events pendingEvents
 }
 
 // eventf queues an event about the server; it is emitted once the status write of this
 // reconcile succeeds, so that a reconcile whose write is refused announces nothing.
 func (r *ServerReconciler) eventf(sc *serverScope, related runtime.Object, eventType, reason, action, note string, args ...any) {
-	regarding := sc.server
-	sc.events = append(sc.events, func() {
-		r.Recorder.Eventf(regarding, related, eventType, reason, action, note, args...)
-	})
+	sc.events.add(sc.server, related, eventType, reason, action, note, args...)
 }
 
 // Reconcile brings one server closer to the state its spec and claim ask for.
@@ -193,7 +190,7 @@ func (r *ServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		return ctrl.Result{}, nil
 	}
 
-	sc := &serverScope{orig: server, server: server.DeepCopy()}
+	sc := &serverScope{orig: server, server: server.DeepCopy(), events: pendingEvents{recorder: r.Recorder}}
 	defer func() {
 		if sc.bmc != nil {
 			_ = sc.bmc.Logout(context.WithoutCancel(ctx))
@@ -210,11 +207,9 @@ func (r *ServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		r.versions.forget(server.Name)
 	} else if perr := r.patchStatus(ctx, sc); perr != nil {
 		err = errors.Join(err, perr)
-		sc.events = nil
+		sc.events.drop()
 	}
-	for _, emit := range sc.events {
-		emit()
-	}
+	sc.events.emit()
 	if err != nil {
 		return r.conflictOr(err)
 	}

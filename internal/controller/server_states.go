@@ -206,17 +206,24 @@ func (r *ServerReconciler) reconcileAvailable(ctx context.Context, sc *serverSco
 			return ctrl.Result{}, err
 		}
 	}
-	if err := r.applySettings(ctx, sc); err != nil {
+	if err := r.applySettings(ctx, sc, nil); err != nil {
 		return ctrl.Result{}, err
 	}
 	return r.powerResult(r.ensureOff(ctx, sc, metalv1alpha1.ServerPoweringOff))
 }
 
-// applySettings applies the BMC settings of the spec that hold while the server is Available
-// or Reserved: spec.indicatorLED and spec.bootOrder.
-func (r *ServerReconciler) applySettings(ctx context.Context, sc *serverScope) error {
+// applySettings applies the BMC settings of the spec while the server is Available or
+// serves a claim: spec.indicatorLED always, spec.bootOrder only until the claim's first boot.
+// Afterwards the claim's operating system owns the boot order (an installer adds its own boot
+// entry, which a resync must not drop), and the condition, which would only say what nobody
+// checks, goes.
+func (r *ServerReconciler) applySettings(ctx context.Context, sc *serverScope, claim *metalv1alpha1.ServerClaim) error {
 	if err := r.applyIndicatorLED(ctx, sc); err != nil {
 		return err
+	}
+	if claim != nil && sc.server.Status.NetworkBootClaimUID == string(claim.UID) {
+		meta.RemoveStatusCondition(&sc.server.Status.Conditions, metalv1alpha1.ServerBootOrderApplied)
+		return nil
 	}
 	return r.applyBootOrder(ctx, sc)
 }
@@ -276,18 +283,8 @@ func (r *ServerReconciler) reconcileReserved(ctx context.Context, sc *serverScop
 		return ctrl.Result{}, err
 	}
 	if claim != nil {
-		if err := r.applyIndicatorLED(ctx, sc); err != nil {
+		if err := r.applySettings(ctx, sc, claim); err != nil {
 			return ctrl.Result{}, err
-		}
-		// The boot order only until the claim's first boot: afterwards the claim's operating
-		// system owns it (an installer adds its own boot entry, which a resync must not drop),
-		// and the condition, which would only say what nobody checks, goes.
-		if s.Status.NetworkBootClaimUID != string(claim.UID) {
-			if err := r.applyBootOrder(ctx, sc); err != nil {
-				return ctrl.Result{}, err
-			}
-		} else {
-			meta.RemoveStatusCondition(&s.Status.Conditions, metalv1alpha1.ServerBootOrderApplied)
 		}
 		return r.serveClaim(ctx, sc, claim)
 	}
