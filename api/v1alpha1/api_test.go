@@ -14,7 +14,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
-	"github.com/metalfleet/metal-operator/internal/testenv"
+	"github.com/metalfleet/metal-operator/internal/testing/testenv"
 )
 
 var env *testenv.Env

@@ -1,5 +1,5 @@
 // Command claimbench measures how fast and how cheaply the operator binds bursts of claims:
-// see internal/bench. Each case is SERVERSxCLAIMS; cases run one after another, each on a
+// see internal/tools/bench. Each case is SERVERSxCLAIMS; cases run one after another, each on a
 // fresh control plane.
 //
 //	go run ./cmd/claimbench --cases 100x100,1000x1000,500x1000
@@ -19,8 +19,8 @@ import (
 	"github.com/go-logr/logr"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
-	"github.com/metalfleet/metal-operator/internal/bench"
-	"github.com/metalfleet/metal-operator/internal/paths"
+	"github.com/metalfleet/metal-operator/internal/tools/bench"
+	"github.com/metalfleet/metal-operator/internal/tools/paths"
 )
 
 func main() {

@@ -1,5 +1,5 @@
 // Command devenv runs the operator on an embedded control plane with an emulated fleet, a
-// local OCI registry and the boot service: `make run`. See internal/devenv.
+// local OCI registry and the boot service: `make run`. See internal/tools/devenv.
 package main
 
 import (
@@ -13,8 +13,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	"github.com/metalfleet/metal-operator/internal/devenv"
-	"github.com/metalfleet/metal-operator/internal/paths"
+	"github.com/metalfleet/metal-operator/internal/tools/devenv"
+	"github.com/metalfleet/metal-operator/internal/tools/paths"
 )
 
 func main() {

@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+	"github.com/metalfleet/metal-operator/internal/index"
 )
 
 // Pool is the set of free servers claims pick from, kept up to date from server events.
@@ -97,7 +98,7 @@ func (p *Pool) Observe(s *metalv1alpha1.Server) {
 	}
 	e := &poolEntry{Candidate: Candidate{Name: s.Name, Labels: s.Labels, Taints: s.Spec.Taints}}
 	for k, v := range s.Labels {
-		key := labelKey(k, v)
+		key := index.LabelKey(k, v)
 		e.keys = append(e.keys, key)
 		b := p.byLabel[key]
 		if b == nil {
@@ -191,7 +192,7 @@ func (p *Pool) Pick(sel labels.Selector, matchLabels map[string]string, seed str
 	defer p.mu.Unlock()
 	b := &p.all
 	for k, v := range matchLabels {
-		lb := p.byLabel[labelKey(k, v)]
+		lb := p.byLabel[index.LabelKey(k, v)]
 		if lb == nil {
 			return Candidate{}, false, false
 		}
@@ -246,8 +247,6 @@ func revisions(a, b string) (x, y uint64, ok bool) {
 	y, errB := strconv.ParseUint(b, 10, 64)
 	return x, y, errA == nil && errB == nil
 }
-
-func labelKey(k, v string) string { return k + "=" + v }
 
 func hash(s string) uint64 {
 	h := fnv.New64a()

@@ -24,7 +24,7 @@ import (
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/boot/ignition"
 	bootmetrics "github.com/metalfleet/metal-operator/internal/boot/metrics"
-	"github.com/metalfleet/metal-operator/internal/controller"
+	"github.com/metalfleet/metal-operator/internal/index"
 )
 
 // errNotFound and errNotReady are lookups that end in a 404.
@@ -37,8 +37,8 @@ var (
 // MAC address of one of its interfaces. More than one match is treated as none.
 func (s *Server) findServer(ctx context.Context, uuid, mac string) (*metalv1alpha1.Server, error) {
 	lookups := []struct{ field, value string }{
-		{controller.IndexServerSystemUUID, strings.ToLower(strings.TrimSpace(uuid))},
-		{controller.IndexServerMACAddress, controller.NormalizeMAC(mac)},
+		{index.ServerSystemUUID, strings.ToLower(strings.TrimSpace(uuid))},
+		{index.ServerMACAddress, index.NormalizeMAC(mac)},
 	}
 	for _, l := range lookups {
 		if l.value == "" {
@@ -343,7 +343,7 @@ func (s *Server) serveBootState(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	list := &metalv1alpha1.ServerList{}
-	if err := s.client.List(ctx, list, client.MatchingFields{controller.IndexServerSystemUUID: strings.ToLower(strings.TrimSpace(state.SystemUUID))}); err != nil {
+	if err := s.client.List(ctx, list, client.MatchingFields{index.ServerSystemUUID: strings.ToLower(strings.TrimSpace(state.SystemUUID))}); err != nil {
 		s.log.Error(err, "Listing servers for a boot state")
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return

@@ -81,8 +81,8 @@ var (
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 
 // NewServer returns a boot server. c reads Servers and ServerBootConfigurations (the
-// manager's cached client, with the indexes of controller.SetupIndexes and
-// controller.SetupBootIndexes) and writes the BootStateReceived condition; apiReader reads
+// manager's cached client, with the indexes of index.Setup and
+// index.SetupBoot) and writes the BootStateReceived condition; apiReader reads
 // ignition Secrets and re-reads a configuration before writing its status (the manager's
 // API reader); blobs streams the pinned layers. Add it to the manager with mgr.Add.
 func NewServer(c client.Client, apiReader client.Reader, blobs BlobOpener, o Options) (*Server, error) {

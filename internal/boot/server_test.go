@@ -33,7 +33,8 @@ import (
 	"github.com/metalfleet/metal-operator/internal/boot/image/imagetest"
 	bootmetrics "github.com/metalfleet/metal-operator/internal/boot/metrics"
 	"github.com/metalfleet/metal-operator/internal/controller"
-	"github.com/metalfleet/metal-operator/internal/testenv"
+	"github.com/metalfleet/metal-operator/internal/index"
+	"github.com/metalfleet/metal-operator/internal/testing/testenv"
 )
 
 var env *testenv.Env
@@ -66,10 +67,10 @@ func start(t *testing.T, mutate ...func(*boot.Options)) *fixture {
 	}
 	mgr := env.NewManager(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	if err := controller.SetupIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
+	if err := index.Setup(ctx, mgr.GetFieldIndexer()); err != nil {
 		t.Fatal(err)
 	}
-	if err := controller.SetupBootIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
+	if err := index.SetupBoot(ctx, mgr.GetFieldIndexer()); err != nil {
 		t.Fatal(err)
 	}
 	if err := (&controller.ServerBootConfigurationReconciler{

@@ -31,6 +31,7 @@ import (
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/bmc"
+	"github.com/metalfleet/metal-operator/internal/index"
 	"github.com/metalfleet/metal-operator/internal/metrics"
 )
 
@@ -450,7 +451,7 @@ func (r *BMCReconciler) claimedServers(ctx context.Context, bmcName string) ([]s
 // serversOf lists the servers reached through the BMC (spec.bmcRef), from the cache.
 func (r *BMCReconciler) serversOf(ctx context.Context, bmcName string) ([]*metalv1alpha1.Server, error) {
 	var list metalv1alpha1.ServerList
-	if err := r.List(ctx, &list, client.MatchingFields{IndexServerBMCRef: bmcName}); err != nil {
+	if err := r.List(ctx, &list, client.MatchingFields{index.ServerBMCRef: bmcName}); err != nil {
 		return nil, fmt.Errorf("listing the BMC's servers: %w", err)
 	}
 	out := make([]*metalv1alpha1.Server, 0, len(list.Items))
@@ -589,8 +590,8 @@ func (r *BMCReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&metalv1alpha1.BMC{}, builder.WithPredicates(ownChangePredicate(true))).
 		Owns(&metalv1alpha1.Server{}, builder.WithPredicates(serverChangedForBMC())).
 		Watches(&metalv1alpha1.Server{}, enqueueBMCForServer(), builder.WithPredicates(serverChangedForBMC())).
-		Watches(&metalv1alpha1.BMCSecret{}, r.enqueueBMCsBy(IndexBMCSecret)).
-		Watches(&metalv1alpha1.Endpoint{}, r.enqueueBMCsBy(IndexBMCEndpoint)).
+		Watches(&metalv1alpha1.BMCSecret{}, r.enqueueBMCsBy(index.BMCSecret)).
+		Watches(&metalv1alpha1.Endpoint{}, r.enqueueBMCsBy(index.BMCEndpoint)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles}).
 		Complete(r)
 }
@@ -629,14 +630,14 @@ func enqueueBMCForServer() handler.EventHandler {
 	})
 }
 
-// enqueueBMCsBy maps an object to the BMCs whose field index (IndexBMCSecret,
-// IndexBMCEndpoint) names it.
-func (r *BMCReconciler) enqueueBMCsBy(index string) handler.EventHandler {
+// enqueueBMCsBy maps an object to the BMCs whose field index (index.BMCSecret,
+// index.BMCEndpoint) names it.
+func (r *BMCReconciler) enqueueBMCsBy(field string) handler.EventHandler {
 	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, obj client.Object) []reconcile.Request {
 		var list metalv1alpha1.BMCList
-		if err := r.List(ctx, &list, client.MatchingFields{index: obj.GetName()}); err != nil {
+		if err := r.List(ctx, &list, client.MatchingFields{field: obj.GetName()}); err != nil {
 			// A map function cannot return an error; the retry of a failing BMC covers a missed event.
-			ctrl.LoggerFrom(ctx).Error(err, "Listing BMCs", "index", index, "object", klog.KObj(obj))
+			ctrl.LoggerFrom(ctx).Error(err, "Listing BMCs", "index", field, "object", klog.KObj(obj))
 			return nil
 		}
 		reqs := make([]reconcile.Request, 0, len(list.Items))

@@ -21,6 +21,7 @@ import (
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/bmc"
+	"github.com/metalfleet/metal-operator/internal/index"
 )
 
 // BMCServerName is the name of the Server the BMC controller creates for the system with the
@@ -35,8 +36,8 @@ import (
 // never by name, so systems that disappear or appear never rename another system's Server,
 // and a system that appears after another disappeared takes a fresh name instead of the
 // name of the missing system's Server (which is kept).
-func BMCServerName(bmcName string, index int) string {
-	return fmt.Sprintf("%s-system-%d", bmcName, index)
+func BMCServerName(bmcName string, n int) string {
+	return fmt.Sprintf("%s-system-%d", bmcName, n)
 }
 
 // compareSystems orders systems by URI: by parent path, then by the last segment, numeric
@@ -154,13 +155,13 @@ func (r *BMCReconciler) enroll(ctx context.Context, sc *bmcScope, systems []bmc.
 	return out, nil
 }
 
-// serversForSystem classifies the servers with the system's UUID (index IndexServerSystemUUID):
+// serversForSystem classifies the servers with the system's UUID (index index.ServerSystemUUID):
 // the one this BMC controls; else one it may adopt (no controller, not being deleted, and
 // spec.bmcRef empty or naming this BMC); else any other. A server in known (written earlier
 // in this reconcile) is taken from there rather than from the cache.
 func (r *BMCReconciler) serversForSystem(ctx context.Context, obj *metalv1alpha1.BMC, uuid string, known map[string]*metalv1alpha1.Server) (own, adoptable, other *metalv1alpha1.Server, err error) {
 	var list metalv1alpha1.ServerList
-	if err := r.List(ctx, &list, client.MatchingFields{IndexServerSystemUUID: uuid}); err != nil {
+	if err := r.List(ctx, &list, client.MatchingFields{index.ServerSystemUUID: uuid}); err != nil {
 		return nil, nil, nil, fmt.Errorf("listing servers of system %s: %w", uuid, err)
 	}
 	slices.SortFunc(list.Items, func(a, b metalv1alpha1.Server) int { return strings.Compare(a.Name, b.Name) })

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+	"github.com/metalfleet/metal-operator/internal/index"
 )
 
 // claimChangedForServer lets through claim changes a server acts on: creation, deletion, the
@@ -61,50 +62,50 @@ func bmcChangedForServer() predicate.Predicate {
 	}
 }
 
-// enqueueServersForClaim maps a claim to the servers holding it (index IndexServerClaimKey).
+// enqueueServersForClaim maps a claim to the servers holding it (index index.ServerClaimKey).
 func (r *ServerReconciler) enqueueServersForClaim() handler.EventHandler {
 	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, obj client.Object) []reconcile.Request {
-		return r.serversByIndex(ctx, IndexServerClaimKey, NamespacedKey(obj.GetNamespace(), obj.GetName()))
+		return r.serversByIndex(ctx, index.ServerClaimKey, index.NamespacedKey(obj.GetNamespace(), obj.GetName()))
 	})
 }
 
 // enqueueServersForBootConfiguration maps a boot configuration to the server whose
-// spec.bootConfigurationRef names it (index IndexServerBootConfiguration).
+// spec.bootConfigurationRef names it (index index.ServerBootConfiguration).
 func (r *ServerReconciler) enqueueServersForBootConfiguration() handler.EventHandler {
 	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, obj client.Object) []reconcile.Request {
-		return r.serversByIndex(ctx, IndexServerBootConfiguration, NamespacedKey(obj.GetNamespace(), obj.GetName()))
+		return r.serversByIndex(ctx, index.ServerBootConfiguration, index.NamespacedKey(obj.GetNamespace(), obj.GetName()))
 	})
 }
 
-// enqueueServersForBMC maps a BMC to the servers reached through it (index IndexServerBMCRef).
+// enqueueServersForBMC maps a BMC to the servers reached through it (index index.ServerBMCRef).
 func (r *ServerReconciler) enqueueServersForBMC() handler.EventHandler {
 	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, obj client.Object) []reconcile.Request {
-		return r.serversByIndex(ctx, IndexServerBMCRef, obj.GetName())
+		return r.serversByIndex(ctx, index.ServerBMCRef, obj.GetName())
 	})
 }
 
 // enqueueServersForBMCSecret maps a BMCSecret to the servers using it inline (index
-// IndexServerBMCSecret) and through a BMC object (indexes IndexBMCSecret, IndexServerBMCRef).
+// index.ServerBMCSecret) and through a BMC object (indexes index.BMCSecret, index.ServerBMCRef).
 func (r *ServerReconciler) enqueueServersForBMCSecret() handler.EventHandler {
 	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, obj client.Object) []reconcile.Request {
-		reqs := r.serversByIndex(ctx, IndexServerBMCSecret, obj.GetName())
+		reqs := r.serversByIndex(ctx, index.ServerBMCSecret, obj.GetName())
 		var bmcs metalv1alpha1.BMCList
-		if err := r.List(ctx, &bmcs, client.MatchingFields{IndexBMCSecret: obj.GetName()}); err != nil {
+		if err := r.List(ctx, &bmcs, client.MatchingFields{index.BMCSecret: obj.GetName()}); err != nil {
 			log.FromContext(ctx).Error(err, "Listing BMCs for a BMCSecret", "BMCSecret", obj.GetName())
 			return reqs
 		}
 		for i := range bmcs.Items {
-			reqs = append(reqs, r.serversByIndex(ctx, IndexServerBMCRef, bmcs.Items[i].Name)...)
+			reqs = append(reqs, r.serversByIndex(ctx, index.ServerBMCRef, bmcs.Items[i].Name)...)
 		}
 		return reqs
 	})
 }
 
-func (r *ServerReconciler) serversByIndex(ctx context.Context, index, key string) []reconcile.Request {
+func (r *ServerReconciler) serversByIndex(ctx context.Context, field, key string) []reconcile.Request {
 	var servers metalv1alpha1.ServerList
-	if err := r.List(ctx, &servers, client.MatchingFields{index: key}); err != nil {
+	if err := r.List(ctx, &servers, client.MatchingFields{field: key}); err != nil {
 		// A map function cannot return an error; the periodic resync covers a missed event.
-		log.FromContext(ctx).Error(err, "Listing servers by index", "index", index, "key", key)
+		log.FromContext(ctx).Error(err, "Listing servers by index", "index", field, "key", key)
 		return nil
 	}
 	reqs := make([]reconcile.Request, 0, len(servers.Items))

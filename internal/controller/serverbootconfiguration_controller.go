@@ -26,55 +26,8 @@ import (
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/boot/ignition"
 	"github.com/metalfleet/metal-operator/internal/boot/image"
+	"github.com/metalfleet/metal-operator/internal/index"
 )
-
-// Field indexes of the boot service.
-const (
-	// IndexBootConfigurationIgnitionSecret indexes ServerBootConfigurations by
-	// spec.ignitionSecretRef.name (the Secret is in the configuration's namespace).
-	IndexBootConfigurationIgnitionSecret = "spec.ignitionSecretRef.name"
-	// IndexServerMACAddress indexes Servers by the MAC addresses of
-	// status.networkInterfaces, normalised by NormalizeMAC.
-	IndexServerMACAddress = "status.networkInterfaces.macAddress"
-)
-
-// NormalizeMAC returns a MAC address as lower-case hex digits without separators, so that
-// "52:54:00:AB:CD:EF", "52-54-00-ab-cd-ef" and "525400abcdef" compare equal.
-func NormalizeMAC(mac string) string {
-	var b strings.Builder
-	for _, r := range strings.ToLower(mac) {
-		if (r >= '0' && r <= '9') || (r >= 'a' && r <= 'f') {
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
-
-// SetupBootIndexes registers the field indexes of the boot service: the ServerBootConfiguration
-// controller and the boot server. Call it next to SetupIndexes.
-func SetupBootIndexes(ctx context.Context, indexer client.FieldIndexer) error {
-	if err := indexer.IndexField(ctx, &metalv1alpha1.ServerBootConfiguration{}, IndexBootConfigurationIgnitionSecret, func(o client.Object) []string {
-		ref := o.(*metalv1alpha1.ServerBootConfiguration).Spec.IgnitionSecretRef
-		if ref == nil {
-			return nil
-		}
-		return []string{ref.Name}
-	}); err != nil {
-		return fmt.Errorf("registering index %s: %w", IndexBootConfigurationIgnitionSecret, err)
-	}
-	if err := indexer.IndexField(ctx, &metalv1alpha1.Server{}, IndexServerMACAddress, func(o client.Object) []string {
-		var macs []string
-		for _, nic := range o.(*metalv1alpha1.Server).Status.NetworkInterfaces {
-			if mac := NormalizeMAC(nic.MACAddress); mac != "" {
-				macs = append(macs, mac)
-			}
-		}
-		return macs
-	}); err != nil {
-		return fmt.Errorf("registering index %s: %w", IndexServerMACAddress, err)
-	}
-	return nil
-}
 
 // ImageResolver resolves an OS image reference to its boot artifacts, pinned by digest.
 // *image.Resolver implements it; its errors carry a condition reason (image.Reason).
@@ -136,7 +89,7 @@ type ServerBootConfigurationReconciler struct {
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// SetupWithManager registers the controller. The indexes of SetupBootIndexes must be
+// SetupWithManager registers the controller. The indexes of index.SetupBoot must be
 // registered on the manager.
 func (r *ServerBootConfigurationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Client == nil {
@@ -179,7 +132,7 @@ func (r *ServerBootConfigurationReconciler) SetupWithManager(mgr ctrl.Manager) e
 func (r *ServerBootConfigurationReconciler) enqueueForSecret(ctx context.Context, o client.Object) []reconcile.Request {
 	list := &metalv1alpha1.ServerBootConfigurationList{}
 	if err := r.Client.List(ctx, list, client.InNamespace(o.GetNamespace()),
-		client.MatchingFields{IndexBootConfigurationIgnitionSecret: o.GetName()}); err != nil {
+		client.MatchingFields{index.BootConfigurationIgnitionSecret: o.GetName()}); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "Listing boot configurations for a Secret", "Secret", klog.KObj(o))
 		return nil
 	}

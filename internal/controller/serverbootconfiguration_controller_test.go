@@ -18,6 +18,7 @@ import (
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/boot/image"
 	"github.com/metalfleet/metal-operator/internal/boot/image/imagetest"
+	"github.com/metalfleet/metal-operator/internal/index"
 )
 
 // sbcSecretMarker is in every test ignition config: it must never show in a status or event.
@@ -41,7 +42,7 @@ func startBootController(t *testing.T, ns, defaultRegistry string) {
 		t.Fatal(err)
 	}
 	startManager(t, func(mgr manager.Manager) error {
-		if err := SetupBootIndexes(context.Background(), mgr.GetFieldIndexer()); err != nil {
+		if err := index.SetupBoot(context.Background(), mgr.GetFieldIndexer()); err != nil {
 			return err
 		}
 		return (&ServerBootConfigurationReconciler{

@@ -23,6 +23,7 @@ import (
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/binding"
+	"github.com/metalfleet/metal-operator/internal/index"
 )
 
 // ServerClaimOptions tune the ServerClaim controller.
@@ -158,8 +159,8 @@ func (r *ServerClaimReconciler) reconcileNormal(ctx context.Context, claim *meta
 func (r *ServerClaimReconciler) heldServers(ctx context.Context, claim *metalv1alpha1.ServerClaim) ([]*metalv1alpha1.Server, error) {
 	seen := map[string]*metalv1alpha1.Server{}
 	for _, q := range []struct{ field, value string }{
-		{IndexServerClaimUID, string(claim.UID)},
-		{IndexServerClaimKey, NamespacedKey(claim.Namespace, claim.Name)},
+		{index.ServerClaimUID, string(claim.UID)},
+		{index.ServerClaimKey, index.NamespacedKey(claim.Namespace, claim.Name)},
 	} {
 		list := &metalv1alpha1.ServerList{}
 		if err := r.List(ctx, list, client.MatchingFields{q.field: q.value}); err != nil {
@@ -587,7 +588,7 @@ func (r *ServerClaimReconciler) reconcileDelete(ctx context.Context, claim *meta
 // Reserved server is released by the server controller.
 func (r *ServerClaimReconciler) releaseOrphans(ctx context.Context, key types.NamespacedName) error {
 	list := &metalv1alpha1.ServerList{}
-	if err := r.List(ctx, list, client.MatchingFields{IndexServerClaimKey: NamespacedKey(key.Namespace, key.Name)}); err != nil {
+	if err := r.List(ctx, list, client.MatchingFields{index.ServerClaimKey: index.NamespacedKey(key.Namespace, key.Name)}); err != nil {
 		return fmt.Errorf("listing servers holding %s: %w", key, err)
 	}
 	var live *metalv1alpha1.ServerClaim

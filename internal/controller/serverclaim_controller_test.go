@@ -16,7 +16,7 @@ import (
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/binding"
-	"github.com/metalfleet/metal-operator/internal/invariants"
+	"github.com/metalfleet/metal-operator/internal/testing/invariants"
 )
 
 // testClaimOptions make the claim controller's timers short for tests.

@@ -15,6 +15,7 @@ import (
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/binding"
+	"github.com/metalfleet/metal-operator/internal/index"
 )
 
 const (
@@ -77,7 +78,7 @@ func (r *ServerClaimReconciler) enqueueHolder(s *metalv1alpha1.Server, q claimQu
 // enqueueNamingClaims wakes the claims whose spec.serverRef names the server.
 func (r *ServerClaimReconciler) enqueueNamingClaims(ctx context.Context, s *metalv1alpha1.Server, q claimQueue) {
 	list := &metalv1alpha1.ServerClaimList{}
-	if err := r.List(ctx, list, client.MatchingFields{IndexClaimServerRef: s.Name}, client.UnsafeDisableDeepCopy); err != nil {
+	if err := r.List(ctx, list, client.MatchingFields{index.ClaimServerRef: s.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "Listing claims naming a server", "Server", s.Name)
 		return
 	}
@@ -90,16 +91,16 @@ func (r *ServerClaimReconciler) enqueueNamingClaims(ctx context.Context, s *meta
 // server's labels satisfy, oldest first among those looked at.
 func (r *ServerClaimReconciler) enqueueUnboundClaims(ctx context.Context, s *metalv1alpha1.Server, q claimQueue) {
 	keys := make([]string, 0, len(s.Labels)+1)
-	keys = append(keys, IndexAnyLabel)
+	keys = append(keys, index.AnyLabel)
 	for k, v := range s.Labels {
-		keys = append(keys, LabelKey(k, v))
+		keys = append(keys, index.LabelKey(k, v))
 	}
 	var found []*metalv1alpha1.ServerClaim
 	seen := map[types.UID]bool{}
 	scanned := 0
 	for _, key := range keys {
 		list := &metalv1alpha1.ServerClaimList{}
-		if err := r.List(ctx, list, client.MatchingFields{IndexClaimUnboundLabel: key}, client.UnsafeDisableDeepCopy); err != nil {
+		if err := r.List(ctx, list, client.MatchingFields{index.ClaimUnboundLabel: key}, client.UnsafeDisableDeepCopy); err != nil {
 			ctrl.LoggerFrom(ctx).Error(err, "Listing unbound claims", "Server", s.Name)
 			return
 		}

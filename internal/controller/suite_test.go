@@ -13,7 +13,8 @@ import (
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/bmc/emulator"
-	"github.com/metalfleet/metal-operator/internal/testenv"
+	"github.com/metalfleet/metal-operator/internal/index"
+	"github.com/metalfleet/metal-operator/internal/testing/testenv"
 )
 
 // One API server for the whole package; each test starts its own manager with the
@@ -42,7 +43,7 @@ func startManager(t *testing.T, register func(mgr manager.Manager) error) manage
 	t.Helper()
 	mgr := env.NewManager(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	if err := SetupIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
+	if err := index.Setup(ctx, mgr.GetFieldIndexer()); err != nil {
 		t.Fatal(err)
 	}
 	if err := register(mgr); err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/metalfleet/metal-operator/internal/boot"
 	"github.com/metalfleet/metal-operator/internal/boot/image"
 	"github.com/metalfleet/metal-operator/internal/controller"
+	"github.com/metalfleet/metal-operator/internal/index"
 	"github.com/metalfleet/metal-operator/internal/scheme"
 )
 
@@ -134,7 +135,7 @@ func New(cfg *rest.Config, o Options) (manager.Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating the manager: %w", err)
 	}
-	if err := controller.SetupIndexes(context.Background(), mgr.GetFieldIndexer()); err != nil {
+	if err := index.Setup(context.Background(), mgr.GetFieldIndexer()); err != nil {
 		return nil, err
 	}
 	if err := (&controller.ServerClaimReconciler{
@@ -192,7 +193,7 @@ func setupBoot(mgr manager.Manager, o BootOptions) error {
 	if o.ExternalURL == "" {
 		return fmt.Errorf("the boot service needs --boot-server-external-url (or --enable-boot-service=false)")
 	}
-	if err := controller.SetupBootIndexes(context.Background(), mgr.GetFieldIndexer()); err != nil {
+	if err := index.SetupBoot(context.Background(), mgr.GetFieldIndexer()); err != nil {
 		return err
 	}
 	resolver, err := image.NewResolver(image.Options{DefaultRegistry: o.DefaultRegistry, InsecureRegistries: o.InsecureRegistries})

@@ -18,8 +18,9 @@ import (
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/bmc/emulator"
 	"github.com/metalfleet/metal-operator/internal/controller"
-	"github.com/metalfleet/metal-operator/internal/invariants"
-	"github.com/metalfleet/metal-operator/internal/testenv"
+	"github.com/metalfleet/metal-operator/internal/index"
+	"github.com/metalfleet/metal-operator/internal/testing/invariants"
+	"github.com/metalfleet/metal-operator/internal/testing/testenv"
 )
 
 var env *testenv.Env
@@ -44,7 +45,7 @@ func startManagerWith(t *testing.T, extra func(ctrlmanager.Manager) error) *mana
 	t.Helper()
 	mgr := env.NewManager(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	if err := controller.SetupIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
+	if err := index.Setup(ctx, mgr.GetFieldIndexer()); err != nil {
 		t.Fatal(err)
 	}
 	opts := controller.DefaultServerClaimOptions()

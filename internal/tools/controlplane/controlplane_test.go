@@ -10,7 +10,7 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/metalfleet/metal-operator/internal/procfs"
+	"github.com/metalfleet/metal-operator/internal/tools/procfs"
 )
 
 // startFake starts a long-running child whose executable lives in dir, as envtest starts

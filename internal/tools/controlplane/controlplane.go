@@ -14,7 +14,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/metalfleet/metal-operator/internal/procfs"
+	"github.com/metalfleet/metal-operator/internal/tools/procfs"
 )
 
 // A test binary that panics (a test timeout does) or is killed exits without stopping the

@@ -27,9 +27,9 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	"github.com/metalfleet/metal-operator/internal/controlplane"
-	"github.com/metalfleet/metal-operator/internal/paths"
 	"github.com/metalfleet/metal-operator/internal/scheme"
+	"github.com/metalfleet/metal-operator/internal/tools/controlplane"
+	"github.com/metalfleet/metal-operator/internal/tools/paths"
 )
 
 // Env is a running control plane.

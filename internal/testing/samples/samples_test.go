@@ -28,7 +28,7 @@ import (
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/bmc/emulator"
 	"github.com/metalfleet/metal-operator/internal/boot/ignition"
-	"github.com/metalfleet/metal-operator/internal/testenv"
+	"github.com/metalfleet/metal-operator/internal/testing/testenv"
 )
 
 var env *testenv.Env

@@ -39,10 +39,10 @@ import (
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/bmc/emulator"
-	"github.com/metalfleet/metal-operator/internal/controlplane"
-	"github.com/metalfleet/metal-operator/internal/invariants"
-	"github.com/metalfleet/metal-operator/internal/procfs"
 	"github.com/metalfleet/metal-operator/internal/scheme"
+	"github.com/metalfleet/metal-operator/internal/testing/invariants"
+	"github.com/metalfleet/metal-operator/internal/tools/controlplane"
+	"github.com/metalfleet/metal-operator/internal/tools/procfs"
 )
 
 // Config is one benchmark run.

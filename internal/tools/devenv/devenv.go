@@ -34,9 +34,9 @@ import (
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/bmc/emulator"
 	"github.com/metalfleet/metal-operator/internal/boot/image"
-	"github.com/metalfleet/metal-operator/internal/controlplane"
 	"github.com/metalfleet/metal-operator/internal/operator"
 	"github.com/metalfleet/metal-operator/internal/scheme"
+	"github.com/metalfleet/metal-operator/internal/tools/controlplane"
 )
 
 // The emulated fleet matches config/samples: its BMC listens on 127.0.0.1:8000 with the

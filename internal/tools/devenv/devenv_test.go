@@ -21,7 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
-	"github.com/metalfleet/metal-operator/internal/testenv"
+	"github.com/metalfleet/metal-operator/internal/testing/testenv"
 )
 
 // freeAddr returns a loopback address with a port nobody listens on now.
