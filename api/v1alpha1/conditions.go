@@ -41,6 +41,10 @@ const (
 	ReasonServerDeleting = "ServerDeleting"
 	// ReasonBindingLost: the server the claim was bound to no longer points back at it.
 	ReasonBindingLost = "BindingLost"
+	// ReasonBindingRefused (event on a Server): the server referenced a claim that never
+	// recorded it (gone, being deleted, or bound to another server); the reference is removed
+	// and the server was never powered on for it.
+	ReasonBindingRefused = "BindingRefused"
 	// ReasonWaitingForServer: the binding is written and the server controller has not yet
 	// marked the server Reserved.
 	ReasonWaitingForServer = "WaitingForServer"

@@ -38,6 +38,23 @@ func HeldBy(s *metalv1alpha1.Server, c *metalv1alpha1.ServerClaim) bool {
 	return ref.UID == "" || ref.UID == string(c.UID)
 }
 
+// Confirmed reports whether both sides of a binding agree: the server's claim reference
+// names the claim (HeldBy) and the claim names the server in spec.serverRef. Only a confirmed
+// binding is taken up (Reserved), powered and booted. A server that references a claim that
+// names nothing yet holds a proposal; see Refused for one the claim turned down.
+func Confirmed(s *metalv1alpha1.Server, c *metalv1alpha1.ServerClaim) bool {
+	return HeldBy(s, c) && c.Spec.ServerRef != nil && c.Spec.ServerRef.Name == s.Name
+}
+
+// Refused reports whether the claim names a server other than s. spec.serverRef is
+// immutable once set, so a refusal seen in any copy of the claim, however stale, is final:
+// s may be released from the claim without asking anyone. A claim that names nothing has
+// refused nothing, and a server is never released from it on that ground (a second manager
+// may be about to record that very server on the claim).
+func Refused(s *metalv1alpha1.Server, c *metalv1alpha1.ServerClaim) bool {
+	return c.Spec.ServerRef != nil && c.Spec.ServerRef.Name != s.Name
+}
+
 // Check says why the claim cannot bind this server now, as a condition reason and message,
 // or returns an empty reason when it can. sel is the claim's parsed selector (nil = none).
 func Check(s *metalv1alpha1.Server, c *metalv1alpha1.ServerClaim, sel labels.Selector) (reason, message string) {

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+	"github.com/metalfleet/metal-operator/internal/binding"
 	"github.com/metalfleet/metal-operator/internal/bmc"
 	"github.com/metalfleet/metal-operator/internal/metrics"
 )
@@ -195,10 +196,7 @@ func (r *ServerReconciler) reconcileDiscovery(ctx context.Context, sc *serverSco
 func (r *ServerReconciler) reconcileAvailable(ctx context.Context, sc *serverScope) (ctrl.Result, error) {
 	s := sc.server
 	if s.Spec.ServerClaimRef != nil {
-		// Exactly one status write: the state, and no event: the state and the claim's
-		// Bound condition record the binding. At fleet scale an event per binding would
-		// cost as much as a write. Power follows in the Reserved state.
-		return r.transition(ctx, sc, metalv1alpha1.ServerStateReserved)
+		return r.takeUp(ctx, sc)
 	}
 	if s.Spec.BootConfigurationRef != nil {
 		// A leftover of a binding that is gone: nothing boots from it here.
@@ -216,6 +214,39 @@ func (r *ServerReconciler) reconcileAvailable(ctx context.Context, sc *serverSco
 // serves a claim: spec.indicatorLED always, spec.bootOrder only until the claim's first boot.
 // Afterwards the claim's operating system owns the boot order (an installer adds its own boot
 // entry, which a resync must not drop), and the condition, which would only say what nobody
+// takeUp decides on a binding proposed to an Available server. Only a binding both sides
+// confirm (the server names the claim by uid and the claim names the server) is taken up:
+// Reserved, in exactly one status write and without an event (the state and the claim's Bound
+// condition record it; at fleet scale an event per binding costs as much as a write). While
+// the claim names no server yet the server waits, off, for the claim's update. A claim that
+// is gone, being deleted or bound to another server never confirms: the reference is
+// removed and the server was never powered on for it.
+func (r *ServerReconciler) takeUp(ctx context.Context, sc *serverScope) (ctrl.Result, error) {
+	s := sc.server
+	claim, err := r.liveClaim(ctx, s)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	switch {
+	case claim == nil:
+		ref := *s.Spec.ServerClaimRef
+		if err := r.patchServer(ctx, sc, func(o *metalv1alpha1.Server) {
+			o.Spec.ServerClaimRef = nil
+			if b := o.Spec.BootConfigurationRef; b != nil && b.Namespace == ref.Namespace && b.Name == ref.Name {
+				o.Spec.BootConfigurationRef = nil
+			}
+		}); err != nil {
+			return ctrl.Result{}, err
+		}
+		r.eventf(sc, nil, corev1.EventTypeNormal, metalv1alpha1.ReasonBindingRefused, "Release",
+			"Claim %s/%s did not record this server (gone, deleting or bound to another); reference removed", ref.Namespace, ref.Name)
+		return r.inFlight()
+	case binding.Confirmed(s, claim):
+		return r.transition(ctx, sc, metalv1alpha1.ServerStateReserved)
+	}
+	return r.powerResult(r.ensureOff(ctx, sc, metalv1alpha1.ServerPoweringOff))
+}
+
 // checks, goes.
 func (r *ServerReconciler) applySettings(ctx context.Context, sc *serverScope, claim *metalv1alpha1.ServerClaim) error {
 	if err := r.applyIndicatorLED(ctx, sc); err != nil {
@@ -388,6 +419,11 @@ func (r *ServerReconciler) serveClaim(ctx context.Context, sc *serverScope, clai
 	if sbc.Status.State != metalv1alpha1.ServerBootConfigurationStateReady {
 		// Pending or Error: nothing boots before the configuration is Ready. Its change wakes
 		// the server up.
+		return r.settled()
+	}
+	if !binding.Confirmed(s, claim) {
+		// Nothing powers on or boots for a binding the claim has not recorded; its update
+		// wakes the server.
 		return r.settled()
 	}
 	switch claim.Spec.Power {

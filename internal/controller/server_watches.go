@@ -15,10 +15,9 @@ import (
 )
 
 // claimChangedForServer lets through claim changes a server acts on: creation, deletion, the
-// start of deletion and a change of spec.power. The claim recording its server (spec.serverRef
-// set, with its finalizer, as part of every binding) and its status writes are ignored: the
-// server learns of a binding, and of its end, from its own spec (a claim that names another
-// server is released by the claim controller clearing this server's claim reference).
+// start of deletion, a change of spec.power, and the claim recording its server
+// (spec.serverRef set): a server takes a binding up only once the claim has recorded it.
+// Status writes are ignored: the server learns of the end of a binding from its own spec.
 func claimChangedForServer() predicate.Predicate {
 	return predicate.Funcs{
 		UpdateFunc: func(e event.UpdateEvent) bool {
@@ -27,7 +26,8 @@ func claimChangedForServer() predicate.Predicate {
 			if !ok1 || !ok2 {
 				return true
 			}
-			return o.Spec.Power != n.Spec.Power || !o.DeletionTimestamp.Equal(n.DeletionTimestamp)
+			return o.Spec.Power != n.Spec.Power || !o.DeletionTimestamp.Equal(n.DeletionTimestamp) ||
+				(o.Spec.ServerRef == nil) != (n.Spec.ServerRef == nil)
 		},
 	}
 }

@@ -131,26 +131,49 @@ func (r *ServerClaimReconciler) reconcileNormal(ctx context.Context, claim *meta
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	var bound *metalv1alpha1.Server
-	for _, s := range held {
-		if claim.Spec.ServerRef != nil && s.Name != claim.Spec.ServerRef.Name {
-			continue
-		}
-		if bound == nil || s.Name < bound.Name {
-			bound = s
-		}
+	if err := r.releaseRefused(ctx, claim, held); err != nil {
+		return ctrl.Result{}, err
 	}
-	for _, s := range held {
-		if s != bound {
-			if err := r.releaseExtra(ctx, claim, s); err != nil {
-				return ctrl.Result{}, err
-			}
-		}
-	}
+	bound := r.chooseHeld(claim, held)
 	if bound == nil {
 		return r.bind(ctx, claim, sel)
 	}
 	return r.ensureBound(ctx, claim, bound)
+}
+
+// chooseHeld picks the server the claim keeps among those that reference it: the one it
+// names, or, while it names none, the one this controller took (else the first by name).
+// Servers that reference a claim naming nothing are never released here: another manager may
+// be recording one of them on the claim, and only that record, fenced by the claim's
+// resourceVersion, decides (see recordBinding).
+func (r *ServerClaimReconciler) chooseHeld(claim *metalv1alpha1.ServerClaim, held []*metalv1alpha1.Server) *metalv1alpha1.Server {
+	own, _ := r.expect.server(claim.UID)
+	var chosen *metalv1alpha1.Server
+	for _, s := range held {
+		switch {
+		case binding.Refused(s, claim):
+			continue
+		case claim.Spec.ServerRef != nil || s.Name == own:
+			return s
+		case chosen == nil || s.Name < chosen.Name:
+			chosen = s
+		}
+	}
+	return chosen
+}
+
+// releaseRefused releases the servers that reference the claim although it names another
+// server: a lost race (another manager recorded its own pick first) or a binding undone by
+// hand. The claim's spec.serverRef is immutable, so this holds whatever the cache's age.
+func (r *ServerClaimReconciler) releaseRefused(ctx context.Context, claim *metalv1alpha1.ServerClaim, held []*metalv1alpha1.Server) error {
+	for _, s := range held {
+		if binding.Refused(s, claim) {
+			if err := r.releaseExtra(ctx, claim, s); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // heldServers returns the servers whose claim reference names this claim: from the index on
@@ -341,26 +364,21 @@ func (r *ServerClaimReconciler) take(ctx context.Context, claim *metalv1alpha1.S
 	}
 }
 
-// ensureBound completes a binding and reports it: claim finalizer and spec.serverRef, the
-// boot configuration, then the claim's status.
+// ensureBound completes a binding and reports it: the claim records the server (the fence,
+// see recordBinding), the boot configuration is made, then the claim's status.
 func (r *ServerClaimReconciler) ensureBound(ctx context.Context, claim *metalv1alpha1.ServerClaim, s *metalv1alpha1.Server) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(claim, metalv1alpha1.ServerClaimFinalizer) || claim.Spec.ServerRef == nil {
+		recorded, err := r.recordBinding(ctx, claim, s)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if !recorded {
+			return ctrl.Result{RequeueAfter: r.Options.UnboundRetryMin / 4}, nil
+		}
+	}
 	sbc, sbcProblem, err := r.ensureBootConfiguration(ctx, claim, s)
 	if err != nil {
 		return ctrl.Result{}, err
-	}
-	if !controllerutil.ContainsFinalizer(claim, metalv1alpha1.ServerClaimFinalizer) || claim.Spec.ServerRef == nil {
-		base := claim.DeepCopy()
-		controllerutil.AddFinalizer(claim, metalv1alpha1.ServerClaimFinalizer)
-		if claim.Spec.ServerRef == nil {
-			claim.Spec.ServerRef = &metalv1alpha1.LocalObjectReference{Name: s.Name}
-		}
-		if err := r.Patch(ctx, claim, client.MergeFrom(base)); err != nil {
-			if apierrors.IsNotFound(err) {
-				return ctrl.Result{}, nil // gone: the server controller releases the server
-			}
-			return ctrl.Result{}, fmt.Errorf("recording server %s on the claim: %w", s.Name, err)
-		}
-		r.versions.expect(client.ObjectKeyFromObject(claim).String(), claim.ResourceVersion)
 	}
 
 	if !takenUp(s, claim) {
@@ -383,6 +401,44 @@ func (r *ServerClaimReconciler) ensureBound(ctx context.Context, claim *metalv1a
 
 	ready := readyCondition(claim, s, sbc, sbcProblem)
 	return r.setBound(ctx, claim, s, ready)
+}
+
+// recordBinding writes the claim's side of the binding: its finalizer and spec.serverRef.
+// Recording a server on a claim that names none is the decision that the claim takes it, and
+// it is fenced by the claim's resourceVersion as this reconcile read it, as the server patch
+// that took the server was fenced by the server's: of two managers that each took a server
+// for the same claim, exactly one records its server, and the other finds the claim naming
+// another server and releases its own (Refused). It returns false when the claim was not
+// recorded; the caller looks again shortly.
+func (r *ServerClaimReconciler) recordBinding(ctx context.Context, claim *metalv1alpha1.ServerClaim, s *metalv1alpha1.Server) (bool, error) {
+	base := claim.DeepCopy()
+	controllerutil.AddFinalizer(claim, metalv1alpha1.ServerClaimFinalizer)
+	patch := client.MergeFrom(base)
+	if claim.Spec.ServerRef == nil {
+		claim.Spec.ServerRef = &metalv1alpha1.LocalObjectReference{Name: s.Name}
+		patch = client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})
+	}
+	err := r.Patch(ctx, claim, patch)
+	switch {
+	case err == nil:
+		r.versions.expect(client.ObjectKeyFromObject(claim).String(), claim.ResourceVersion)
+		return true, nil
+	case apierrors.IsNotFound(err):
+		return false, nil // gone: its servers are released as orphans
+	case !apierrors.IsConflict(err):
+		return false, fmt.Errorf("recording server %s on the claim: %w", s.Name, err)
+	}
+	// The claim changed since it was read; perhaps another manager recorded its own server.
+	live := &metalv1alpha1.ServerClaim{}
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(claim), live); err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	if live.UID == claim.UID && binding.Refused(s, live) {
+		ctrl.LoggerFrom(ctx).V(1).Info("Claim recorded another server; releasing ours",
+			"Server", klog.KObj(s), "recorded", live.Spec.ServerRef.Name)
+		return false, r.clearServerRefs(ctx, live, s)
+	}
+	return false, nil
 }
 
 // takenUp reports whether the server controller has taken up the claim's binding: the

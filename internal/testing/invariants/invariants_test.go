@@ -36,22 +36,38 @@ func TestEvaluate(t *testing.T) {
 		claims                []metalv1alpha1.ServerClaim
 		bound, violations     int
 		unsettled, unboundNum int
+		shared                int
 	}{
 		{"one binding", []metalv1alpha1.Server{server("s1", "c1", "u1", metalv1alpha1.ServerStateReserved)},
-			[]metalv1alpha1.ServerClaim{claim("c1", "u1", "s1", metalv1alpha1.PhaseBound)}, 1, 0, 0, 0},
+			[]metalv1alpha1.ServerClaim{claim("c1", "u1", "s1", metalv1alpha1.PhaseBound)}, 1, 0, 0, 0, 0},
 		{"one claim on two servers", []metalv1alpha1.Server{
 			server("s1", "c1", "u1", metalv1alpha1.ServerStateReserved), server("s2", "c1", "u1", metalv1alpha1.ServerStateReserved)},
-			[]metalv1alpha1.ServerClaim{claim("c1", "u1", "s1", metalv1alpha1.PhaseBound)}, 0, 2, 1, 0},
-		{"held by a server the claim does not name", []metalv1alpha1.Server{server("s2", "c1", "u1", metalv1alpha1.ServerStateReserved)},
-			[]metalv1alpha1.ServerClaim{claim("c1", "u1", "s1", metalv1alpha1.PhaseBound)}, 0, 1, 1, 0},
+			[]metalv1alpha1.ServerClaim{claim("c1", "u1", "s1", metalv1alpha1.PhaseBound)}, 1, 2, 1, 0, 0},
+		{"taken up by a server the claim does not name", []metalv1alpha1.Server{server("s2", "c1", "u1", metalv1alpha1.ServerStateReserved)},
+			[]metalv1alpha1.ServerClaim{claim("c1", "u1", "s1", metalv1alpha1.PhaseBound)}, 0, 1, 1, 0, 0},
 		{"server holds a deleted claim", []metalv1alpha1.Server{server("s1", "c1", "old", metalv1alpha1.ServerStateReserved)},
-			[]metalv1alpha1.ServerClaim{claim("c1", "new", "", metalv1alpha1.PhaseUnbound)}, 0, 0, 1, 1},
+			[]metalv1alpha1.ServerClaim{claim("c1", "new", "", metalv1alpha1.PhaseUnbound)}, 0, 0, 1, 1, 0},
 		{"Bound claim without server", nil,
-			[]metalv1alpha1.ServerClaim{claim("c1", "u1", "s1", metalv1alpha1.PhaseBound)}, 0, 0, 1, 1},
+			[]metalv1alpha1.ServerClaim{claim("c1", "u1", "s1", metalv1alpha1.PhaseBound)}, 0, 0, 1, 1, 0},
 		{"Reserved server without claim", []metalv1alpha1.Server{server("s1", "", "", metalv1alpha1.ServerStateReserved)},
-			nil, 0, 0, 1, 0},
+			nil, 0, 0, 1, 0, 0},
 		{"held, serverRef not written yet", []metalv1alpha1.Server{server("s1", "c1", "u1", metalv1alpha1.ServerStateAvailable)},
-			[]metalv1alpha1.ServerClaim{claim("c1", "u1", "", metalv1alpha1.PhaseUnbound)}, 0, 0, 1, 0},
+			[]metalv1alpha1.ServerClaim{claim("c1", "u1", "", metalv1alpha1.PhaseUnbound)}, 0, 0, 1, 0, 0},
+		{"two managers proposed a server each", []metalv1alpha1.Server{
+			server("s1", "c1", "u1", metalv1alpha1.ServerStateAvailable), server("s2", "c1", "u1", metalv1alpha1.ServerStateAvailable)},
+			[]metalv1alpha1.ServerClaim{claim("c1", "u1", "", metalv1alpha1.PhaseUnbound)}, 0, 0, 2, 0, 0},
+		{"the losing proposal is not released yet", []metalv1alpha1.Server{
+			server("s1", "c1", "u1", metalv1alpha1.ServerStateReserved), server("s2", "c1", "u1", metalv1alpha1.ServerStateAvailable)},
+			[]metalv1alpha1.ServerClaim{claim("c1", "u1", "s1", metalv1alpha1.PhaseBound)}, 1, 0, 2, 0, 0},
+		{"two Bound claims name one server", []metalv1alpha1.Server{server("s1", "c1", "u1", metalv1alpha1.ServerStateReserved)},
+			[]metalv1alpha1.ServerClaim{claim("c1", "u1", "s1", metalv1alpha1.PhaseBound), claim("c2", "u2", "s1", metalv1alpha1.PhaseBound)},
+			1, 2, 1, 1, 1},
+		{"two claims name one server by hand", []metalv1alpha1.Server{server("s1", "c1", "u1", metalv1alpha1.ServerStateReserved)},
+			[]metalv1alpha1.ServerClaim{claim("c1", "u1", "s1", metalv1alpha1.PhaseBound), claim("c2", "u2", "s1", metalv1alpha1.PhaseUnbound)},
+			1, 0, 0, 1, 1},
+		{"Bound claim whose server references another", []metalv1alpha1.Server{server("s1", "c2", "u2", metalv1alpha1.ServerStateReserved)},
+			[]metalv1alpha1.ServerClaim{claim("c1", "u1", "s1", metalv1alpha1.PhaseBound), claim("c2", "u2", "s1", metalv1alpha1.PhaseUnbound)},
+			1, 1, 1, 1, 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -61,6 +77,7 @@ func TestEvaluate(t *testing.T) {
 			g.Expect(r.Violations).To(HaveLen(tc.violations), r.String())
 			g.Expect(r.Unsettled).To(HaveLen(tc.unsettled), r.String())
 			g.Expect(r.Unbound).To(Equal(tc.unboundNum), r.String())
+			g.Expect(r.SharedServerRefs).To(HaveLen(tc.shared), r.String())
 		})
 	}
 }
