@@ -7,6 +7,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -110,30 +111,48 @@ func (f *serverFixture) newClaim(name string, power metalv1alpha1.Power) *metalv
 }
 
 // bind does what the claim controller does: one locked patch setting the claim and boot
-// configuration references, and the claim's ServerBootConfiguration in the given state.
+// configuration references, the claim's ServerBootConfiguration in the given state, and the
+// claim recording the server (the fence that confirms the binding).
 func (f *serverFixture) bind(s *metalv1alpha1.Server, c *metalv1alpha1.ServerClaim, sbcState metalv1alpha1.ServerBootConfigurationState) *metalv1alpha1.ServerBootConfiguration {
 	f.t.Helper()
-	g := NewWithT(f.t)
-	sbc := &metalv1alpha1.ServerBootConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Namespace: c.Namespace, Name: c.Name},
-		Spec: metalv1alpha1.ServerBootConfigurationSpec{
-			ServerRef: metalv1alpha1.LocalObjectReference{Name: s.Name},
-			Image:     c.Spec.Image,
-		},
-	}
-	create(f.t, sbc)
-	setBootConfigurationState(g, sbc, sbcState)
-	g.Eventually(func() error {
-		cur := &metalv1alpha1.Server{}
-		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(s), cur); err != nil {
-			return err
-		}
-		base := cur.DeepCopy()
-		cur.Spec.ServerClaimRef = &metalv1alpha1.ImmutableObjectReference{Namespace: c.Namespace, Name: c.Name, UID: string(c.UID)}
-		cur.Spec.BootConfigurationRef = &metalv1alpha1.ObjectReference{Namespace: c.Namespace, Name: c.Name}
-		return env.Client.Patch(context.Background(), cur, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
-	}).Should(Succeed())
+	sbc := f.propose(s, c, sbcState)
+	f.record(s, c)
 	return sbc
+}
+
+// propose is the first half of bind: the server references the claim, the claim does not
+// name the server yet.
+func (f *serverFixture) propose(s *metalv1alpha1.Server, c *metalv1alpha1.ServerClaim, sbcState metalv1alpha1.ServerBootConfigurationState) *metalv1alpha1.ServerBootConfiguration {
+	f.t.Helper()
+	g := NewWithT(f.t)
+	sbc := &metalv1alpha1.ServerBootConfiguration{}
+	err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(c), sbc)
+	if apierrors.IsNotFound(err) {
+		sbc = &metalv1alpha1.ServerBootConfiguration{
+			ObjectMeta: metav1.ObjectMeta{Namespace: c.Namespace, Name: c.Name},
+			Spec: metalv1alpha1.ServerBootConfigurationSpec{
+				ServerRef: metalv1alpha1.LocalObjectReference{Name: s.Name},
+				Image:     c.Spec.Image,
+			},
+		}
+		create(f.t, sbc)
+		setBootConfigurationState(g, sbc, sbcState)
+	} else {
+		g.Expect(err).NotTo(HaveOccurred())
+	}
+	patchServer(g, s, func(o *metalv1alpha1.Server) {
+		o.Spec.ServerClaimRef = &metalv1alpha1.ImmutableObjectReference{Namespace: c.Namespace, Name: c.Name, UID: string(c.UID)}
+		o.Spec.BootConfigurationRef = &metalv1alpha1.ObjectReference{Namespace: c.Namespace, Name: c.Name}
+	})
+	return sbc
+}
+
+// record is the second half of bind: the claim names the server.
+func (f *serverFixture) record(s *metalv1alpha1.Server, c *metalv1alpha1.ServerClaim) {
+	f.t.Helper()
+	patchObject(NewWithT(f.t), c, func(o *metalv1alpha1.ServerClaim) {
+		o.Spec.ServerRef = &metalv1alpha1.LocalObjectReference{Name: s.Name}
+	})
 }
 
 // reserveAndBoot binds a new claim (power On) to an Available server, marks its boot

@@ -116,9 +116,14 @@ func (r *ServerClaimReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		return r.reconcileDelete(ctx, claim)
 	}
 	// The finalizer is added together with spec.serverRef once a server is taken (see
-	// ensureClaimBinding): a claim that holds nothing has nothing to clean up, and one
-	// write fewer per binding matters at fleet scale.
-	return r.reconcileNormal(ctx, claim)
+	// recordBinding): a claim that holds nothing has nothing to clean up, and one write
+	// fewer per binding matters at fleet scale.
+	res, err := r.reconcileNormal(ctx, claim)
+	if apierrors.IsConflict(err) {
+		// Someone else wrote the claim or a server since the cache was read: look again.
+		return ctrl.Result{RequeueAfter: cacheCatchUpDelay}, nil
+	}
+	return res, err
 }
 
 func (r *ServerClaimReconciler) reconcileNormal(ctx context.Context, claim *metalv1alpha1.ServerClaim) (ctrl.Result, error) {
@@ -781,7 +786,9 @@ func (r *ServerClaimReconciler) patchStatus(ctx context.Context, claim, base *me
 	if statusEqual(base.Status, claim.Status) {
 		return nil
 	}
-	if err := r.Status().Patch(ctx, claim, client.MergeFrom(base)); err != nil {
+	// Locked: a status decided from an older copy of the claim (a second manager, or one
+	// that stalled) must not overwrite a newer one.
+	if err := r.Status().Patch(ctx, claim, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil
 		}

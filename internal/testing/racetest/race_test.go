@@ -37,13 +37,18 @@ type manager struct {
 
 func startManager(t *testing.T) *manager {
 	t.Helper()
-	return startManagerWith(t, nil)
+	return startManagerWith(t, nil, nil)
 }
 
-// startManagerWith starts the claim controller and whatever extra registers.
-func startManagerWith(t *testing.T, extra func(ctrlmanager.Manager) error) *manager {
+// startManagerWith starts the claim controller and whatever extra registers, writing
+// through the gate when one is given.
+func startManagerWith(t *testing.T, g *gate, extra func(ctrlmanager.Manager, client.Client) error) *manager {
 	t.Helper()
 	mgr := env.NewManager(t)
+	c := mgr.GetClient()
+	if g != nil {
+		c = gatedClient{Client: c, gate: g}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := index.Setup(ctx, mgr.GetFieldIndexer()); err != nil {
 		t.Fatal(err)
@@ -54,14 +59,14 @@ func startManagerWith(t *testing.T, extra func(ctrlmanager.Manager) error) *mana
 	opts.UnboundRetryMax = time.Second
 	opts.ServerReservedGrace = time.Hour // servers stay idle here: no status churn
 	err := (&controller.ServerClaimReconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
+		Client: c, APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
 		Recorder: mgr.GetEventRecorder("serverclaim-controller"), Options: opts,
 	}).SetupWithManager(mgr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if extra != nil {
-		if err := extra(mgr); err != nil {
+		if err := extra(mgr, c); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -79,7 +84,8 @@ func (m *manager) stop(t *testing.T) {
 }
 
 // watchViolations checks the hard invariants every few milliseconds until stopped, and
-// returns every violation seen.
+// returns every violation seen. Every claim here is a selector claim, so a server named by
+// two claims is a violation too.
 func watchViolations(t *testing.T, ns string) (stop func() []string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var mu sync.Mutex
@@ -89,9 +95,10 @@ func watchViolations(t *testing.T, ns string) (stop func() []string) {
 		defer close(done)
 		for ctx.Err() == nil {
 			r, err := invariants.Check(ctx, env.Client, ns)
-			if err == nil && len(r.Violations) > 0 {
+			if err == nil && len(r.Violations)+len(r.SharedServerRefs) > 0 {
 				mu.Lock()
 				seen = append(seen, r.Violations...)
+				seen = append(seen, r.SharedServerRefs...)
 				mu.Unlock()
 			}
 			select {
@@ -273,40 +280,14 @@ func TestLifecycleWithServerController(t *testing.T) {
 	const servers, claims = 30, 60
 	g := NewWithT(t)
 	ns := env.Namespace(t)
-	em, err := emulator.Start(emulator.Options{Systems: servers, Username: "admin", Password: "pw", PowerDelay: 10 * time.Millisecond})
-	g.Expect(err).NotTo(HaveOccurred())
-	defer em.Close()
-	secret := &metalv1alpha1.BMCSecret{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: "race-bmc-"},
-		Data:       map[string][]byte{"username": []byte("admin"), "password": []byte("pw")},
-	}
-	env.Create(t, secret)
-	host, port, err := em.HostPort()
-	g.Expect(err).NotTo(HaveOccurred())
-
-	first := startFullManager(t)
-	for i, sys := range em.Systems() {
-		env.Create(t, &metalv1alpha1.Server{
-			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("life-%02d", i), Labels: map[string]string{"race": "life"}},
-			Spec: metalv1alpha1.ServerSpec{SystemUUID: sys.UUID, BMC: &metalv1alpha1.BMCAccess{
-				Protocol: metalv1alpha1.Protocol{Name: metalv1alpha1.ProtocolRedfishLocal, Port: port, Scheme: metalv1alpha1.HTTPScheme},
-				Address:  host, BMCSecretRef: metalv1alpha1.LocalObjectReference{Name: secret.Name},
-			}},
-		})
-	}
-	g.Eventually(func(g Gomega) {
-		list := &metalv1alpha1.ServerList{}
-		g.Expect(env.Client.List(context.Background(), list, client.MatchingLabels{"race": "life"})).To(Succeed())
-		for _, s := range list.Items {
-			g.Expect(s.Status.State).To(Equal(metalv1alpha1.ServerStateAvailable), s.Name)
-		}
-	}, 60*time.Second, 100*time.Millisecond).Should(Succeed())
+	first := startFullManager(t, nil)
+	emulatedFleet(t, servers, "life")
 
 	stop := watchViolations(t, ns)
 	createClaims(t, ns, "life", 0, claims)
 	g.Eventually(func(g Gomega) { g.Expect(bound(g, ns)).To(BeNumerically(">=", servers/3)) }, 60*time.Second, 5*time.Millisecond).Should(Succeed())
 	first.stop(t)
-	second := startFullManager(t)
+	second := startFullManager(t, nil)
 	defer second.stop(t)
 	g.Eventually(func(g Gomega) {
 		settled(g, ns, servers)
@@ -321,36 +302,77 @@ func TestLifecycleWithServerController(t *testing.T) {
 
 	// Delete every claim: every server is released (Recycle) and none stays Reserved.
 	g.Expect(env.Client.DeleteAllOf(context.Background(), &metalv1alpha1.ServerClaim{}, client.InNamespace(ns))).To(Succeed())
-	g.Eventually(func(g Gomega) {
-		list := &metalv1alpha1.ServerList{}
-		g.Expect(env.Client.List(context.Background(), list, client.MatchingLabels{"race": "life"})).To(Succeed())
-		for _, s := range list.Items {
-			g.Expect(s.Spec.ServerClaimRef).To(BeNil(), s.Name)
-			g.Expect(s.Status.State).To(Equal(metalv1alpha1.ServerStateAvailable), s.Name)
-		}
-	}, 60*time.Second, 100*time.Millisecond).Should(Succeed())
+	serversSettle(g, "life", metalv1alpha1.ServerStateAvailable)
 	g.Expect(stop()).To(BeEmpty())
 
-	// The servers carry the server controller's finalizer: delete them while it still runs.
-	g.Expect(env.Client.DeleteAllOf(context.Background(), &metalv1alpha1.Server{}, client.MatchingLabels{"race": "life"})).To(Succeed())
+	deleteFleet(g, "life")
+}
+
+// deleteFleet deletes the pool's servers. They carry the server controller's finalizer:
+// call it while a server controller still runs.
+func deleteFleet(g Gomega, pool string) {
+	g.Expect(env.Client.DeleteAllOf(context.Background(), &metalv1alpha1.Server{}, client.MatchingLabels{"race": pool})).To(Succeed())
 	g.Eventually(func(g Gomega) {
 		list := &metalv1alpha1.ServerList{}
-		g.Expect(env.Client.List(context.Background(), list, client.MatchingLabels{"race": "life"})).To(Succeed())
+		g.Expect(env.Client.List(context.Background(), list, client.MatchingLabels{"race": pool})).To(Succeed())
 		g.Expect(list.Items).To(BeEmpty())
 	}, 30*time.Second, 100*time.Millisecond).Should(Succeed())
 }
 
-// startFullManager runs the claim and server controllers together.
-func startFullManager(t *testing.T) *manager {
+// emulatedFleet creates n servers labelled race=pool, each a system of one emulated BMC,
+// and waits until a running server controller has made them all Available.
+func emulatedFleet(t *testing.T, n int, pool string) {
 	t.Helper()
-	return startManagerWith(t, func(mgr ctrlmanager.Manager) error {
+	g := NewWithT(t)
+	em, err := emulator.Start(emulator.Options{Systems: n, Username: "admin", Password: "pw", PowerDelay: 10 * time.Millisecond})
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(em.Close)
+	secret := &metalv1alpha1.BMCSecret{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "race-bmc-"},
+		Data:       map[string][]byte{"username": []byte("admin"), "password": []byte("pw")},
+	}
+	env.Create(t, secret)
+	host, port, err := em.HostPort()
+	g.Expect(err).NotTo(HaveOccurred())
+	for i, sys := range em.Systems() {
+		env.Create(t, &metalv1alpha1.Server{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-%02d", pool, i), Labels: map[string]string{"race": pool}},
+			Spec: metalv1alpha1.ServerSpec{SystemUUID: sys.UUID, BMC: &metalv1alpha1.BMCAccess{
+				Protocol: metalv1alpha1.Protocol{Name: metalv1alpha1.ProtocolRedfishLocal, Port: port, Scheme: metalv1alpha1.HTTPScheme},
+				Address:  host, BMCSecretRef: metalv1alpha1.LocalObjectReference{Name: secret.Name},
+			}},
+		})
+	}
+	serversSettle(g, pool, metalv1alpha1.ServerStateAvailable)
+}
+
+// serversSettle waits until every server of the pool is in state, and holds no claim when
+// that state is Available.
+func serversSettle(g Gomega, pool string, state metalv1alpha1.ServerState) {
+	g.Eventually(func(g Gomega) {
+		list := &metalv1alpha1.ServerList{}
+		g.Expect(env.Client.List(context.Background(), list, client.MatchingLabels{"race": pool})).To(Succeed())
+		for _, s := range list.Items {
+			g.Expect(s.Status.State).To(Equal(state), s.Name)
+			if state == metalv1alpha1.ServerStateAvailable {
+				g.Expect(s.Spec.ServerClaimRef).To(BeNil(), s.Name)
+			}
+		}
+	}, 60*time.Second, 100*time.Millisecond).Should(Succeed())
+}
+
+// startFullManager runs the claim and server controllers together, writing through the
+// gate when one is given.
+func startFullManager(t *testing.T, g *gate) *manager {
+	t.Helper()
+	return startManagerWith(t, g, func(mgr ctrlmanager.Manager, c client.Client) error {
 		opts := controller.DefaultServerOptions()
 		opts.ResyncInterval = time.Second
 		opts.PowerOffTimeout = time.Second
 		opts.TransitionPollInterval = 50 * time.Millisecond
 		opts.BMCRequestTimeout = 2 * time.Second
 		return (&controller.ServerReconciler{
-			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
+			Client: c, APIReader: mgr.GetAPIReader(),
 			Connector: &controller.RedfishConnector{Reader: mgr.GetClient(), Timeout: opts.BMCRequestTimeout},
 			Recorder:  mgr.GetEventRecorder("server-controller"), Options: opts,
 		}).SetupWithManager(mgr)
