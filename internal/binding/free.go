@@ -20,9 +20,11 @@ func IsFree(s *metalv1alpha1.Server) bool {
 		!IsParked(s)
 }
 
-// IsParked reports whether a server is parked or has a park request pending.
+// IsParked reports whether a server is parked (the marker, or the state) or has a park
+// request pending: what binding decisions go by. The server controller's own park and
+// unpark steps go by the marker alone (HasParkedMarker).
 func IsParked(s *metalv1alpha1.Server) bool {
-	return s.Annotations[metalv1alpha1.ParkedAnnotation] == "true" ||
+	return HasParkedMarker(s) ||
 		s.Annotations[metalv1alpha1.OperationAnnotation] == metalv1alpha1.OperationAnnotationPark ||
 		s.Status.State == metalv1alpha1.ServerStateParked
 }

@@ -2,12 +2,13 @@ package binding
 
 import (
 	"hash/fnv"
-	"strconv"
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+	"github.com/metalfleet/metal-operator/internal/cachelag"
 	"github.com/metalfleet/metal-operator/internal/index"
 )
 
@@ -31,9 +32,8 @@ type Pool struct {
 	byLabel map[string]*bucket
 	// held are the servers picked and not yet Done.
 	held map[string]bool
-	// versions is the newest resourceVersion seen or written per server (one entry per
-	// server that exists).
-	versions map[string]string
+	// versions is the newest resourceVersion seen or written per server.
+	versions *cachelag.Versions[string]
 }
 
 // Candidate is a free server as the pool knows it.
@@ -80,7 +80,7 @@ func (b *bucket) remove(name string) {
 // NewPool returns an empty pool.
 func NewPool() *Pool {
 	return &Pool{servers: map[string]*poolEntry{}, byLabel: map[string]*bucket{},
-		held: map[string]bool{}, versions: map[string]string{}}
+		held: map[string]bool{}, versions: cachelag.NewVersions[string](cachelag.Options{Retention: versionRetention})}
 }
 
 // Observe records the current state of a server: added when free, removed otherwise. A
@@ -88,10 +88,9 @@ func NewPool() *Pool {
 func (p *Pool) Observe(s *metalv1alpha1.Server) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if known, ok := p.versions[s.Name]; ok && before(s.ResourceVersion, known) {
+	if !p.versions.Advance(s.Name, s.ResourceVersion) {
 		return
 	}
-	p.versions[s.Name] = s.ResourceVersion
 	p.removeLocked(s.Name)
 	if !IsFree(s) {
 		return
@@ -116,7 +115,7 @@ func (p *Pool) Forget(name string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.removeLocked(name)
-	delete(p.versions, name)
+	p.versions.Forget(name)
 }
 
 // Drop takes a server out of the pool until its next event brings it back: a write to it
@@ -141,9 +140,7 @@ func (p *Pool) Taken(name, rv string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.removeLocked(name)
-	if known, ok := p.versions[name]; !ok || before(known, rv) {
-		p.versions[name] = rv
-	}
+	p.versions.Expect(name, rv)
 }
 
 func (p *Pool) removeLocked(name string) {
@@ -223,30 +220,9 @@ func (p *Pool) Pick(sel labels.Selector, matchLabels map[string]string, seed str
 	return Candidate{}, false, busy
 }
 
-// OlderVersion reports whether resourceVersion a is older than b. Resource versions are
-// etcd revisions; where both parse as numbers they are compared as such, otherwise only
-// equality is known and a different version counts as older (the caller then confirms).
-func OlderVersion(a, b string) bool {
-	if a == b {
-		return false
-	}
-	x, y, ok := revisions(a, b)
-	return !ok || x < y
-}
-
-// before reports whether resourceVersion a is known to be older than b; versions that do
-// not parse as numbers are never known to be older, so the pool then follows every event.
-func before(a, b string) bool {
-	x, y, ok := revisions(a, b)
-	return ok && x < y
-}
-
-// revisions parses two resource versions as etcd revisions.
-func revisions(a, b string) (x, y uint64, ok bool) {
-	x, errA := strconv.ParseUint(a, 10, 64)
-	y, errB := strconv.ParseUint(b, 10, 64)
-	return x, y, errA == nil && errB == nil
-}
+// versionRetention is how long the pool remembers a server's newest version after its last
+// event: far longer than the informer can lag.
+const versionRetention = 10 * time.Minute
 
 func hash(s string) uint64 {
 	h := fnv.New64a()

@@ -74,12 +74,11 @@ func start(t *testing.T, mutate ...func(*boot.Options)) *fixture {
 		t.Fatal(err)
 	}
 	if err := (&controller.ServerBootConfigurationReconciler{
-		Client:        mgr.GetClient(),
-		Resolver:      f.resolver,
-		Recorder:      mgr.GetEventRecorder("serverbootconfiguration-controller"),
-		ImageRetryMin: 100 * time.Millisecond,
-		ImageRetryMax: 400 * time.Millisecond,
-		Namespace:     f.ns,
+		Client:   mgr.GetClient(),
+		Resolver: f.resolver,
+		Recorder: mgr.GetEventRecorder("serverbootconfiguration-controller"),
+		Options: controller.ServerBootConfigurationOptions{ImageRetryMin: 100 * time.Millisecond, ImageRetryMax: 400 * time.Millisecond,
+			MaxConcurrentReconciles: 4, Namespace: f.ns},
 	}).SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}

@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+	"github.com/metalfleet/metal-operator/internal/binding"
 	"github.com/metalfleet/metal-operator/internal/bmc"
 	"github.com/metalfleet/metal-operator/internal/index"
 	"github.com/metalfleet/metal-operator/internal/metrics"
@@ -60,14 +61,7 @@ func (o *BMCOptions) BindFlags(fs *flag.FlagSet) {
 
 // Validate reports options that are missing or out of range.
 func (o BMCOptions) Validate() error {
-	var errs []error
-	if o.ResyncInterval <= 0 {
-		errs = append(errs, fmt.Errorf("ResyncInterval must be positive, got %s", o.ResyncInterval))
-	}
-	if o.MaxConcurrentReconciles <= 0 {
-		errs = append(errs, fmt.Errorf("MaxConcurrentReconciles must be positive, got %d", o.MaxConcurrentReconciles))
-	}
-	return errors.Join(errs...)
+	return positive(map[string]any{"ResyncInterval": o.ResyncInterval, "MaxConcurrentReconciles": o.MaxConcurrentReconciles})
 }
 
 // bmcRetryMin is the shortest delay before a failing BMC is tried again (ResyncInterval when
@@ -114,6 +108,7 @@ type BMCReconciler struct {
 
 	// pending remembers Servers created a moment ago that the cache may not show yet.
 	pending *pendingServers
+	writer  objectWriter[*metalv1alpha1.BMC]
 }
 
 // +kubebuilder:rbac:groups=metal.ironcore.dev,resources=bmcs,verbs=get;list;watch;update;patch
@@ -125,21 +120,7 @@ type BMCReconciler struct {
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // bmcScope is what one reconcile of a BMC works with.
-type bmcScope struct {
-	// orig is the BMC as read; the status write is the difference to obj.
-	orig *metalv1alpha1.BMC
-	obj  *metalv1alpha1.BMC
-	// gone is set once the finalizer was removed: nothing more is written.
-	gone bool
-	// events are emitted once the status of this reconcile is written.
-	events pendingEvents
-}
-
-// eventf queues an event about the BMC, emitted once the status write of this reconcile
-// succeeds.
-func (r *BMCReconciler) eventf(sc *bmcScope, related runtime.Object, eventType, reason, action, note string, args ...any) {
-	sc.events.add(sc.obj, related, eventType, reason, action, note, args...)
-}
+type bmcScope = scope[*metalv1alpha1.BMC]
 
 // Reconcile connects to one BMC, enrolls its systems and records what it found.
 func (r *BMCReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -150,19 +131,14 @@ func (r *BMCReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		}
 		return ctrl.Result{}, fmt.Errorf("reading the BMC: %w", err)
 	}
-	if obj.Annotations[metalv1alpha1.OperationAnnotation] == metalv1alpha1.OperationAnnotationIgnore {
+	if ignored(obj) {
 		return ctrl.Result{}, nil
 	}
-	if obj.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(obj, metalv1alpha1.BMCFinalizer) {
-		base := obj.DeepCopy()
-		controllerutil.AddFinalizer(obj, metalv1alpha1.BMCFinalizer)
-		if err := r.Patch(ctx, obj, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
-			return r.conflictOr(fmt.Errorf("adding the finalizer: %w", err))
-		}
-		return ctrl.Result{}, nil
+	if added, err := r.writer.ensureFinalizer(ctx, obj, metalv1alpha1.BMCFinalizer); added || err != nil {
+		return conflictOr(ctrl.Result{}, err, r.retryMin())
 	}
 
-	sc := &bmcScope{orig: obj, obj: obj.DeepCopy(), events: pendingEvents{recorder: r.Recorder}}
+	sc := newScope(obj, r.Recorder)
 	var (
 		res ctrl.Result
 		err error
@@ -172,26 +148,7 @@ func (r *BMCReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	} else {
 		res, err = r.reconcileNormal(ctx, sc)
 	}
-	if !sc.gone {
-		if perr := r.patchStatus(ctx, sc); perr != nil {
-			err = errors.Join(err, perr)
-			sc.events.drop()
-		}
-	}
-	sc.events.emit()
-	if err != nil {
-		return r.conflictOr(err)
-	}
-	return res, nil
-}
-
-// conflictOr turns a write conflict into a quick look again; any other error is returned for
-// controller-runtime's backoff.
-func (r *BMCReconciler) conflictOr(err error) (ctrl.Result, error) {
-	if apierrors.IsConflict(err) {
-		return ctrl.Result{RequeueAfter: r.retryMin()}, nil
-	}
-	return ctrl.Result{}, err
+	return r.writer.finish(ctx, sc, res, err, r.retryMin())
 }
 
 // retryMin is the shortest delay of a look again.
@@ -222,7 +179,7 @@ func (r *BMCReconciler) reconcileNormal(ctx context.Context, sc *bmcScope) (ctrl
 	// Labels need no answer from the BMC.
 	for _, s := range servers {
 		if isControlledBy(s, obj) {
-			if err := r.patchServer(ctx, s, func(o *metalv1alpha1.Server) { copyLabels(o, obj.Labels) }); err != nil {
+			if err := r.patchServer(ctx, s, func(o *metalv1alpha1.Server) { binding.CopyLabels(o, obj.Labels) }); err != nil {
 				return ctrl.Result{}, err
 			}
 		}
@@ -337,7 +294,7 @@ func (r *BMCReconciler) notReady(sc *bmcScope, reason, msg string, answered bool
 	}
 	r.setCondition(obj, metalv1alpha1.BMCReady, metav1.ConditionFalse, reason, msg)
 	if prev.Status != metav1.ConditionFalse || prev.Reason != reason {
-		r.eventf(sc, nil, corev1.EventTypeWarning, reason, "Connect", "BMC cannot be used (%s): %s", reason, msg)
+		sc.eventf(nil, corev1.EventTypeWarning, reason, "Connect", "BMC cannot be used (%s): %s", reason, msg)
 	}
 }
 
@@ -348,7 +305,7 @@ func (r *BMCReconciler) ready(sc *bmcScope, msg string) {
 	obj.Status.State = metalv1alpha1.BMCStateEnabled
 	r.setCondition(obj, metalv1alpha1.BMCReady, metav1.ConditionTrue, metalv1alpha1.ReasonEnrolled, msg)
 	if prev.Status != metav1.ConditionTrue {
-		r.eventf(sc, nil, corev1.EventTypeNormal, "Ready", "Connect", "BMC answers: %s", msg)
+		sc.eventf(nil, corev1.EventTypeNormal, "Ready", "Connect", "BMC answers: %s", msg)
 	}
 }
 
@@ -368,14 +325,10 @@ func (r *BMCReconciler) setCondition(obj *metalv1alpha1.BMC, t string, status me
 	})
 }
 
-// retryAfter is the delay before a failing BMC is tried again: the time it has been failing,
-// at least retryMin and at most ResyncInterval.
+// retryAfter is the delay before a failing BMC is tried again (backoffSince the Ready
+// condition turned False, between retryMin and ResyncInterval).
 func (r *BMCReconciler) retryAfter(obj *metalv1alpha1.BMC) time.Duration {
-	d := r.retryMin()
-	if c := meta.FindStatusCondition(obj.Status.Conditions, metalv1alpha1.BMCReady); c != nil && c.Status == metav1.ConditionFalse {
-		d = max(d, time.Since(c.LastTransitionTime.Time))
-	}
-	return min(d, r.Options.ResyncInterval)
+	return backoffSince(falseCondition(obj.Status.Conditions, metalv1alpha1.BMCReady), r.retryMin(), r.Options.ResyncInterval)
 }
 
 // reconcileDelete lets the BMC go once no server reached through it is bound to a claim.
@@ -395,7 +348,7 @@ func (r *BMCReconciler) reconcileDelete(ctx context.Context, sc *bmcScope) (ctrl
 			len(claimed), shortList(claimed))
 		r.setCondition(obj, metalv1alpha1.BMCDeletionBlocked, metav1.ConditionTrue, metalv1alpha1.ReasonServersClaimed, msg)
 		if prev.Status != metav1.ConditionTrue {
-			r.eventf(sc, nil, corev1.EventTypeWarning, "DeletionBlocked", "Delete", "%s", msg)
+			sc.eventf(nil, corev1.EventTypeWarning, "DeletionBlocked", "Delete", "%s", msg)
 		}
 		// A released server wakes the BMC up (watch); the resync is a safety net.
 		return ctrl.Result{RequeueAfter: r.Options.ResyncInterval}, nil
@@ -462,73 +415,11 @@ func (r *BMCReconciler) serversOf(ctx context.Context, bmcName string) ([]*metal
 	return out, nil
 }
 
-// patchServer applies mutate to a server with one merge patch under an optimistic lock, if it
-// changes anything, and updates s to the written object.
+// patchServer applies mutate to a server with one locked merge patch, if it changes
+// anything, and updates s to the written object.
 func (r *BMCReconciler) patchServer(ctx context.Context, s *metalv1alpha1.Server, mutate func(*metalv1alpha1.Server)) error {
-	obj := s.DeepCopy()
-	mutate(obj)
-	if equality.Semantic.DeepEqual(s.ObjectMeta, obj.ObjectMeta) && equality.Semantic.DeepEqual(s.Spec, obj.Spec) {
-		return nil
-	}
-	if err := r.Patch(ctx, obj, client.MergeFromWithOptions(s, client.MergeFromWithOptimisticLock{})); err != nil {
-		return fmt.Errorf("patching server %s: %w", s.Name, err)
-	}
-	*s = *obj
-	return nil
-}
-
-// patchStatus writes the status changes of this reconcile, if any, under an optimistic lock.
-func (r *BMCReconciler) patchStatus(ctx context.Context, sc *bmcScope) error {
-	if equality.Semantic.DeepEqual(sc.orig.Status, sc.obj.Status) {
-		return nil
-	}
-	patch := client.MergeFromWithOptions(sc.orig, client.MergeFromWithOptimisticLock{})
-	if err := r.Status().Patch(ctx, sc.obj, patch); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		return fmt.Errorf("writing the status: %w", err)
-	}
-	return nil
-}
-
-// copyLabels gives a server the BMC's labels: added or updated, and removed when the BMC no
-// longer has a label it gave the server (annotation BMCLabelsAnnotation remembers which: those
-// it added or changed). A label the server had with the same value before the BMC had it is
-// not the BMC's and stays.
-func copyLabels(s *metalv1alpha1.Server, labels map[string]string) {
-	given := map[string]bool{}
-	if list := s.Annotations[metalv1alpha1.BMCLabelsAnnotation]; list != "" {
-		for k := range strings.SplitSeq(list, ",") {
-			given[k] = true
-			if _, ok := labels[k]; !ok {
-				delete(s.Labels, k)
-			}
-		}
-	}
-	var keys []string
-	for k, v := range labels {
-		cur, ok := s.Labels[k]
-		if given[k] || !ok || cur != v {
-			keys = append(keys, k)
-		}
-		if ok && cur == v {
-			continue
-		}
-		if s.Labels == nil {
-			s.Labels = map[string]string{}
-		}
-		s.Labels[k] = v
-	}
-	slices.Sort(keys)
-	if len(keys) == 0 {
-		delete(s.Annotations, metalv1alpha1.BMCLabelsAnnotation)
-		return
-	}
-	if s.Annotations == nil {
-		s.Annotations = map[string]string{}
-	}
-	s.Annotations[metalv1alpha1.BMCLabelsAnnotation] = strings.Join(keys, ",")
+	_, err := patchLocked(ctx, r.Client, s, mutate)
+	return err
 }
 
 // isControlledBy reports whether the BMC is the server's controller.
@@ -584,6 +475,8 @@ func (r *BMCReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return fmt.Errorf("BMCReconciler options: %w", err)
 	}
 	r.pending = newPendingServers()
+	r.writer = objectWriter[*metalv1alpha1.BMC]{client: r.Client, versions: newVersions(),
+		status: func(b *metalv1alpha1.BMC) any { return &b.Status }}
 	metrics.RegisterBMCMetrics()
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("bmc").

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -20,7 +19,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+	"github.com/metalfleet/metal-operator/internal/binding"
 	"github.com/metalfleet/metal-operator/internal/bmc"
+	"github.com/metalfleet/metal-operator/internal/cachelag"
 	"github.com/metalfleet/metal-operator/internal/index"
 )
 
@@ -198,7 +199,7 @@ func syncServer(s *metalv1alpha1.Server, obj *metalv1alpha1.BMC, sys bmc.System)
 	if sys.URI != "" {
 		s.Spec.SystemURI = sys.URI
 	}
-	copyLabels(s, obj.Labels)
+	binding.CopyLabels(s, obj.Labels)
 }
 
 // adopt makes the BMC the controller of an existing server of one of its systems.
@@ -216,7 +217,7 @@ func (r *BMCReconciler) adopt(ctx context.Context, sc *bmcScope, s *metalv1alpha
 		return err
 	}
 	ctrl.LoggerFrom(ctx).Info("Adopted server", "Server", s.Name, "systemUUID", s.Spec.SystemUUID)
-	r.eventf(sc, s, corev1.EventTypeNormal, "ServerAdopted", "Enroll",
+	sc.eventf(s, corev1.EventTypeNormal, "ServerAdopted", "Enroll",
 		"Adopted Server %s for system %s (%s)", s.Name, sys.URI, s.Spec.SystemUUID)
 	return nil
 }
@@ -238,7 +239,7 @@ func (r *BMCReconciler) createServer(ctx context.Context, sc *bmcScope, sys bmc.
 			BMCRef:     &metalv1alpha1.LocalObjectReference{Name: obj.Name},
 		},
 	}
-	copyLabels(s, obj.Labels)
+	binding.CopyLabels(s, obj.Labels)
 	if err := controllerutil.SetControllerReference(obj, s, r.Scheme); err != nil {
 		return false, fmt.Errorf("creating server %s: %w", name, err)
 	}
@@ -251,7 +252,7 @@ func (r *BMCReconciler) createServer(ctx context.Context, sc *bmcScope, sys bmc.
 	}
 	r.pending.add(obj.UID, uuid, name)
 	ctrl.LoggerFrom(ctx).Info("Created server", "Server", name, "systemURI", sys.URI, "systemUUID", uuid)
-	r.eventf(sc, s, corev1.EventTypeNormal, "ServerCreated", "Enroll",
+	sc.eventf(s, corev1.EventTypeNormal, "ServerCreated", "Enroll",
 		"Created Server %s for system %s (%s)", name, sys.URI, uuid)
 	return true, nil
 }
@@ -284,7 +285,7 @@ func (r *BMCReconciler) setSystemsMissing(sc *bmcScope, missing []string) {
 		r.setCondition(obj, metalv1alpha1.BMCSystemsMissing, metav1.ConditionFalse, metalv1alpha1.ReasonAllSystemsPresent,
 			"The BMC reports the system of every server reached through it")
 		if prev.Status == metav1.ConditionTrue {
-			r.eventf(sc, nil, corev1.EventTypeNormal, "SystemsPresent", "Enroll",
+			sc.eventf(nil, corev1.EventTypeNormal, "SystemsPresent", "Enroll",
 				"The BMC reports the system of every server reached through it again")
 		}
 		return
@@ -293,85 +294,53 @@ func (r *BMCReconciler) setSystemsMissing(sc *bmcScope, missing []string) {
 		len(missing), shortList(missing))
 	r.setCondition(obj, metalv1alpha1.BMCSystemsMissing, metav1.ConditionTrue, metalv1alpha1.ReasonSystemsMissing, msg)
 	if prev.Status != metav1.ConditionTrue || prev.Message != msg {
-		r.eventf(sc, nil, corev1.EventTypeWarning, "SystemsMissing", "Enroll", "%s", msg)
+		sc.eventf(nil, corev1.EventTypeWarning, "SystemsMissing", "Enroll", "%s", msg)
 	}
 }
 
 // pendingServers remembers the Servers the controller created until the cache shows them, in
 // the manner of the ReplicaSet controller's expectations: a reconcile that reads a cache
-// predating the creation must not create a second Server for the same system. Only one
-// manager is active at a time and a new one starts from a fresh List, so in-memory entries
-// are sound; entries not observed within pendingServerRetention (the server was deleted
-// before the cache saw it) are dropped.
+// predating the creation must not create a second Server for the same system. Entries live
+// in memory (a new manager starts from a fresh List); those not observed within
+// pendingServerRetention (the server was deleted before the cache saw it) are dropped.
 type pendingServers struct {
-	mu sync.Mutex
-	// m maps a BMC's UID to its system UUIDs (lower case) and the created servers.
-	m map[types.UID]map[string]pendingServer
+	created *cachelag.Store[pendingKey, string]
 }
 
-type pendingServer struct {
-	name string
-	at   time.Time
+// pendingKey is one system of one BMC: the BMC's UID and the system's UUID (lower case).
+type pendingKey struct {
+	bmc  types.UID
+	uuid string
 }
 
 const pendingServerRetention = time.Minute
 
 func newPendingServers() *pendingServers {
-	return &pendingServers{m: map[types.UID]map[string]pendingServer{}}
+	return &pendingServers{created: cachelag.NewStore[pendingKey, string](cachelag.Options{Retention: pendingServerRetention})}
 }
 
+// add records that the server name was created for the system.
 func (p *pendingServers) add(bmcUID types.UID, uuid, name string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.m[bmcUID] == nil {
-		p.m[bmcUID] = map[string]pendingServer{}
-	}
-	p.m[bmcUID][uuid] = pendingServer{name: name, at: time.Now()}
+	p.created.Set(pendingKey{bmcUID, uuid}, name)
 }
 
 // has reports whether a server for the system was created a moment ago.
 func (p *pendingServers) has(bmcUID types.UID, uuid string) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	e, ok := p.m[bmcUID][uuid]
-	if ok && time.Since(e.at) > pendingServerRetention {
-		p.deleteLocked(bmcUID, uuid)
-		return false
-	}
+	_, _, ok := p.created.Get(pendingKey{bmcUID, uuid})
 	return ok
 }
 
 // nameTaken reports whether a server of that name was created a moment ago.
 func (p *pendingServers) nameTaken(name string) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, m := range p.m {
-		for _, e := range m {
-			if e.name == name {
-				return true
-			}
-		}
-	}
-	return false
+	return p.created.Any(func(_ pendingKey, created string) bool { return created == name })
 }
 
 // observed drops the entry of a system whose server the cache shows.
 func (p *pendingServers) observed(bmcUID types.UID, uuid string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.deleteLocked(bmcUID, uuid)
+	p.created.Delete(pendingKey{bmcUID, uuid})
 }
 
 // forget drops every entry of a BMC.
 func (p *pendingServers) forget(bmcUID types.UID) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	delete(p.m, bmcUID)
-}
-
-func (p *pendingServers) deleteLocked(bmcUID types.UID, uuid string) {
-	delete(p.m[bmcUID], uuid)
-	if len(p.m[bmcUID]) == 0 {
-		delete(p.m, bmcUID)
-	}
+	p.created.DeleteFunc(func(k pendingKey, _ string) bool { return k.bmc == bmcUID })
 }

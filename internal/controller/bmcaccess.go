@@ -73,10 +73,7 @@ const untrustedCertificateHint = "The manager does not trust the BMC's certifica
 // bmcErrorMessage is the condition message for a failure of a BMC: the error, shortened to
 // maxConditionMessage, and for a certificate the manager does not trust what to do about it.
 func bmcErrorMessage(err error) string {
-	msg := err.Error()
-	if len(msg) > maxConditionMessage {
-		msg = msg[:maxConditionMessage] + "..."
-	}
+	msg := truncate(err.Error(), maxConditionMessage)
 	if bmc.UntrustedCertificate(err) {
 		msg += ". " + untrustedCertificateHint
 	}

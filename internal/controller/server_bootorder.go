@@ -68,7 +68,7 @@ func bootOrderText(order []string) string {
 // never holds up the rest of the reconcile. An empty spec.bootOrder leaves the BMC's order
 // alone and removes the condition. Nothing is written when nothing changed.
 func (r *ServerReconciler) applyBootOrder(ctx context.Context, sc *serverScope) error {
-	s := sc.server
+	s := sc.obj
 	want := desiredBootOrder(s.Spec.BootOrder)
 	if len(want) == 0 {
 		meta.RemoveStatusCondition(&s.Status.Conditions, metalv1alpha1.ServerBootOrderApplied)
@@ -107,7 +107,7 @@ func (r *ServerReconciler) applyBootOrder(ctx context.Context, sc *serverScope) 
 		msg := fmt.Sprintf("The BMC refused the boot order %s: %s", bootOrderText(want), bmcErrorMessage(err))
 		if c := findCondition(s, metalv1alpha1.ServerBootOrderApplied); c == nil ||
 			c.Reason != metalv1alpha1.ReasonBootOrderRejected || c.Message != msg {
-			r.eventf(sc, nil, corev1.EventTypeWarning, "BootOrderRejected", "SetBootOrder", "%s", msg)
+			sc.eventf(nil, corev1.EventTypeWarning, "BootOrderRejected", "SetBootOrder", "%s", msg)
 		}
 		setBootOrderCondition(s, metalv1alpha1.ReasonBootOrderRejected, msg)
 		return nil
@@ -125,7 +125,7 @@ func (r *ServerReconciler) applyBootOrder(ctx context.Context, sc *serverScope) 
 		return nil
 	}
 	setCondition(s, metalv1alpha1.ServerBootOrderApplied, metav1.ConditionTrue, metalv1alpha1.ReasonBootOrderApplied, applied)
-	r.eventf(sc, nil, corev1.EventTypeNormal, "BootOrderApplied", "SetBootOrder",
+	sc.eventf(nil, corev1.EventTypeNormal, "BootOrderApplied", "SetBootOrder",
 		"Boot order set to %s (the BMC had %s)", bootOrderText(want), bootOrderText(had))
 	return nil
 }

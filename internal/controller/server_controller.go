@@ -7,18 +7,15 @@ import (
 	"fmt"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/bmc"
+	"github.com/metalfleet/metal-operator/internal/cachelag"
 	"github.com/metalfleet/metal-operator/internal/metrics"
 )
 
@@ -70,19 +67,11 @@ func (o *ServerOptions) BindFlags(fs *flag.FlagSet) {
 
 // Validate reports options that are missing or out of range.
 func (o ServerOptions) Validate() error {
-	var errs []error
-	for name, d := range map[string]time.Duration{
+	return positive(map[string]any{
 		"ResyncInterval": o.ResyncInterval, "PowerOffTimeout": o.PowerOffTimeout,
 		"TransitionPollInterval": o.TransitionPollInterval, "BMCRequestTimeout": o.BMCRequestTimeout,
-	} {
-		if d <= 0 {
-			errs = append(errs, fmt.Errorf("%s must be positive, got %s", name, d))
-		}
-	}
-	if o.MaxConcurrentReconciles <= 0 {
-		errs = append(errs, fmt.Errorf("MaxConcurrentReconciles must be positive, got %d", o.MaxConcurrentReconciles))
-	}
-	return errors.Join(errs...)
+		"MaxConcurrentReconciles": o.MaxConcurrentReconciles,
+	})
 }
 
 // ServerReconciler drives a Server through its lifecycle. It is the only writer of Server
@@ -132,7 +121,8 @@ type ServerReconciler struct {
 	Options  ServerOptions
 
 	// versions keeps decisions off cached copies older than the controller's own writes.
-	versions *objectVersions
+	versions *cachelag.Versions[string]
+	writer   objectWriter[*metalv1alpha1.Server]
 }
 
 // +kubebuilder:rbac:groups=metal.ironcore.dev,resources=servers,verbs=get;list;watch;update;patch
@@ -144,53 +134,36 @@ type ServerReconciler struct {
 // +kubebuilder:rbac:groups=metal.ironcore.dev,resources=bmcsecrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// serverScope is what one reconcile of a server works with.
+// serverScope is what one reconcile of a server works with: the shared scope (the server as
+// read and the working copy) and what the BMC said in this reconcile.
 type serverScope struct {
-	// orig is the server as read; the status write is the difference to server.
-	orig *metalv1alpha1.Server
-	// server is the working copy; handlers change its status and patch its spec.
-	server *metalv1alpha1.Server
+	*scope[*metalv1alpha1.Server]
 	// bmc is the server's BMC client, once connected.
 	bmc bmc.BMC
 	// info is what the BMC reported about the system in this reconcile.
 	info bmc.SystemInfo
 	// power is the power state the BMC reported in this reconcile.
 	power bmc.PowerState
-	// gone is set when the server was deleted in this reconcile: nothing is written.
-	gone bool
-	// events are emitted once the status of this reconcile is written.
-	events pendingEvents
-}
-
-// eventf queues an event about the server; it is emitted once the status write of this
-// reconcile succeeds, so that a reconcile whose write is refused announces nothing.
-func (r *ServerReconciler) eventf(sc *serverScope, related runtime.Object, eventType, reason, action, note string, args ...any) {
-	sc.events.add(sc.server, related, eventType, reason, action, note, args...)
 }
 
 // Reconcile brings one server closer to the state its spec and claim ask for.
 func (r *ServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	server, err := r.getServer(ctx, req.NamespacedName)
+	server := &metalv1alpha1.Server{}
+	found, err := readFresh(ctx, r.Client, r.APIReader, r.versions, req.NamespacedName, server)
 	if errors.Is(err, errCacheBehind) {
 		return ctrl.Result{RequeueAfter: cacheCatchUpDelay}, nil
 	}
-	if err != nil || server == nil {
+	if err != nil || !found {
 		return ctrl.Result{}, err
 	}
-	if server.Annotations[metalv1alpha1.OperationAnnotation] == metalv1alpha1.OperationAnnotationIgnore {
+	if ignored(server) {
 		return ctrl.Result{}, nil
 	}
-	if server.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(server, metalv1alpha1.ServerFinalizer) {
-		base := server.DeepCopy()
-		controllerutil.AddFinalizer(server, metalv1alpha1.ServerFinalizer)
-		if err := r.Patch(ctx, server, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
-			return r.conflictOr(fmt.Errorf("adding the finalizer: %w", err))
-		}
-		r.versions.expect(server.Name, server.ResourceVersion)
-		return ctrl.Result{}, nil
+	if added, err := r.writer.ensureFinalizer(ctx, server, metalv1alpha1.ServerFinalizer); added || err != nil {
+		return conflictOr(ctrl.Result{}, err, r.Options.TransitionPollInterval)
 	}
 
-	sc := &serverScope{orig: server, server: server.DeepCopy(), events: pendingEvents{recorder: r.Recorder}}
+	sc := &serverScope{scope: newScope(server, r.Recorder)}
 	defer func() {
 		if sc.bmc != nil {
 			_ = sc.bmc.Logout(context.WithoutCancel(ctx))
@@ -203,79 +176,18 @@ func (r *ServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	} else {
 		res, err = r.reconcileNormal(ctx, sc)
 	}
-	if sc.gone {
-		r.versions.forget(server.Name)
-	} else if perr := r.patchStatus(ctx, sc); perr != nil {
-		err = errors.Join(err, perr)
-		sc.events.drop()
-	}
-	sc.events.emit()
-	if err != nil {
-		return r.conflictOr(err)
-	}
-	return res, nil
-}
-
-// errCacheBehind says the cache has not caught up with this controller's last write yet.
-var errCacheBehind = errors.New("the cache has not caught up with the last write")
-
-const (
-	// cacheCatchUpDelay is how long a reconcile waits for the cache to show its own last write.
-	cacheCatchUpDelay = 100 * time.Millisecond
-	// cacheLagLimit is how long the cache may lag before the server is read around it.
-	cacheLagLimit = 2 * time.Second
-)
-
-// getServer reads the server from the cache. While the cache has not caught up with this
-// controller's last write it returns errCacheBehind (the write's own watch event arrives
-// within milliseconds, so waiting costs no request); if the cache lags longer, it reads the
-// server around the cache. It returns nil for a server that is gone.
-func (r *ServerReconciler) getServer(ctx context.Context, key client.ObjectKey) (*metalv1alpha1.Server, error) {
-	server := &metalv1alpha1.Server{}
-	if err := r.Get(ctx, key, server); err != nil {
-		if apierrors.IsNotFound(err) {
-			r.versions.forget(key.Name)
-			return nil, nil
-		}
-		return nil, err
-	}
-	trusted, waiting := r.versions.observe(server.Name, server.ResourceVersion)
-	if trusted {
-		return server, nil
-	}
-	if waiting < cacheLagLimit {
-		return nil, errCacheBehind
-	}
-	live := &metalv1alpha1.Server{}
-	if err := r.APIReader.Get(ctx, key, live); err != nil {
-		if apierrors.IsNotFound(err) {
-			r.versions.forget(key.Name)
-			return nil, nil
-		}
-		return nil, fmt.Errorf("reading the server: %w", err)
-	}
-	r.versions.expect(live.Name, live.ResourceVersion)
-	return live, nil
-}
-
-// conflictOr turns a write conflict (someone else changed the server since it was read)
-// into a quick look again; any other error is returned for controller-runtime's backoff.
-func (r *ServerReconciler) conflictOr(err error) (ctrl.Result, error) {
-	if apierrors.IsConflict(err) {
-		return ctrl.Result{RequeueAfter: r.Options.TransitionPollInterval}, nil
-	}
-	return ctrl.Result{}, err
+	return r.writer.finish(ctx, sc.scope, res, err, r.Options.TransitionPollInterval)
 }
 
 // reconcileNormal runs the operation annotations and the state machine of a live server.
 func (r *ServerReconciler) reconcileNormal(ctx context.Context, sc *serverScope) (ctrl.Result, error) {
-	s := sc.server
+	s := sc.obj
 	if s.Status.State == "" {
 		return r.initializeState(ctx, sc)
 	}
 	if s.Spec.Power != "" {
 		// Deprecated: a server's power follows its claim. Cleared, never acted on.
-		if err := r.patchServer(ctx, sc, func(o *metalv1alpha1.Server) { o.Spec.Power = "" }); err != nil {
+		if err := r.writer.patchSpec(ctx, sc.scope, func(o *metalv1alpha1.Server) { o.Spec.Power = "" }); err != nil {
 			return ctrl.Result{}, err
 		}
 		ctrl.LoggerFrom(ctx).V(1).Info("Cleared the deprecated spec.power")
@@ -299,7 +211,7 @@ func (r *ServerReconciler) reconcileNormal(ctx context.Context, sc *serverScope)
 
 // dispatch runs the handler of the server's state.
 func (r *ServerReconciler) dispatch(ctx context.Context, sc *serverScope) (ctrl.Result, error) {
-	switch sc.server.Status.State {
+	switch sc.obj.Status.State {
 	case metalv1alpha1.ServerStateInitial:
 		return r.reconcileInitial(ctx, sc)
 	case metalv1alpha1.ServerStateDiscovery:
@@ -338,43 +250,6 @@ func (r *ServerReconciler) inFlight() (ctrl.Result, error) {
 	return ctrl.Result{RequeueAfter: r.Options.TransitionPollInterval}, nil
 }
 
-// patchStatus writes the status changes of this reconcile, if any, under an optimistic lock.
-func (r *ServerReconciler) patchStatus(ctx context.Context, sc *serverScope) error {
-	if equality.Semantic.DeepEqual(sc.orig.Status, sc.server.Status) {
-		return nil
-	}
-	patch := client.MergeFromWithOptions(sc.orig, client.MergeFromWithOptimisticLock{})
-	if err := r.Status().Patch(ctx, sc.server, patch); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		return fmt.Errorf("writing the status: %w", err)
-	}
-	r.versions.expect(sc.server.Name, sc.server.ResourceVersion)
-	return nil
-}
-
-// patchServer applies mutate to the server's metadata and spec with one merge patch under an
-// optimistic lock, if it changes anything. The status changes made so far in this reconcile
-// are kept for the status write at the end.
-func (r *ServerReconciler) patchServer(ctx context.Context, sc *serverScope, mutate func(*metalv1alpha1.Server)) error {
-	base := sc.server.DeepCopy()
-	obj := base.DeepCopy()
-	mutate(obj)
-	if equality.Semantic.DeepEqual(base.ObjectMeta, obj.ObjectMeta) && equality.Semantic.DeepEqual(base.Spec, obj.Spec) {
-		return nil
-	}
-	if err := r.Patch(ctx, obj, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
-		return fmt.Errorf("patching the server: %w", err)
-	}
-	r.versions.expect(obj.Name, obj.ResourceVersion)
-	sc.server.ObjectMeta = *obj.ObjectMeta.DeepCopy()
-	sc.server.Spec = *obj.Spec.DeepCopy()
-	sc.orig.ObjectMeta = obj.ObjectMeta
-	sc.orig.Spec = obj.Spec
-	return nil
-}
-
 // SetupWithManager registers the controller, its watches and the server metrics.
 func (r *ServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	switch {
@@ -388,7 +263,9 @@ func (r *ServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := r.Options.Validate(); err != nil {
 		return fmt.Errorf("ServerReconciler options: %w", err)
 	}
-	r.versions = newObjectVersions()
+	r.versions = newVersions()
+	r.writer = objectWriter[*metalv1alpha1.Server]{client: r.Client, versions: r.versions,
+		status: func(s *metalv1alpha1.Server) any { return &s.Status }}
 	metrics.RegisterServerMetrics(mgr.GetCache())
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("server").

@@ -14,7 +14,7 @@ import (
 // version (from the SystemInfo read by connect), memory, processors, network interfaces and
 // storage.
 func readInventory(ctx context.Context, sc *serverScope) error {
-	uri := sc.server.Spec.SystemURI
+	uri := sc.obj.Spec.SystemURI
 	procs, err := sc.bmc.Processors(ctx, uri)
 	if err != nil {
 		return fmt.Errorf("reading processors: %w", err)
@@ -31,7 +31,7 @@ func readInventory(ctx context.Context, sc *serverScope) error {
 	if err != nil {
 		return fmt.Errorf("reading storage: %w", err)
 	}
-	applyInventory(&sc.server.Status, sc.info, procs, mems, nics, storages)
+	applyInventory(&sc.obj.Status, sc.info, procs, mems, nics, storages)
 	return nil
 }
 

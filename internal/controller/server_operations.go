@@ -9,6 +9,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+	"github.com/metalfleet/metal-operator/internal/binding"
 	"github.com/metalfleet/metal-operator/internal/bmc"
 )
 
@@ -45,7 +46,7 @@ func operation(s *metalv1alpha1.Server) (string, bool) {
 
 // removeOperation consumes the operation annotation.
 func (r *ServerReconciler) removeOperation(ctx context.Context, sc *serverScope) error {
-	return r.patchServer(ctx, sc, func(o *metalv1alpha1.Server) { delete(o.Annotations, metalv1alpha1.OperationAnnotation) })
+	return r.writer.patchSpec(ctx, sc.scope, func(o *metalv1alpha1.Server) { delete(o.Annotations, metalv1alpha1.OperationAnnotation) })
 }
 
 // handleBMCFreeOperations handles what needs no BMC: unsupported operation values, unpark,
@@ -54,11 +55,11 @@ func (r *ServerReconciler) removeOperation(ctx context.Context, sc *serverScope)
 // Precedence (reference §3.6): unpark; then, while parked, every park or reset request is
 // dropped; a park request is handled with the BMC (handleBMCOperations).
 func (r *ServerReconciler) handleBMCFreeOperations(ctx context.Context, sc *serverScope) (ctrl.Result, bool, error) {
-	s := sc.server
+	s := sc.obj
 	op, hasOp := operation(s)
 	switch {
 	case hasOp && !isServerOperation(op):
-		r.eventf(sc, nil, corev1.EventTypeWarning, "UnsupportedOperation", "Operation",
+		sc.eventf(nil, corev1.EventTypeWarning, "UnsupportedOperation", "Operation",
 			"Operation %q is not supported for servers; the annotation was removed", op)
 		if err := r.removeOperation(ctx, sc); err != nil {
 			return ctrl.Result{}, true, err
@@ -67,8 +68,8 @@ func (r *ServerReconciler) handleBMCFreeOperations(ctx context.Context, sc *serv
 		return res, true, err
 
 	case op == metalv1alpha1.OperationAnnotationUnpark:
-		wasParked := isParked(s) || s.Status.State == metalv1alpha1.ServerStateParked
-		err := r.patchServer(ctx, sc, func(o *metalv1alpha1.Server) {
+		wasParked := binding.HasParkedMarker(s) || s.Status.State == metalv1alpha1.ServerStateParked
+		err := r.writer.patchSpec(ctx, sc.scope, func(o *metalv1alpha1.Server) {
 			delete(o.Annotations, metalv1alpha1.OperationAnnotation)
 			delete(o.Annotations, metalv1alpha1.ParkedAnnotation)
 		})
@@ -82,7 +83,7 @@ func (r *ServerReconciler) handleBMCFreeOperations(ctx context.Context, sc *serv
 		res, err := r.resume(ctx, sc)
 		return res, true, err
 
-	case isParked(s):
+	case binding.HasParkedMarker(s):
 		res, err := r.reconcileParked(ctx, sc)
 		return res, true, err
 
@@ -96,21 +97,21 @@ func (r *ServerReconciler) handleBMCFreeOperations(ctx context.Context, sc *serv
 
 // resume returns an unparked server to service.
 func (r *ServerReconciler) resume(ctx context.Context, sc *serverScope) (ctrl.Result, error) {
-	to := recoveryState(sc.server)
-	r.eventf(sc, nil, corev1.EventTypeNormal, "Resumed", "Unpark", "Server is unparked and returns to %s", to)
+	to := binding.RecoveryState(sc.obj)
+	sc.eventf(nil, corev1.EventTypeNormal, "Resumed", "Unpark", "Server is unparked and returns to %s", to)
 	return r.transition(ctx, sc, to)
 }
 
 // reconcileParked stands down: a parked server is neither powered nor booted, and park and
 // reset requests are dropped. Its power state is still observed when the BMC answers.
 func (r *ServerReconciler) reconcileParked(ctx context.Context, sc *serverScope) (ctrl.Result, error) {
-	s := sc.server
+	s := sc.obj
 	if s.Status.State != metalv1alpha1.ServerStateParked {
 		_, _ = r.transition(ctx, sc, metalv1alpha1.ServerStateParked)
 	}
 	if op, ok := operation(s); ok {
 		if isResetOperation(op) {
-			r.eventf(sc, nil, corev1.EventTypeWarning, "ParkedOperationDropped", "Operation",
+			sc.eventf(nil, corev1.EventTypeWarning, "ParkedOperationDropped", "Operation",
 				"Server is parked; operation %q was dropped", op)
 		}
 		if err := r.removeOperation(ctx, sc); err != nil {
@@ -129,7 +130,7 @@ func (r *ServerReconciler) reconcileParked(ctx context.Context, sc *serverScope)
 // handleBMCOperations handles park and reset requests on a server whose BMC answers. done
 // reports that the reconcile ends here; a deferred park lets the state machine go on.
 func (r *ServerReconciler) handleBMCOperations(ctx context.Context, sc *serverScope) (ctrl.Result, bool, error) {
-	s := sc.server
+	s := sc.obj
 	op, _ := operation(s)
 	switch {
 	case op == metalv1alpha1.OperationAnnotationPark:
@@ -138,12 +139,12 @@ func (r *ServerReconciler) handleBMCOperations(ctx context.Context, sc *serverSc
 			res, err := r.park(ctx, sc)
 			return res, true, err
 		}
-		r.eventf(sc, nil, corev1.EventTypeWarning, "ParkDeferred", "Park",
+		sc.eventf(nil, corev1.EventTypeWarning, "ParkDeferred", "Park",
 			"Server is %s; it is parked once it is Available or Reserved", s.Status.State)
 		return ctrl.Result{}, false, nil
 
 	case op == metalv1alpha1.OperationAnnotationGracefulRestartBMC:
-		r.eventf(sc, nil, corev1.EventTypeWarning, "OperationNotSupported", "Operation",
+		sc.eventf(nil, corev1.EventTypeWarning, "OperationNotSupported", "Operation",
 			"Operation %q is not supported by this operator's BMC client; the annotation was removed", op)
 		if err := r.removeOperation(ctx, sc); err != nil {
 			return ctrl.Result{}, true, err
@@ -157,10 +158,10 @@ func (r *ServerReconciler) handleBMCOperations(ctx context.Context, sc *serverSc
 			if !errors.Is(err, bmc.ErrNotSupported) {
 				return ctrl.Result{}, true, fmt.Errorf("operation %s: %w", op, err)
 			}
-			r.eventf(sc, nil, corev1.EventTypeWarning, "OperationNotSupported", "Operation",
+			sc.eventf(nil, corev1.EventTypeWarning, "OperationNotSupported", "Operation",
 				"The BMC does not support reset %s for operation %q; the annotation was removed", t, op)
 		} else {
-			r.eventf(sc, nil, corev1.EventTypeNormal, "OperationCompleted", "Operation",
+			sc.eventf(nil, corev1.EventTypeNormal, "OperationCompleted", "Operation",
 				"Reset %s issued for operation %q", t, op)
 		}
 		if err := r.removeOperation(ctx, sc); err != nil {
@@ -178,7 +179,7 @@ func (r *ServerReconciler) park(ctx context.Context, sc *serverScope) (ctrl.Resu
 	if err != nil || !off {
 		return r.powerResult(off, err)
 	}
-	err = r.patchServer(ctx, sc, func(o *metalv1alpha1.Server) {
+	err = r.writer.patchSpec(ctx, sc.scope, func(o *metalv1alpha1.Server) {
 		if o.Annotations == nil {
 			o.Annotations = map[string]string{}
 		}
@@ -188,6 +189,6 @@ func (r *ServerReconciler) park(ctx context.Context, sc *serverScope) (ctrl.Resu
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	r.eventf(sc, nil, corev1.EventTypeNormal, "Parked", "Park", "Server is off and parked")
+	sc.eventf(nil, corev1.EventTypeNormal, "Parked", "Park", "Server is off and parked")
 	return r.transition(ctx, sc, metalv1alpha1.ServerStateParked)
 }

@@ -22,7 +22,7 @@ const conditionResolution = time.Second
 // PowerOffTimeout has passed since (reason ForceOffIssued). It reports whether the BMC reports
 // the server off. The condition is set False by observe once the server is off.
 func (r *ServerReconciler) ensureOff(ctx context.Context, sc *serverScope, condType string) (bool, error) {
-	s := sc.server
+	s := sc.obj
 	if sc.power == bmc.PowerStateOff {
 		return true, nil
 	}
@@ -46,7 +46,7 @@ func (r *ServerReconciler) ensureOff(ctx context.Context, sc *serverScope, condT
 		}
 		startCondition(s, condType, metalv1alpha1.ReasonForceOffIssued,
 			fmt.Sprintf("The server was not off within %s of the request; forced off", r.Options.PowerOffTimeout))
-		r.eventf(sc, nil, corev1.EventTypeWarning, "ForcedPowerOff", "PowerOff",
+		sc.eventf(nil, corev1.EventTypeWarning, "ForcedPowerOff", "PowerOff",
 			"The server did not shut down within %s; it was forced off", r.Options.PowerOffTimeout)
 	}
 	return false, nil
@@ -56,7 +56,7 @@ func (r *ServerReconciler) ensureOff(ctx context.Context, sc *serverScope, condT
 // boots from disk), recorded in condition PoweringOn. A power-on that did not take effect
 // within PowerOffTimeout is sent again. It reports whether the BMC reports the server on.
 func (r *ServerReconciler) ensureOn(ctx context.Context, sc *serverScope) (bool, error) {
-	s := sc.server
+	s := sc.obj
 	if sc.power == bmc.PowerStateOn {
 		return true, nil
 	}
@@ -133,10 +133,4 @@ func serverIndicatorLED(l bmc.IndicatorLED) metalv1alpha1.IndicatorLED {
 		return ""
 	}
 	return metalv1alpha1.UnknownIndicatorLED
-}
-
-// isParked reports whether the server carries the parked marker.
-func isParked(s *metalv1alpha1.Server) bool {
-	_, ok := s.Annotations[metalv1alpha1.ParkedAnnotation]
-	return ok
 }

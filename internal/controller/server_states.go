@@ -21,15 +21,12 @@ import (
 	"github.com/metalfleet/metal-operator/internal/metrics"
 )
 
-// maxConditionMessage bounds condition messages built from BMC errors.
-const maxConditionMessage = 512
-
 // transition moves the server to state to; the status write at the end of the reconcile
 // records it. The next step runs on a quick look again.
 func (r *ServerReconciler) transition(ctx context.Context, sc *serverScope, to metalv1alpha1.ServerState) (ctrl.Result, error) {
-	from := sc.server.Status.State
+	from := sc.obj.Status.State
 	if from != to {
-		sc.server.Status.State = to
+		sc.obj.Status.State = to
 		ctrl.LoggerFrom(ctx).Info("State changed", "from", from, "to", to)
 	}
 	return r.inFlight()
@@ -38,9 +35,9 @@ func (r *ServerReconciler) transition(ctx context.Context, sc *serverScope, to m
 // initializeState sets the state of a new server, or rebuilds a wiped one: Parked when the
 // parked marker is set, Reserved when it holds a claim (without a new discovery), else Initial.
 func (r *ServerReconciler) initializeState(ctx context.Context, sc *serverScope) (ctrl.Result, error) {
-	s := sc.server
+	s := sc.obj
 	switch {
-	case isParked(s):
+	case binding.HasParkedMarker(s):
 		return r.transition(ctx, sc, metalv1alpha1.ServerStateParked)
 	case s.Spec.ServerClaimRef != nil:
 		return r.transition(ctx, sc, metalv1alpha1.ServerStateReserved)
@@ -48,22 +45,10 @@ func (r *ServerReconciler) initializeState(ctx context.Context, sc *serverScope)
 	return r.transition(ctx, sc, metalv1alpha1.ServerStateInitial)
 }
 
-// recoveryState is where a server goes back to once its BMC works again, or once it is
-// unparked: Reserved while it holds a claim, Initial if it was never discovered, else Available.
-func recoveryState(s *metalv1alpha1.Server) metalv1alpha1.ServerState {
-	switch {
-	case s.Spec.ServerClaimRef != nil:
-		return metalv1alpha1.ServerStateReserved
-	case s.Status.Manufacturer == "" && len(s.Status.Processors) == 0:
-		return metalv1alpha1.ServerStateInitial
-	}
-	return metalv1alpha1.ServerStateAvailable
-}
-
 // connect builds the BMC client, makes sure spec.systemURI names the server's system, and
 // observes the system's power state.
 func (r *ServerReconciler) connect(ctx context.Context, sc *serverScope) error {
-	s := sc.server
+	s := sc.obj
 	cl, err := r.Connector.Connect(ctx, s)
 	if err != nil {
 		return err
@@ -98,20 +83,20 @@ func (r *ServerReconciler) resolveSystemURI(ctx context.Context, sc *serverScope
 		return err
 	}
 	for _, sys := range systems {
-		if strings.EqualFold(sys.UUID, sc.server.Spec.SystemUUID) {
-			if sys.URI == sc.server.Spec.SystemURI {
+		if strings.EqualFold(sys.UUID, sc.obj.Spec.SystemUUID) {
+			if sys.URI == sc.obj.Spec.SystemURI {
 				return nil
 			}
-			return r.patchServer(ctx, sc, func(o *metalv1alpha1.Server) { o.Spec.SystemURI = sys.URI })
+			return r.writer.patchSpec(ctx, sc.scope, func(o *metalv1alpha1.Server) { o.Spec.SystemURI = sys.URI })
 		}
 	}
-	return fmt.Errorf("the BMC has no system with UUID %s: %w", sc.server.Spec.SystemUUID, errSystemNotFound)
+	return fmt.Errorf("the BMC has no system with UUID %s: %w", sc.obj.Spec.SystemUUID, errSystemNotFound)
 }
 
 // observe records what the BMC reports: power state, indicator LED, reachability, and the end
 // of power changes in flight.
 func observe(sc *serverScope, info bmc.SystemInfo) {
-	s := sc.server
+	s := sc.obj
 	sc.info = info
 	sc.power = info.PowerState
 	s.Status.PowerState = serverPowerState(info.PowerState)
@@ -136,9 +121,9 @@ func (r *ServerReconciler) bmcFailed(ctx context.Context, sc *serverScope, err e
 	if reason == "" {
 		return ctrl.Result{}, fmt.Errorf("talking to the BMC: %w", err)
 	}
-	s := sc.server
+	s := sc.obj
 	if from := s.Status.State; from != metalv1alpha1.ServerStateError {
-		r.eventf(sc, nil, corev1.EventTypeWarning, "BMCError", "ConnectBMC",
+		sc.eventf(nil, corev1.EventTypeWarning, "BMCError", "ConnectBMC",
 			"Server moved from %s to Error: the BMC cannot be used (%s)", from, reason)
 		_, _ = r.transition(ctx, sc, metalv1alpha1.ServerStateError)
 	}
@@ -153,24 +138,21 @@ func (r *ServerReconciler) recordBMCError(sc *serverScope, err error) string {
 		return ""
 	}
 	metrics.BMCErrors.WithLabelValues(reason).Inc()
-	setCondition(sc.server, metalv1alpha1.ServerBMCReachable, metav1.ConditionFalse, reason, bmcErrorMessage(err))
+	setCondition(sc.obj, metalv1alpha1.ServerBMCReachable, metav1.ConditionFalse, reason, bmcErrorMessage(err))
 	return reason
 }
 
-// errorBackoff is the delay before a failing BMC is tried again: the time it has been failing,
-// at least TransitionPollInterval and at most ResyncInterval.
+// errorBackoff is the delay before a failing BMC is tried again (backoffSince the
+// BMCReachable condition turned False, between TransitionPollInterval and ResyncInterval).
 func (r *ServerReconciler) errorBackoff(s *metalv1alpha1.Server) time.Duration {
-	d := r.Options.TransitionPollInterval
-	if c := findCondition(s, metalv1alpha1.ServerBMCReachable); c != nil && c.Status == metav1.ConditionFalse {
-		d = max(d, time.Since(c.LastTransitionTime.Time))
-	}
-	return min(d, r.Options.ResyncInterval)
+	return backoffSince(falseCondition(s.Status.Conditions, metalv1alpha1.ServerBMCReachable),
+		r.Options.TransitionPollInterval, r.Options.ResyncInterval)
 }
 
 // recover returns a server in Error to where it was, now that its BMC answers.
 func (r *ServerReconciler) recover(ctx context.Context, sc *serverScope) (ctrl.Result, error) {
-	to := recoveryState(sc.server)
-	r.eventf(sc, nil, corev1.EventTypeNormal, "Recovered", "ConnectBMC",
+	to := binding.RecoveryState(sc.obj)
+	sc.eventf(nil, corev1.EventTypeNormal, "Recovered", "ConnectBMC",
 		"The BMC answers again; server returns to %s", to)
 	return r.transition(ctx, sc, to)
 }
@@ -185,22 +167,22 @@ func (r *ServerReconciler) reconcileDiscovery(ctx context.Context, sc *serverSco
 	if err := readInventory(ctx, sc); err != nil {
 		return ctrl.Result{}, err
 	}
-	setCondition(sc.server, metalv1alpha1.ServerDiscovered, metav1.ConditionTrue, metalv1alpha1.ReasonInventoryRead,
+	setCondition(sc.obj, metalv1alpha1.ServerDiscovered, metav1.ConditionTrue, metalv1alpha1.ReasonInventoryRead,
 		"The inventory was read from the BMC")
-	r.eventf(sc, nil, corev1.EventTypeNormal, "Discovered", "Discover",
+	sc.eventf(nil, corev1.EventTypeNormal, "Discovered", "Discover",
 		"Inventory read from the BMC; server is Available")
 	return r.transition(ctx, sc, metalv1alpha1.ServerStateAvailable)
 }
 
 // reconcileAvailable keeps a free server off, and reserves it once it holds a claim.
 func (r *ServerReconciler) reconcileAvailable(ctx context.Context, sc *serverScope) (ctrl.Result, error) {
-	s := sc.server
+	s := sc.obj
 	if s.Spec.ServerClaimRef != nil {
 		return r.takeUp(ctx, sc)
 	}
 	if s.Spec.BootConfigurationRef != nil {
 		// A leftover of a binding that is gone: nothing boots from it here.
-		if err := r.patchServer(ctx, sc, func(o *metalv1alpha1.Server) { o.Spec.BootConfigurationRef = nil }); err != nil {
+		if err := r.writer.patchSpec(ctx, sc.scope, func(o *metalv1alpha1.Server) { o.Spec.BootConfigurationRef = nil }); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
@@ -222,7 +204,7 @@ func (r *ServerReconciler) reconcileAvailable(ctx context.Context, sc *serverSco
 // is gone, being deleted or bound to another server never confirms: the reference is
 // removed and the server was never powered on for it.
 func (r *ServerReconciler) takeUp(ctx context.Context, sc *serverScope) (ctrl.Result, error) {
-	s := sc.server
+	s := sc.obj
 	claim, err := r.liveClaim(ctx, s)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -230,7 +212,7 @@ func (r *ServerReconciler) takeUp(ctx context.Context, sc *serverScope) (ctrl.Re
 	switch {
 	case claim == nil:
 		ref := *s.Spec.ServerClaimRef
-		if err := r.patchServer(ctx, sc, func(o *metalv1alpha1.Server) {
+		if err := r.writer.patchSpec(ctx, sc.scope, func(o *metalv1alpha1.Server) {
 			o.Spec.ServerClaimRef = nil
 			if b := o.Spec.BootConfigurationRef; b != nil && b.Namespace == ref.Namespace && b.Name == ref.Name {
 				o.Spec.BootConfigurationRef = nil
@@ -238,7 +220,7 @@ func (r *ServerReconciler) takeUp(ctx context.Context, sc *serverScope) (ctrl.Re
 		}); err != nil {
 			return ctrl.Result{}, err
 		}
-		r.eventf(sc, nil, corev1.EventTypeNormal, metalv1alpha1.ReasonBindingRefused, "Release",
+		sc.eventf(nil, corev1.EventTypeNormal, metalv1alpha1.ReasonBindingRefused, "Release",
 			"Claim %s/%s did not record this server (gone, deleting or bound to another); reference removed", ref.Namespace, ref.Name)
 		return r.inFlight()
 	case binding.Confirmed(s, claim):
@@ -252,8 +234,8 @@ func (r *ServerReconciler) applySettings(ctx context.Context, sc *serverScope, c
 	if err := r.applyIndicatorLED(ctx, sc); err != nil {
 		return err
 	}
-	if claim != nil && sc.server.Status.NetworkBootClaimUID == string(claim.UID) {
-		meta.RemoveStatusCondition(&sc.server.Status.Conditions, metalv1alpha1.ServerBootOrderApplied)
+	if claim != nil && sc.obj.Status.NetworkBootClaimUID == string(claim.UID) {
+		meta.RemoveStatusCondition(&sc.obj.Status.Conditions, metalv1alpha1.ServerBootOrderApplied)
 		return nil
 	}
 	return r.applyBootOrder(ctx, sc)
@@ -265,7 +247,7 @@ func (r *ServerReconciler) applySettings(ctx context.Context, sc *serverScope, c
 // cannot be asked for (Unknown, or anything but Lit, Blinking and Off), or to a BMC that does
 // not support setting the LED.
 func (r *ServerReconciler) applyIndicatorLED(ctx context.Context, sc *serverScope) error {
-	s := sc.server
+	s := sc.obj
 	want := s.Spec.IndicatorLED
 	if want == "" || want == s.Status.IndicatorLED {
 		return nil
@@ -297,14 +279,14 @@ func (r *ServerReconciler) applyIndicatorLED(ctx context.Context, sc *serverScop
 
 // reconcileReserved serves a live claim, or releases the server once its claim is gone.
 func (r *ServerReconciler) reconcileReserved(ctx context.Context, sc *serverScope) (ctrl.Result, error) {
-	s := sc.server
+	s := sc.obj
 	if s.Spec.ServerClaimRef == nil {
 		// The binding was removed (Recycle after a release, the claim controller, or by hand).
 		done, err := r.release(ctx, sc, false)
 		if err != nil || !done {
 			return r.powerResult(done, err)
 		}
-		r.eventf(sc, nil, corev1.EventTypeNormal, "Available", "Release",
+		sc.eventf(nil, corev1.EventTypeNormal, "Available", "Release",
 			"Server is off and its claim reference cleared; it is Available again")
 		return r.transition(ctx, sc, metalv1alpha1.ServerStateAvailable)
 	}
@@ -326,7 +308,7 @@ func (r *ServerReconciler) reconcileReserved(ctx context.Context, sc *serverScop
 		if err != nil || !done {
 			return r.powerResult(done, err)
 		}
-		r.eventf(sc, nil, corev1.EventTypeNormal, "Released", "Release",
+		sc.eventf(nil, corev1.EventTypeNormal, "Released", "Release",
 			"Claim %s/%s is gone; server is off and Released (reclaim policy Retain)", ref.Namespace, ref.Name)
 		return r.transition(ctx, sc, metalv1alpha1.ServerStateReleased)
 	}
@@ -346,7 +328,7 @@ func (r *ServerReconciler) release(ctx context.Context, sc *serverScope, clearCl
 	if err != nil || !off {
 		return false, err
 	}
-	err = r.patchServer(ctx, sc, func(o *metalv1alpha1.Server) {
+	err = r.writer.patchSpec(ctx, sc.scope, func(o *metalv1alpha1.Server) {
 		o.Spec.BootConfigurationRef = nil
 		if clearClaim {
 			o.Spec.ServerClaimRef = nil
@@ -364,7 +346,7 @@ func (r *ServerReconciler) liveClaim(ctx context.Context, s *metalv1alpha1.Serve
 	key := client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}
 	claim := &metalv1alpha1.ServerClaim{}
 	err := r.Get(ctx, key, claim)
-	if err == nil && claimIsLive(s, claim) {
+	if err == nil && binding.ClaimIsLive(s, claim) {
 		return claim, nil
 	}
 	if err != nil && !apierrors.IsNotFound(err) {
@@ -377,32 +359,17 @@ func (r *ServerReconciler) liveClaim(ctx context.Context, s *metalv1alpha1.Serve
 		}
 		return nil, fmt.Errorf("reading claim %s: %w", key, err)
 	}
-	if !claimIsLive(s, claim) {
+	if !binding.ClaimIsLive(s, claim) {
 		return nil, nil
 	}
 	return claim, nil
-}
-
-// claimIsLive reports whether claim is the one the server's claim reference means, is not
-// being deleted, and is not bound to another server.
-func claimIsLive(s *metalv1alpha1.Server, claim *metalv1alpha1.ServerClaim) bool {
-	ref := s.Spec.ServerClaimRef
-	switch {
-	case ref.UID != "" && string(claim.UID) != ref.UID:
-		return false
-	case !claim.DeletionTimestamp.IsZero():
-		return false
-	case claim.Spec.ServerRef != nil && claim.Spec.ServerRef.Name != s.Name:
-		return false
-	}
-	return true
 }
 
 // serveClaim drives a reserved server for its live claim: once the claim's boot configuration
 // is Ready, power follows claim.spec.power; the claim's first power-on is a one-time network
 // boot.
 func (r *ServerReconciler) serveClaim(ctx context.Context, sc *serverScope, claim *metalv1alpha1.ServerClaim) (ctrl.Result, error) {
-	s := sc.server
+	s := sc.obj
 	ref := s.Spec.BootConfigurationRef
 	if ref == nil {
 		// The claim controller sets it together with the claim reference.
@@ -442,7 +409,7 @@ func (r *ServerReconciler) serveClaim(ctx context.Context, sc *serverScope, clai
 // server found already running for the claim (a rebuilt status, or a boot whose record was
 // lost) is adopted, not provisioned again.
 func (r *ServerReconciler) firstBoot(ctx context.Context, sc *serverScope, claim *metalv1alpha1.ServerClaim) (ctrl.Result, error) {
-	s := sc.server
+	s := sc.obj
 	switch sc.power {
 	case bmc.PowerStateOn:
 		s.Status.NetworkBootClaimUID = string(claim.UID)
@@ -464,21 +431,21 @@ func (r *ServerReconciler) firstBoot(ctx context.Context, sc *serverScope, claim
 		fmt.Sprintf("One-time network boot set for the first boot of claim %s/%s", claim.Namespace, claim.Name))
 	startCondition(s, metalv1alpha1.ServerPoweringOn, metalv1alpha1.ReasonPowerOnIssued, "Power-on requested (network boot)")
 	supersede(s, metalv1alpha1.ServerPoweringOff, metalv1alpha1.ServerWaitingForPowerOff)
-	r.eventf(sc, claim, corev1.EventTypeNormal, "NetworkBoot", "PowerOn",
+	sc.eventf(claim, corev1.EventTypeNormal, "NetworkBoot", "PowerOn",
 		"First boot of claim %s/%s: one-time network boot", claim.Namespace, claim.Name)
 	return r.inFlight()
 }
 
 // reconcileReleased keeps a retained server off until its claim reference is cleared.
 func (r *ServerReconciler) reconcileReleased(ctx context.Context, sc *serverScope) (ctrl.Result, error) {
-	s := sc.server
+	s := sc.obj
 	if s.Spec.ServerClaimRef == nil {
-		r.eventf(sc, nil, corev1.EventTypeNormal, "Available", "Release",
+		sc.eventf(nil, corev1.EventTypeNormal, "Available", "Release",
 			"Claim reference cleared; server is Available again")
 		return r.transition(ctx, sc, metalv1alpha1.ServerStateAvailable)
 	}
 	if s.Spec.BootConfigurationRef != nil {
-		if err := r.patchServer(ctx, sc, func(o *metalv1alpha1.Server) { o.Spec.BootConfigurationRef = nil }); err != nil {
+		if err := r.writer.patchSpec(ctx, sc.scope, func(o *metalv1alpha1.Server) { o.Spec.BootConfigurationRef = nil }); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
@@ -490,12 +457,12 @@ func (r *ServerReconciler) reconcileReleased(ctx context.Context, sc *serverScop
 // to nothing. An unclaimed server goes at once, without talking to its BMC. The claim's boot
 // configuration belongs to the claim and is left alone.
 func (r *ServerReconciler) reconcileDelete(ctx context.Context, sc *serverScope) (ctrl.Result, error) {
-	s := sc.server
+	s := sc.obj
 	if !controllerutil.ContainsFinalizer(s, metalv1alpha1.ServerFinalizer) {
 		sc.gone = true
 		return ctrl.Result{}, nil
 	}
-	if s.Spec.ServerClaimRef != nil && !isParked(s) {
+	if s.Spec.ServerClaimRef != nil && !binding.HasParkedMarker(s) {
 		claim, err := r.liveClaim(ctx, s)
 		if err != nil {
 			return ctrl.Result{}, err
@@ -504,7 +471,7 @@ func (r *ServerReconciler) reconcileDelete(ctx context.Context, sc *serverScope)
 			return r.waitForClaim(ctx, sc, claim)
 		}
 	}
-	err := r.patchServer(ctx, sc, func(o *metalv1alpha1.Server) {
+	err := r.writer.patchSpec(ctx, sc.scope, func(o *metalv1alpha1.Server) {
 		controllerutil.RemoveFinalizer(o, metalv1alpha1.ServerFinalizer)
 	})
 	if err != nil && !apierrors.IsNotFound(err) {
@@ -517,9 +484,9 @@ func (r *ServerReconciler) reconcileDelete(ctx context.Context, sc *serverScope)
 // waitForClaim holds a server being deleted until its claim is gone, and powers it off
 // meanwhile if its BMC answers.
 func (r *ServerReconciler) waitForClaim(ctx context.Context, sc *serverScope, claim *metalv1alpha1.ServerClaim) (ctrl.Result, error) {
-	s := sc.server
+	s := sc.obj
 	if c := findCondition(s, metalv1alpha1.ServerDeletionBlocked); c == nil || c.Status != metav1.ConditionTrue {
-		r.eventf(sc, claim, corev1.EventTypeWarning, "DeletionBlocked", "Delete",
+		sc.eventf(claim, corev1.EventTypeWarning, "DeletionBlocked", "Delete",
 			"Server is being deleted; it waits until claim %s/%s is gone", claim.Namespace, claim.Name)
 	}
 	setCondition(s, metalv1alpha1.ServerDeletionBlocked, metav1.ConditionTrue, metalv1alpha1.ReasonWaitingForClaim,

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"strings"
 	"time"
@@ -73,15 +74,47 @@ type ServerBootConfigurationReconciler struct {
 	Resolver ImageResolver
 	// Recorder records Ready/Error transitions (required).
 	Recorder events.EventRecorder
+	Options  ServerBootConfigurationOptions
+}
+
+// ServerBootConfigurationOptions tune the ServerBootConfiguration controller. Start from
+// DefaultServerBootConfigurationOptions.
+type ServerBootConfigurationOptions struct {
 	// ImageRetryMin and ImageRetryMax bound the delay before an image that failed to
-	// resolve is tried again; defaults DefaultImageRetryMin and DefaultImageRetryMax.
+	// resolve is tried again.
 	ImageRetryMin, ImageRetryMax time.Duration
 	// MaxConcurrentReconciles bounds the configurations resolved at once (a slow registry
-	// holds a worker up to the resolver's timeout); the default is 4.
+	// holds a worker up to the resolver's timeout).
 	MaxConcurrentReconciles int
 	// Namespace, when set, restricts the controller to configurations (and Secrets) of that
 	// namespace, for a site that runs one boot service per namespace.
 	Namespace string
+}
+
+// DefaultServerBootConfigurationOptions are the defaults of the manager's flags.
+func DefaultServerBootConfigurationOptions() ServerBootConfigurationOptions {
+	return ServerBootConfigurationOptions{ImageRetryMin: DefaultImageRetryMin, ImageRetryMax: DefaultImageRetryMax, MaxConcurrentReconciles: 4}
+}
+
+// BindFlags registers the options as flags on fs, with the current values as defaults.
+func (o *ServerBootConfigurationOptions) BindFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&o.ImageRetryMin, "boot-image-retry-min", o.ImageRetryMin,
+		"Shortest delay before an image that failed to resolve is tried again.")
+	fs.DurationVar(&o.ImageRetryMax, "boot-image-retry-max", o.ImageRetryMax,
+		"Longest delay before an image that failed to resolve is tried again.")
+	fs.IntVar(&o.MaxConcurrentReconciles, "boot-max-concurrent-reconciles", o.MaxConcurrentReconciles,
+		"Number of boot configurations resolved in parallel.")
+	fs.StringVar(&o.Namespace, "boot-namespace", o.Namespace,
+		"Only serve the boot configurations (and ignition Secrets) of this namespace; empty serves all.")
+}
+
+// Validate reports options that are missing or out of range.
+func (o ServerBootConfigurationOptions) Validate() error {
+	err := positive(map[string]any{"ImageRetryMin": o.ImageRetryMin, "MaxConcurrentReconciles": o.MaxConcurrentReconciles})
+	if o.ImageRetryMax < o.ImageRetryMin {
+		err = errors.Join(err, fmt.Errorf("ImageRetryMax (%s) must not be below ImageRetryMin (%s)", o.ImageRetryMax, o.ImageRetryMin))
+	}
+	return err
 }
 
 // +kubebuilder:rbac:groups=metal.ironcore.dev,resources=serverbootconfigurations,verbs=get;list;watch
@@ -101,14 +134,8 @@ func (r *ServerBootConfigurationReconciler) SetupWithManager(mgr ctrl.Manager) e
 	if r.Recorder == nil {
 		return errors.New("ServerBootConfigurationReconciler: Recorder is required")
 	}
-	if r.ImageRetryMin <= 0 {
-		r.ImageRetryMin = DefaultImageRetryMin
-	}
-	if r.ImageRetryMax < r.ImageRetryMin {
-		r.ImageRetryMax = max(DefaultImageRetryMax, r.ImageRetryMin)
-	}
-	if r.MaxConcurrentReconciles <= 0 {
-		r.MaxConcurrentReconciles = 4
+	if err := r.Options.Validate(); err != nil {
+		return fmt.Errorf("ServerBootConfigurationReconciler options: %w", err)
 	}
 	if r.SecretReader == nil {
 		r.SecretReader = mgr.GetAPIReader()
@@ -117,12 +144,12 @@ func (r *ServerBootConfigurationReconciler) SetupWithManager(mgr ctrl.Manager) e
 	secrets.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("serverbootconfiguration").
-		WithOptions(crcontroller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
+		WithOptions(crcontroller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles}).
 		For(&metalv1alpha1.ServerBootConfiguration{}).
 		Watches(secrets, handler.EnqueueRequestsFromMapFunc(r.enqueueForSecret),
 			builder.OnlyMetadata, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{}))
-	if r.Namespace != "" {
-		ns := r.Namespace
+	if r.Options.Namespace != "" {
+		ns := r.Options.Namespace
 		b = b.WithEventFilter(predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetNamespace() == ns }))
 	}
 	return b.Complete(r)
@@ -218,24 +245,13 @@ func (r *ServerBootConfigurationReconciler) reconcileImage(ctx context.Context, 
 	if err != nil {
 		sbc.Status.Image = nil
 		reason := image.Reason(err)
-		r.setCondition(sbc, metalv1alpha1.BootConfigurationImageResolved, metav1.ConditionFalse, reason, truncate(err.Error(), 1024))
-		return r.retryDelay(meta.FindStatusCondition(sbc.Status.Conditions, metalv1alpha1.BootConfigurationImageResolved))
+		r.setCondition(sbc, metalv1alpha1.BootConfigurationImageResolved, metav1.ConditionFalse, reason, truncate(err.Error(), maxConditionMessage))
+		return backoffSince(falseCondition(sbc.Status.Conditions, metalv1alpha1.BootConfigurationImageResolved), r.Options.ImageRetryMin, r.Options.ImageRetryMax)
 	}
 	sbc.Status.Image = resolved
 	r.setCondition(sbc, metalv1alpha1.BootConfigurationImageResolved, metav1.ConditionTrue, metalv1alpha1.ReasonImageResolved,
 		fmt.Sprintf("Resolved %s to %s", resolved.Reference, resolved.Digest))
 	return 0
-}
-
-// retryDelay backs off without remembering attempts: the delay is the time the image has
-// been failing (since the condition turned False), within [ImageRetryMin, ImageRetryMax],
-// so successive retries roughly double the wait.
-func (r *ServerBootConfigurationReconciler) retryDelay(cond *metav1.Condition) time.Duration {
-	d := r.ImageRetryMin
-	if cond != nil {
-		d = max(d, time.Since(cond.LastTransitionTime.Time))
-	}
-	return min(d, r.ImageRetryMax)
 }
 
 // reconcileIgnition validates the ignition Secret and sets the IgnitionValid condition. A
@@ -320,11 +336,4 @@ func ignoreConflict(err error) error {
 		return nil
 	}
 	return err
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }

@@ -46,12 +46,11 @@ func startBootController(t *testing.T, ns, defaultRegistry string) {
 			return err
 		}
 		return (&ServerBootConfigurationReconciler{
-			Client:        mgr.GetClient(),
-			Resolver:      resolver,
-			Recorder:      mgr.GetEventRecorder("serverbootconfiguration-controller"),
-			ImageRetryMin: 100 * time.Millisecond,
-			ImageRetryMax: 400 * time.Millisecond,
-			Namespace:     ns,
+			Client:   mgr.GetClient(),
+			Resolver: resolver,
+			Recorder: mgr.GetEventRecorder("serverbootconfiguration-controller"),
+			Options: ServerBootConfigurationOptions{ImageRetryMin: 100 * time.Millisecond, ImageRetryMax: 400 * time.Millisecond,
+				MaxConcurrentReconciles: 4, Namespace: ns},
 		}).SetupWithManager(mgr)
 	})
 }

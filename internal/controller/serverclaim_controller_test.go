@@ -499,7 +499,7 @@ func TestClaimReleasesPickedServers(t *testing.T) {
 	g := NewWithT(t)
 	ns := env.Namespace(t)
 	r := &ServerClaimReconciler{Client: env.Client, APIReader: env.Client, Scheme: env.Client.Scheme(),
-		Options: testClaimOptions(), pool: binding.NewPool(), expect: newExpectations(), versions: newObjectVersions()}
+		Options: testClaimOptions(), pool: binding.NewPool(), expect: newExpectations(), versions: newVersions()}
 	lbls := map[string]string{"pick": ns}
 	s := newIdleServer(t, lbls)
 	c := newClaim(t, ns, bySelector("pick", ns))

@@ -62,6 +62,8 @@ type BootOptions struct {
 	InsecureRegistries []string
 	// HTTPBootLoader is an EFI program served to UEFI HTTP boot (see docs/boot.md).
 	HTTPBootLoader string
+	// Controller tunes the ServerBootConfiguration controller.
+	Controller controller.ServerBootConfigurationOptions
 }
 
 // DefaultOptions are the defaults of the flags.
@@ -76,7 +78,7 @@ func DefaultOptions() Options {
 		Claim:            controller.DefaultServerClaimOptions(),
 		Server:           controller.DefaultServerOptions(),
 		BMC:              controller.DefaultBMCOptions(),
-		Boot:             BootOptions{Enabled: true, Addr: ":8082"},
+		Boot:             BootOptions{Enabled: true, Addr: ":8082", Controller: controller.DefaultServerBootConfigurationOptions()},
 	}
 }
 
@@ -108,6 +110,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 		return nil
 	})
 	fs.StringVar(&o.Boot.HTTPBootLoader, "boot-http-loader", o.Boot.HTTPBootLoader, "EFI program served to UEFI HTTP boot.")
+	o.Boot.Controller.BindFlags(fs)
 }
 
 // New builds a manager with every controller registered.
@@ -204,6 +207,7 @@ func setupBoot(mgr manager.Manager, o BootOptions) error {
 		Client:   mgr.GetClient(),
 		Resolver: resolver,
 		Recorder: mgr.GetEventRecorder("serverbootconfiguration-controller"),
+		Options:  o.Controller,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the ServerBootConfiguration controller: %w", err)
 	}

@@ -1,0 +1,181 @@
+package binding
+
+import (
+	"testing"
+
+	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+)
+
+func ruleClaim(mutate ...func(*metalv1alpha1.ServerClaim)) *metalv1alpha1.ServerClaim {
+	c := &metalv1alpha1.ServerClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c", UID: types.UID("u1")}}
+	c.Spec.Power = metalv1alpha1.PowerOn
+	for _, m := range mutate {
+		m(c)
+	}
+	return c
+}
+
+func ruleServer(mutate ...func(*metalv1alpha1.Server)) *metalv1alpha1.Server {
+	s := &metalv1alpha1.Server{ObjectMeta: metav1.ObjectMeta{Name: "s1"}}
+	s.Spec.ServerClaimRef = &metalv1alpha1.ImmutableObjectReference{Namespace: "ns", Name: "c", UID: "u1"}
+	for _, m := range mutate {
+		m(s)
+	}
+	return s
+}
+
+func names(name string) func(*metalv1alpha1.ServerClaim) {
+	return func(c *metalv1alpha1.ServerClaim) { c.Spec.ServerRef = &metalv1alpha1.LocalObjectReference{Name: name} }
+}
+
+func inState(state metalv1alpha1.ServerState) func(*metalv1alpha1.Server) {
+	return func(s *metalv1alpha1.Server) { s.Status.State = state }
+}
+
+func TestConfirmedAndRefused(t *testing.T) {
+	cases := []struct {
+		name               string
+		server             *metalv1alpha1.Server
+		claim              *metalv1alpha1.ServerClaim
+		confirmed, refused bool
+	}{
+		{"both sides agree", ruleServer(), ruleClaim(names("s1")), true, false},
+		{"claim names nothing yet: a proposal", ruleServer(), ruleClaim(), false, false},
+		{"claim names another server", ruleServer(), ruleClaim(names("s2")), false, true},
+		{"server references another uid", ruleServer(func(s *metalv1alpha1.Server) { s.Spec.ServerClaimRef.UID = "old" }),
+			ruleClaim(names("s1")), false, false},
+		{"reference without uid, by name", ruleServer(func(s *metalv1alpha1.Server) { s.Spec.ServerClaimRef.UID = "" }),
+			ruleClaim(names("s1")), true, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			g.Expect(Confirmed(tc.server, tc.claim)).To(Equal(tc.confirmed))
+			g.Expect(Refused(tc.server, tc.claim)).To(Equal(tc.refused))
+		})
+	}
+}
+
+func TestTakenUp(t *testing.T) {
+	cases := []struct {
+		server *metalv1alpha1.Server
+		want   bool
+	}{
+		{ruleServer(inState(metalv1alpha1.ServerStateAvailable)), false},
+		{ruleServer(inState(metalv1alpha1.ServerStateReserved)), true},
+		{ruleServer(inState(metalv1alpha1.ServerStateReleased)), true},
+		{ruleServer(inState(metalv1alpha1.ServerStateParked)), true},
+		{ruleServer(inState(metalv1alpha1.ServerStateError)), true},
+		{ruleServer(inState(metalv1alpha1.ServerStateDiscovery)), false},
+		{ruleServer(inState(metalv1alpha1.ServerStateAvailable), func(s *metalv1alpha1.Server) { s.Status.NetworkBootClaimUID = "u1" }), true},
+		{ruleServer(inState(metalv1alpha1.ServerStateAvailable), func(s *metalv1alpha1.Server) { s.Status.NetworkBootClaimUID = "other" }), false},
+	}
+	for _, tc := range cases {
+		g := NewWithT(t)
+		g.Expect(TakenUp(tc.server, ruleClaim())).To(Equal(tc.want), "state %s, booted for %q", tc.server.Status.State, tc.server.Status.NetworkBootClaimUID)
+	}
+}
+
+func TestClaimIsLive(t *testing.T) {
+	deleting := metav1.Now()
+	cases := []struct {
+		name  string
+		claim *metalv1alpha1.ServerClaim
+		want  bool
+	}{
+		{"names the server", ruleClaim(names("s1")), true},
+		{"names nothing yet", ruleClaim(), true},
+		{"names another server", ruleClaim(names("s2")), false},
+		{"re-created under the name", ruleClaim(func(c *metalv1alpha1.ServerClaim) { c.UID = "u2" }), false},
+		{"being deleted", ruleClaim(func(c *metalv1alpha1.ServerClaim) { c.DeletionTimestamp = &deleting }), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			NewWithT(t).Expect(ClaimIsLive(ruleServer(), tc.claim)).To(Equal(tc.want))
+		})
+	}
+}
+
+func TestRecoveryState(t *testing.T) {
+	discovered := func(s *metalv1alpha1.Server) { s.Status.Manufacturer = "Contoso" }
+	free := func(s *metalv1alpha1.Server) { s.Spec.ServerClaimRef = nil }
+	g := NewWithT(t)
+	g.Expect(RecoveryState(ruleServer())).To(Equal(metalv1alpha1.ServerStateReserved))
+	g.Expect(RecoveryState(ruleServer(free))).To(Equal(metalv1alpha1.ServerStateInitial))
+	g.Expect(RecoveryState(ruleServer(free, discovered))).To(Equal(metalv1alpha1.ServerStateAvailable))
+}
+
+// The server controller and the binding rules agree on what parked means: the marker, of
+// any value, parks a server for both.
+func TestParked(t *testing.T) {
+	cases := []struct {
+		name           string
+		annotations    map[string]string
+		state          metalv1alpha1.ServerState
+		marker, parked bool
+	}{
+		{"nothing", nil, metalv1alpha1.ServerStateAvailable, false, false},
+		{"marker true", map[string]string{metalv1alpha1.ParkedAnnotation: "true"}, metalv1alpha1.ServerStateAvailable, true, true},
+		{"marker of another value", map[string]string{metalv1alpha1.ParkedAnnotation: "yes"}, metalv1alpha1.ServerStateAvailable, true, true},
+		{"park requested", map[string]string{metalv1alpha1.OperationAnnotation: metalv1alpha1.OperationAnnotationPark}, metalv1alpha1.ServerStateAvailable, false, true},
+		{"state Parked", nil, metalv1alpha1.ServerStateParked, false, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			s := ruleServer(inState(tc.state), func(s *metalv1alpha1.Server) { s.Annotations = tc.annotations })
+			g.Expect(HasParkedMarker(s)).To(Equal(tc.marker))
+			g.Expect(IsParked(s)).To(Equal(tc.parked))
+		})
+	}
+}
+
+func TestCopyLabels(t *testing.T) {
+	g := NewWithT(t)
+	s := ruleServer(func(s *metalv1alpha1.Server) { s.Labels = map[string]string{"own": "x", "rack": "r1"} })
+	CopyLabels(s, map[string]string{"rack": "r1", "site": "a"})
+	g.Expect(s.Labels).To(Equal(map[string]string{"own": "x", "rack": "r1", "site": "a"}))
+	g.Expect(s.Annotations[metalv1alpha1.BMCLabelsAnnotation]).To(Equal("site"), "rack had the same value before: not the BMC's")
+
+	CopyLabels(s, map[string]string{"rack": "r2"})
+	g.Expect(s.Labels).To(Equal(map[string]string{"own": "x", "rack": "r2"}), "site was the BMC's and is gone; rack changed")
+	g.Expect(s.Annotations[metalv1alpha1.BMCLabelsAnnotation]).To(Equal("rack"))
+
+	CopyLabels(s, nil)
+	g.Expect(s.Labels).To(Equal(map[string]string{"own": "x"}))
+}
+
+func TestReadyCondition(t *testing.T) {
+	ready := &metalv1alpha1.ServerBootConfiguration{}
+	ready.Status.State = metalv1alpha1.ServerBootConfigurationStateReady
+	pending := &metalv1alpha1.ServerBootConfiguration{}
+	on := func(s *metalv1alpha1.Server) { s.Status.PowerState = metalv1alpha1.ServerOnPowerState }
+	cases := []struct {
+		name    string
+		server  *metalv1alpha1.Server
+		sbc     *metalv1alpha1.ServerBootConfiguration
+		problem string
+		reason  string
+	}{
+		{"ready", ruleServer(inState(metalv1alpha1.ServerStateReserved), on), ready, "", metalv1alpha1.ReasonReady},
+		{"powering on", ruleServer(inState(metalv1alpha1.ServerStateReserved)), ready, "", metalv1alpha1.ReasonServerPoweringOn},
+		{"configuration pending", ruleServer(inState(metalv1alpha1.ServerStateReserved), on), pending, "", metalv1alpha1.ReasonBootConfigurationPending},
+		{"no configuration yet", ruleServer(inState(metalv1alpha1.ServerStateReserved), on), nil, "", metalv1alpha1.ReasonBootConfigurationPending},
+		{"foreign configuration", ruleServer(inState(metalv1alpha1.ServerStateReserved), on), ready, "not ours", metalv1alpha1.ReasonBootConfigurationFailed},
+		{"server in Error", ruleServer(inState(metalv1alpha1.ServerStateError), on), ready, "", metalv1alpha1.ReasonServerError},
+		{"server parked", ruleServer(inState(metalv1alpha1.ServerStateParked), on), ready, "", metalv1alpha1.ReasonServerParked},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			c := ReadyCondition(ruleClaim(names("s1")), tc.server, tc.sbc, tc.problem)
+			g.Expect(c.Type).To(Equal(metalv1alpha1.ServerClaimReady))
+			g.Expect(c.Reason).To(Equal(tc.reason), c.Message)
+			g.Expect(c.Status == metav1.ConditionTrue).To(Equal(tc.reason == metalv1alpha1.ReasonReady))
+		})
+	}
+}
