@@ -160,21 +160,6 @@ func (p *Pool) removeLocked(name string) {
 	delete(p.servers, name)
 }
 
-// Len is the number of free servers.
-func (p *Pool) Len() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.servers)
-}
-
-// Contains reports whether the server is in the pool.
-func (p *Pool) Contains(name string) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	_, ok := p.servers[name]
-	return ok
-}
-
 // Pick returns a free server matching the selector (nil matches all) for which fits
 // returns true, starting the walk at a position derived from seed, and holds it: no other
 // Pick returns it until the caller says Done. matchLabels, the selector's plain label

@@ -95,6 +95,9 @@ type RedfishConnector struct {
 	// CACertPEM, when set, is the CA bundle BMC certificates are verified against (in place
 	// of the system's trust store): a site's BMCs usually carry certificates of its own CA.
 	CACertPEM []byte
+	// UseSessions authenticates with a Redfish session (created on the first request of a
+	// reconcile, deleted by its Logout) instead of HTTP basic auth.
+	UseSessions bool
 }
 
 var _ BMCConnector = (*RedfishConnector)(nil)
@@ -145,6 +148,7 @@ func (c *RedfishConnector) connectEndpoint(ctx context.Context, ep bmcEndpoint) 
 		Timeout:            c.Timeout,
 		InsecureSkipVerify: c.InsecureSkipVerify,
 		CACertPEM:          c.CACertPEM,
+		UseSessions:        c.UseSessions,
 		Observer:           metrics.ObserveBMCRequest,
 	})
 	if err != nil {

@@ -91,11 +91,12 @@ func (w objectWriter[T]) patchSpec(ctx context.Context, sc *scope[T], mutate fun
 		return err
 	}
 	w.versions.Expect(versionKey(obj), obj.GetResourceVersion())
-	// obj is now the object as written: status as stored. Rebase the scope on it and carry
-	// the working status over.
+	// obj is now the object as written, with the status as stored. Rebase the scope on it
+	// in place (handlers hold pointers to sc.obj) and carry the working status over.
 	working := obj.DeepCopyObject().(T)
 	reflect.ValueOf(w.status(working)).Elem().Set(reflect.ValueOf(w.status(sc.obj)).Elem())
-	sc.orig, sc.obj = obj, working
+	reflect.ValueOf(sc.orig).Elem().Set(reflect.ValueOf(obj).Elem())
+	reflect.ValueOf(sc.obj).Elem().Set(reflect.ValueOf(working).Elem())
 	return nil
 }
 

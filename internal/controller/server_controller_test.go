@@ -120,8 +120,10 @@ func TestServerReserveIsOneStatusWrite(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	defer w.Stop()
 
-	// The claim controller's single binding patch; there is no boot configuration yet, so
+	// The claim names the server (the claim controller's fence, a write to the claim), then
+	// the claim controller's single binding patch; there is no boot configuration yet, so
 	// nothing follows the state change.
+	f.record(s, c)
 	patchServer(g, s, func(o *metalv1alpha1.Server) {
 		o.Spec.ServerClaimRef = &metalv1alpha1.ImmutableObjectReference{Namespace: c.Namespace, Name: c.Name, UID: string(c.UID)}
 		o.Spec.BootConfigurationRef = &metalv1alpha1.ObjectReference{Namespace: c.Namespace, Name: c.Name}
@@ -377,17 +379,20 @@ func TestServerReleasedWhenClaimNamesAnotherServer(t *testing.T) {
 	f := newServerFixture(t, emulator.Options{})
 	g := NewWithT(t)
 	s := f.availableServer(0)
-	c := f.reserveAndBoot(s, "elsewhere")
+	c := f.newClaim("elsewhere", metalv1alpha1.PowerOn)
+	f.record(&metalv1alpha1.Server{ObjectMeta: metav1.ObjectMeta{Name: "another-server"}}, c)
 
-	patchObject(g, c, func(o *metalv1alpha1.ServerClaim) {
-		o.Spec.ServerRef = &metalv1alpha1.LocalObjectReference{Name: "another-server"}
-	})
+	// A binding written onto s for a claim that names another server is refused: the
+	// references are removed and s is never powered on.
+	f.propose(s, c, metalv1alpha1.ServerBootConfigurationStateReady)
 	g.Eventually(func(g Gomega) {
 		get(g, s)
 		g.Expect(s.Status.State).To(Equal(metalv1alpha1.ServerStateAvailable))
 		g.Expect(s.Spec.ServerClaimRef).To(BeNil())
+		g.Expect(s.Spec.BootConfigurationRef).To(BeNil())
 	}).Should(Succeed())
 	g.Expect(f.em.PowerState(s.Spec.SystemUUID)).To(Equal(bmc.PowerStateOff))
+	g.Expect(f.em.BootHistory(s.Spec.SystemUUID)).To(BeEmpty())
 }
 
 // Claim gone, Retain: off, Released with the claim reference kept; clearing it -> Available.

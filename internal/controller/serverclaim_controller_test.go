@@ -530,7 +530,8 @@ func TestClaimReleasesPickedServers(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(taken).NotTo(BeNil())
 	r.pool.Observe(before)
-	g.Expect(r.pool.Contains(s.Name)).To(BeFalse())
+	_, free, _ := r.pool.Pick(sel, lbls, string(c.UID), nil)
+	g.Expect(free).To(BeFalse(), "the taken server left the pool")
 	g.Expect(getServer(g, s).Spec.ServerClaimRef.UID).To(Equal(string(c.UID)))
 }
 

@@ -10,6 +10,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+	"github.com/metalfleet/metal-operator/internal/metrics"
 )
 
 // setUnbound records why the claim holds no server, with one status write at most and only
@@ -100,11 +101,11 @@ func (r *ServerClaimReconciler) setBound(ctx context.Context, claim *metalv1alph
 		if waited {
 			r.Recorder.Eventf(claim, s, "Normal", metalv1alpha1.ReasonBound, "Bind", "Bound to server %s", s.Name)
 		}
-		observeBound(claim)
+		metrics.ObserveBound(claim)
 	}
 	if !wasReady && ready.Status == metav1.ConditionTrue {
 		r.Recorder.Eventf(claim, s, "Normal", metalv1alpha1.ReasonReady, "Ready", "%s", ready.Message)
-		observeReady(claim)
+		metrics.ObserveReady(claim)
 	}
 	return ctrl.Result{}, nil
 }

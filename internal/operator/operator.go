@@ -17,10 +17,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/metalfleet/metal-operator/internal/bmc/redfish"
 	"github.com/metalfleet/metal-operator/internal/boot"
 	"github.com/metalfleet/metal-operator/internal/boot/image"
 	"github.com/metalfleet/metal-operator/internal/controller"
 	"github.com/metalfleet/metal-operator/internal/index"
+	"github.com/metalfleet/metal-operator/internal/metrics"
 	"github.com/metalfleet/metal-operator/internal/scheme"
 )
 
@@ -37,6 +39,7 @@ type Options struct {
 	GracefulShutdown   time.Duration
 	BMCInsecureSkipTLS bool
 	BMCCAFile          string
+	BMCSessionAuth     bool
 
 	Claim  controller.ServerClaimOptions
 	Server controller.ServerOptions
@@ -94,6 +97,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.ClientBurst, "kube-api-burst", o.ClientBurst, "Burst of queries to the API server, per resource type.")
 	fs.DurationVar(&o.GracefulShutdown, "graceful-shutdown-timeout", o.GracefulShutdown, "How long the manager waits for controllers to stop.")
 	fs.BoolVar(&o.BMCInsecureSkipTLS, "bmc-insecure-skip-verify", o.BMCInsecureSkipTLS, "Do not verify the TLS certificates of BMCs.")
+	fs.BoolVar(&o.BMCSessionAuth, "bmc-session-auth", o.BMCSessionAuth, "Authenticate to BMCs with a Redfish session (X-Auth-Token, one per reconcile) instead of HTTP basic auth, for BMCs that throttle basic auth.")
 	fs.StringVar(&o.BMCCAFile, "bmc-ca-file", o.BMCCAFile, "PEM bundle of the CA(s) that sign the BMCs' TLS certificates (default: the system's trust store).")
 	o.Claim.BindFlags(fs)
 	o.Server.BindFlags(fs)
@@ -152,6 +156,7 @@ func New(cfg *rest.Config, o Options) (manager.Manager, error) {
 	}
 	connector := &controller.RedfishConnector{
 		Reader: mgr.GetClient(), Timeout: o.Server.BMCRequestTimeout, InsecureSkipVerify: o.BMCInsecureSkipTLS,
+		UseSessions: o.BMCSessionAuth,
 	}
 	if o.BMCCAFile != "" {
 		if connector.CACertPEM, err = os.ReadFile(o.BMCCAFile); err != nil {
@@ -182,8 +187,17 @@ func New(cfg *rest.Config, o Options) (manager.Manager, error) {
 			return nil, err
 		}
 	}
-	controller.RegisterClaimMetrics(mgr.GetClient())
+	metrics.RegisterClaimMetrics(mgr.GetClient())
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return nil, err
+	}
+	// Idle BMC connections are pooled per TLS configuration for the life of the process;
+	// close them when the manager stops.
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		<-ctx.Done()
+		redfish.CloseIdleConnections()
+		return nil
+	})); err != nil {
 		return nil, err
 	}
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {

@@ -586,13 +586,3 @@ func (c *Client) Logout(ctx context.Context) error {
 	}
 	return c.redact(statusError(http.MethodDelete, path, resp))
 }
-
-// ServiceRoot reads the service root. It needs no authentication, so it is a cheap check that
-// the BMC answers.
-func (c *Client) ServiceRoot(ctx context.Context) (ServiceRoot, error) {
-	var root ServiceRoot
-	if _, err := c.getJSON(ctx, pathServiceRoot, &root); err != nil {
-		return ServiceRoot{}, err
-	}
-	return root, nil
-}

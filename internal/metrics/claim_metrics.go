@@ -1,12 +1,14 @@
-package controller
+package metrics
 
 import (
 	"context"
+	"errors"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 )
@@ -25,39 +27,58 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(claimBindSeconds, claimReadySeconds)
+	ctrlmetrics.Registry.MustRegister(claimBindSeconds, claimReadySeconds)
 }
 
-func observeBound(claim *metalv1alpha1.ServerClaim) {
+// ObserveBound records a claim's time from creation to its first Bound status.
+func ObserveBound(claim *metalv1alpha1.ServerClaim) {
 	claimBindSeconds.Observe(time.Since(claim.CreationTimestamp.Time).Seconds())
 }
 
-func observeReady(claim *metalv1alpha1.ServerClaim) {
+// ObserveReady records a claim's time from creation to Ready.
+func ObserveReady(claim *metalv1alpha1.ServerClaim) {
 	claimReadySeconds.Observe(time.Since(claim.CreationTimestamp.Time).Seconds())
 }
 
 // claimCollector counts claims by phase from the cache at scrape time: O(claims) per scrape,
 // nothing per event.
 type claimCollector struct {
+	mu     sync.RWMutex
 	reader client.Reader
 	desc   *prometheus.Desc
 }
 
-// RegisterClaimMetrics registers the claims-by-phase gauge, read from reader (the cache).
+var (
+	claims = &claimCollector{
+		desc: prometheus.NewDesc("metal_serverclaims", "Number of ServerClaims by phase.", []string{"phase"}, nil),
+	}
+	registerClaimsOnce sync.Once
+)
+
+// RegisterClaimMetrics registers the claims-by-phase gauge (once per process) and makes it
+// list claims through reader (the cache). A later call only replaces the reader, so a
+// process that builds more than one manager (tests) reports the newest one's claims.
 func RegisterClaimMetrics(reader client.Reader) {
-	metrics.Registry.MustRegister(&claimCollector{
-		reader: reader,
-		desc:   prometheus.NewDesc("metal_serverclaims", "Number of ServerClaims by phase.", []string{"phase"}, nil),
-	})
+	registerClaimsOnce.Do(func() { ctrlmetrics.Registry.MustRegister(claims) })
+	claims.mu.Lock()
+	defer claims.mu.Unlock()
+	claims.reader = reader
 }
 
 func (c *claimCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 
 func (c *claimCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	c.mu.RLock()
+	reader := c.reader
+	c.mu.RUnlock()
+	ctx, cancel := context.WithTimeout(context.Background(), listTimeout)
 	defer cancel()
 	list := &metalv1alpha1.ServerClaimList{}
-	if err := c.reader.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+	if reader == nil {
+		ch <- prometheus.NewInvalidMetric(c.desc, errors.New("no reader registered"))
+		return
+	}
+	if err := reader.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
 		ch <- prometheus.NewInvalidMetric(c.desc, err)
 		return
 	}
