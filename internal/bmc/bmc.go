@@ -249,12 +249,23 @@ type IndicatorController interface {
 	SetIndicatorLED(ctx context.Context, systemURI string, led IndicatorLED) error
 }
 
-// BMC is everything the operator does with a BMC.
+// Session ends what a client opened on a BMC.
+type Session interface {
+	// Logout ends the session, if the implementation opened one.
+	Logout(ctx context.Context) error
+}
+
+// Inventory is what enrolling a BMC's systems needs: reading, and ending the session.
+type Inventory interface {
+	InventoryReader
+	Session
+}
+
+// BMC is everything the operator does with a BMC: what the server controller drives.
 type BMC interface {
 	PowerController
 	BootController
 	InventoryReader
 	IndicatorController
-	// Logout ends the session, if the implementation opened one.
-	Logout(ctx context.Context) error
+	Session
 }

@@ -32,6 +32,7 @@ import (
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/binding"
 	"github.com/metalfleet/metal-operator/internal/bmc"
+	"github.com/metalfleet/metal-operator/internal/bmc/access"
 	"github.com/metalfleet/metal-operator/internal/index"
 	"github.com/metalfleet/metal-operator/internal/metrics"
 )
@@ -102,8 +103,8 @@ type BMCReconciler struct {
 	Scheme *runtime.Scheme
 	// Recorder emits events (events.k8s.io).
 	Recorder events.EventRecorder
-	// Connector builds a BMC client for a BMC object (normally a *RedfishConnector).
-	Connector BMCObjectConnector
+	// Connector builds a BMC client for a BMC object (normally a *access.RedfishConnector).
+	Connector access.ObjectConnector
 	Options   BMCOptions
 
 	// pending remembers Servers created a moment ago that the cache may not show yet.
@@ -166,7 +167,7 @@ func (r *BMCReconciler) reconcileNormal(ctx context.Context, sc *bmcScope) (ctrl
 		obj.Status.IP = obj.Spec.Access.IP
 	}
 	if err := r.resolveEndpoint(ctx, obj); err != nil {
-		if _, ok := errors.AsType[*BMCAccessError](err); ok {
+		if _, ok := errors.AsType[*access.Error](err); ok {
 			return r.failed(ctx, sc, err)
 		}
 		return ctrl.Result{}, err
@@ -185,10 +186,11 @@ func (r *BMCReconciler) reconcileNormal(ctx context.Context, sc *bmcScope) (ctrl
 		}
 	}
 
-	cl, err := r.Connector.ConnectBMC(ctx, obj)
+	conn, err := r.Connector.ConnectBMC(ctx, obj)
 	if err != nil {
 		return r.failed(ctx, sc, err)
 	}
+	var cl bmc.Inventory = conn // enrollment only reads
 	defer func() { _ = cl.Logout(context.WithoutCancel(ctx)) }()
 
 	info, err := cl.Manager(ctx)
@@ -250,26 +252,17 @@ func bmcPowerState(p bmc.PowerState) metalv1alpha1.BMCPowerState {
 	return metalv1alpha1.BMCUnknownPowerState
 }
 
-// bmcFailureReason maps an error from connecting to or reading a BMC to the Ready reason,
-// and reports whether the BMC answered (as opposed to not being reached at all). It returns
-// "" for errors that say nothing about the BMC (a cancelled context).
+// bmcFailureReason is access.Failure for a BMC object: a BMC object has no system of its
+// own to miss, and an error that is neither classified nor the API server's nor a cancelled
+// reconcile's came from the BMC once it answered (this reconcile talks to the BMC only after
+// connecting): both are BMCError.
 func bmcFailureReason(ctx context.Context, err error) (reason string, answered bool) {
-	var ae *BMCAccessError
-	switch {
-	case errors.As(err, &ae):
-		return ae.Reason, false
-	case ctx.Err() != nil, errors.Is(err, context.Canceled):
-		return "", false
+	reason, answered = access.Failure(err)
+	var apiErr apierrors.APIStatus
+	if reason == metalv1alpha1.ReasonSystemNotFound || (reason == "" && ctx.Err() == nil && !errors.As(err, &apiErr)) {
+		return metalv1alpha1.ReasonBMCError, true
 	}
-	switch bmc.Reason(err) {
-	case bmc.ReasonUnauthorized:
-		return metalv1alpha1.ReasonBMCUnauthorized, true
-	case bmc.ReasonTLSError:
-		return metalv1alpha1.ReasonBMCTLSError, true
-	case bmc.ReasonUnreachable:
-		return metalv1alpha1.ReasonBMCUnreachable, false
-	}
-	return metalv1alpha1.ReasonBMCError, true
+	return reason, answered
 }
 
 // failed records that the BMC cannot be used and looks again after a delay.
@@ -278,7 +271,7 @@ func (r *BMCReconciler) failed(ctx context.Context, sc *bmcScope, err error) (ct
 	if reason == "" {
 		return ctrl.Result{}, fmt.Errorf("talking to the BMC: %w", err)
 	}
-	r.notReady(sc, reason, bmcErrorMessage(err), answered)
+	r.notReady(sc, reason, access.Message(err), answered)
 	return ctrl.Result{RequeueAfter: r.retryAfter(sc.obj)}, nil
 }
 
@@ -439,12 +432,12 @@ func (r *BMCReconciler) resolveEndpoint(ctx context.Context, obj *metalv1alpha1.
 	ep := &metalv1alpha1.Endpoint{}
 	if err := r.Get(ctx, client.ObjectKey{Name: ref.Name}, ep); err != nil {
 		if apierrors.IsNotFound(err) {
-			return accessError(metalv1alpha1.ReasonEndpointNotFound, "Endpoint %s (spec.endpointRef) does not exist", ref.Name)
+			return access.NewError(metalv1alpha1.ReasonEndpointNotFound, "Endpoint %s (spec.endpointRef) does not exist", ref.Name)
 		}
 		return fmt.Errorf("reading Endpoint %s: %w", ref.Name, err)
 	}
 	if ep.Spec.IP == "" && (obj.Spec.Hostname == nil || *obj.Spec.Hostname == "") {
-		return accessError(metalv1alpha1.ReasonNoAddress, "Endpoint %s (spec.endpointRef) has no spec.ip, and the BMC no spec.hostname", ref.Name)
+		return access.NewError(metalv1alpha1.ReasonNoAddress, "Endpoint %s (spec.endpointRef) has no spec.ip, and the BMC no spec.hostname", ref.Name)
 	}
 	obj.Status.IP = ep.Spec.IP
 	return nil

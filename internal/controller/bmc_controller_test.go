@@ -27,6 +27,7 @@ import (
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/bmc"
+	"github.com/metalfleet/metal-operator/internal/bmc/access"
 	"github.com/metalfleet/metal-operator/internal/bmc/emulator"
 )
 
@@ -41,10 +42,10 @@ func testBMCOptions() BMCOptions {
 }
 
 func setupBMCController(mgr manager.Manager) error {
-	return setupBMCControllerWith(mgr, &RedfishConnector{Reader: mgr.GetClient(), Timeout: 2 * time.Second})
+	return setupBMCControllerWith(mgr, &access.RedfishConnector{Reader: mgr.GetClient(), Timeout: 2 * time.Second})
 }
 
-func setupBMCControllerWith(mgr manager.Manager, connector BMCObjectConnector) error {
+func setupBMCControllerWith(mgr manager.Manager, connector access.ObjectConnector) error {
 	return (&BMCReconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
@@ -389,7 +390,7 @@ func TestBMCServersAvailableAndClaimable(t *testing.T) {
 		if err := (&ServerReconciler{
 			Client:    mgr.GetClient(),
 			APIReader: mgr.GetAPIReader(),
-			Connector: &RedfishConnector{Reader: mgr.GetClient(), Timeout: opts.BMCRequestTimeout},
+			Connector: &access.RedfishConnector{Reader: mgr.GetClient(), Timeout: opts.BMCRequestTimeout},
 			Recorder:  mgr.GetEventRecorder("server-controller"),
 			Options:   opts,
 		}).SetupWithManager(mgr); err != nil {
@@ -826,7 +827,7 @@ func TestBMCPublishedSampleShape(t *testing.T) {
 		startManager(t, func(mgr manager.Manager) error {
 			opts := testServerOptions()
 			// What the manager builds with --bmc-insecure-skip-verify: one connector for both.
-			connector := &RedfishConnector{Reader: mgr.GetClient(), Timeout: opts.BMCRequestTimeout, InsecureSkipVerify: true}
+			connector := &access.RedfishConnector{Reader: mgr.GetClient(), Timeout: opts.BMCRequestTimeout, InsecureSkipVerify: true}
 			if err := setupBMCControllerWith(mgr, connector); err != nil {
 				return err
 			}
@@ -919,7 +920,7 @@ func TestBMCFailureReason(t *testing.T) {
 		reason   string
 		answered bool
 	}{
-		{"secret", accessError(metalv1alpha1.ReasonSecretNotFound, "BMCSecret x does not exist"), metalv1alpha1.ReasonSecretNotFound, false},
+		{"secret", access.NewError(metalv1alpha1.ReasonSecretNotFound, "BMCSecret x does not exist"), metalv1alpha1.ReasonSecretNotFound, false},
 		{"unauthorized", fmt.Errorf("GET: %w", bmc.ErrUnauthorized), metalv1alpha1.ReasonBMCUnauthorized, true},
 		{"tls", fmt.Errorf("GET: %w", bmc.ErrTLS), metalv1alpha1.ReasonBMCTLSError, true},
 		{"unreachable", fmt.Errorf("GET: %w", bmc.ErrUnavailable), metalv1alpha1.ReasonBMCUnreachable, false},
@@ -941,6 +942,6 @@ func TestBMCSetupRejectsMissingDependencies(t *testing.T) {
 	g.Expect((&BMCReconciler{Client: env.Client, APIReader: env.Client}).SetupWithManager(nil)).To(MatchError(ContainSubstring("Scheme")))
 	g.Expect((&BMCReconciler{Client: env.Client, APIReader: env.Client, Scheme: env.Scheme}).SetupWithManager(nil)).
 		To(MatchError(ContainSubstring("Connector")))
-	g.Expect((&BMCReconciler{Client: env.Client, APIReader: env.Client, Scheme: env.Scheme, Connector: &RedfishConnector{}}).
+	g.Expect((&BMCReconciler{Client: env.Client, APIReader: env.Client, Scheme: env.Scheme, Connector: &access.RedfishConnector{}}).
 		SetupWithManager(nil)).To(MatchError(ContainSubstring("Recorder")))
 }

@@ -9,7 +9,6 @@ import (
 	"reflect"
 	"slices"
 	"time"
-	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -224,22 +223,6 @@ func falseCondition(conds []metav1.Condition, t string) *metav1.Condition {
 		return c
 	}
 	return nil
-}
-
-// maxConditionMessage bounds condition messages built from what a peer (a BMC, a registry)
-// said or from long lists.
-const maxConditionMessage = 512
-
-// truncate cuts s to at most n bytes on a rune boundary, marking the cut with "...".
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "..."
 }
 
 // options is the shape every controller's options share: a Default<Kind>Options

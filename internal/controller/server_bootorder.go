@@ -15,6 +15,8 @@ import (
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/bmc"
+	"github.com/metalfleet/metal-operator/internal/bmc/access"
+	"github.com/metalfleet/metal-operator/internal/message"
 )
 
 // setBootOrderCondition sets condition BootOrderApplied False for the current spec: its
@@ -50,7 +52,7 @@ func bootOrderText(order []string) string {
 	if len(order) == 0 {
 		return "none"
 	}
-	return truncate(strings.Join(order, ", "), maxBootOrderText)
+	return message.Truncate(strings.Join(order, ", "), maxBootOrderText)
 }
 
 // applyBootOrder sets the system's persistent boot order to the devices of spec.bootOrder
@@ -101,10 +103,10 @@ func (r *ServerReconciler) applyBootOrder(ctx context.Context, sc *serverScope) 
 			// Not an answer about the order (the BMC is busy or unreachable): the other
 			// requests of this reconcile tell the BMC's state; the order is tried again at
 			// the next resync and never holds up power or the claim's boot.
-			log.FromContext(ctx).V(1).Info("Setting the boot order failed; retrying at the next resync", "error", bmcErrorMessage(err))
+			log.FromContext(ctx).V(1).Info("Setting the boot order failed; retrying at the next resync", "error", access.Message(err))
 			return nil
 		}
-		msg := fmt.Sprintf("The BMC refused the boot order %s: %s", bootOrderText(want), bmcErrorMessage(err))
+		msg := fmt.Sprintf("The BMC refused the boot order %s: %s", bootOrderText(want), access.Message(err))
 		if c := findCondition(s, metalv1alpha1.ServerBootOrderApplied); c == nil ||
 			c.Reason != metalv1alpha1.ReasonBootOrderRejected || c.Message != msg {
 			sc.eventf(nil, corev1.EventTypeWarning, "BootOrderRejected", "SetBootOrder", "%s", msg)

@@ -15,6 +15,7 @@ import (
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/bmc"
+	"github.com/metalfleet/metal-operator/internal/bmc/access"
 	"github.com/metalfleet/metal-operator/internal/cachelag"
 	"github.com/metalfleet/metal-operator/internal/metrics"
 )
@@ -35,8 +36,8 @@ type ServerOptions struct {
 	TransitionPollInterval time.Duration
 	// MaxConcurrentReconciles is the number of servers reconciled in parallel.
 	MaxConcurrentReconciles int
-	// BMCRequestTimeout bounds one request to a BMC; pass it to the BMCConnector
-	// (RedfishConnector.Timeout).
+	// BMCRequestTimeout bounds one request to a BMC; pass it to the access.Connector
+	// (access.RedfishConnector.Timeout).
 	BMCRequestTimeout time.Duration
 }
 
@@ -115,7 +116,7 @@ type ServerReconciler struct {
 	// (is the claim gone?).
 	APIReader client.Reader
 	// Connector builds a BMC client for a server.
-	Connector BMCConnector
+	Connector access.Connector
 	// Recorder emits events (events.k8s.io).
 	Recorder events.EventRecorder
 	Options  ServerOptions
@@ -230,7 +231,7 @@ func (r *ServerReconciler) dispatch(ctx context.Context, sc *serverScope) (ctrl.
 
 // bmcResult turns a BMC failure of a handler into the Error state, and passes anything else on.
 func (r *ServerReconciler) bmcResult(ctx context.Context, sc *serverScope, res ctrl.Result, err error) (ctrl.Result, error) {
-	if err != nil && BMCErrorReason(err) != "" {
+	if err != nil && access.Reason(err) != "" {
 		return r.bmcFailed(ctx, sc, err)
 	}
 	if err != nil && errors.Is(err, bmc.ErrConflict) {

@@ -18,6 +18,7 @@ import (
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/bmc"
+	"github.com/metalfleet/metal-operator/internal/bmc/access"
 	"github.com/metalfleet/metal-operator/internal/bmc/emulator"
 	"github.com/metalfleet/metal-operator/internal/metrics"
 )
@@ -834,7 +835,7 @@ func TestServerSetupRejectsMissingDependencies(t *testing.T) {
 	valid := func() *ServerReconciler {
 		return &ServerReconciler{
 			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
-			Connector: &RedfishConnector{Reader: mgr.GetClient()},
+			Connector: &access.RedfishConnector{Reader: mgr.GetClient()},
 			Recorder:  mgr.GetEventRecorder("server-controller"),
 			Options:   DefaultServerOptions(),
 		}

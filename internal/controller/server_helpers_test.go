@@ -15,6 +15,7 @@ import (
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/bmc"
+	"github.com/metalfleet/metal-operator/internal/bmc/access"
 	"github.com/metalfleet/metal-operator/internal/bmc/emulator"
 )
 
@@ -46,7 +47,7 @@ func startServerController(t *testing.T) manager.Manager {
 		r := &ServerReconciler{
 			Client:    mgr.GetClient(),
 			APIReader: mgr.GetAPIReader(),
-			Connector: &RedfishConnector{Reader: mgr.GetClient(), Timeout: opts.BMCRequestTimeout},
+			Connector: &access.RedfishConnector{Reader: mgr.GetClient(), Timeout: opts.BMCRequestTimeout},
 			Recorder:  mgr.GetEventRecorder("server-controller"),
 			Options:   opts,
 		}

@@ -18,6 +18,7 @@ import (
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/binding"
 	"github.com/metalfleet/metal-operator/internal/bmc"
+	"github.com/metalfleet/metal-operator/internal/bmc/access"
 	"github.com/metalfleet/metal-operator/internal/metrics"
 )
 
@@ -61,7 +62,7 @@ func (r *ServerReconciler) connect(ctx context.Context, sc *serverScope) error {
 	}
 	info, err := cl.SystemInfo(ctx, s.Spec.SystemURI)
 	moved := err == nil && info.UUID != "" && !strings.EqualFold(info.UUID, s.Spec.SystemUUID)
-	if moved || (err != nil && BMCErrorReason(err) == metalv1alpha1.ReasonSystemNotFound) {
+	if moved || (err != nil && access.Reason(err) == metalv1alpha1.ReasonSystemNotFound) {
 		// The URI no longer names this system (the BMC renumbered its systems): find it again.
 		if err := r.resolveSystemURI(ctx, sc); err != nil {
 			return err
@@ -90,7 +91,7 @@ func (r *ServerReconciler) resolveSystemURI(ctx context.Context, sc *serverScope
 			return r.writer.patchSpec(ctx, sc.scope, func(o *metalv1alpha1.Server) { o.Spec.SystemURI = sys.URI })
 		}
 	}
-	return fmt.Errorf("the BMC has no system with UUID %s: %w", sc.obj.Spec.SystemUUID, errSystemNotFound)
+	return fmt.Errorf("the BMC has no system with UUID %s: %w", sc.obj.Spec.SystemUUID, access.ErrSystemNotFound)
 }
 
 // observe records what the BMC reports: power state, indicator LED, reachability, and the end
@@ -133,12 +134,12 @@ func (r *ServerReconciler) bmcFailed(ctx context.Context, sc *serverScope, err e
 // recordBMCError sets condition BMCReachable=False and counts the failure, if err means the
 // BMC cannot be used; it returns the reason, or "" for other errors.
 func (r *ServerReconciler) recordBMCError(sc *serverScope, err error) string {
-	reason := BMCErrorReason(err)
+	reason := access.Reason(err)
 	if reason == "" {
 		return ""
 	}
 	metrics.BMCErrors.WithLabelValues(reason).Inc()
-	setCondition(sc.obj, metalv1alpha1.ServerBMCReachable, metav1.ConditionFalse, reason, bmcErrorMessage(err))
+	setCondition(sc.obj, metalv1alpha1.ServerBMCReachable, metav1.ConditionFalse, reason, access.Message(err))
 	return reason
 }
 

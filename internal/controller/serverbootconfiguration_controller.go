@@ -28,6 +28,7 @@ import (
 	"github.com/metalfleet/metal-operator/internal/boot/ignition"
 	"github.com/metalfleet/metal-operator/internal/boot/image"
 	"github.com/metalfleet/metal-operator/internal/index"
+	"github.com/metalfleet/metal-operator/internal/message"
 )
 
 // ImageResolver resolves an OS image reference to its boot artifacts, pinned by digest.
@@ -245,7 +246,7 @@ func (r *ServerBootConfigurationReconciler) reconcileImage(ctx context.Context, 
 	if err != nil {
 		sbc.Status.Image = nil
 		reason := image.Reason(err)
-		r.setCondition(sbc, metalv1alpha1.BootConfigurationImageResolved, metav1.ConditionFalse, reason, truncate(err.Error(), maxConditionMessage))
+		r.setCondition(sbc, metalv1alpha1.BootConfigurationImageResolved, metav1.ConditionFalse, reason, message.Truncate(err.Error(), message.MaxCondition))
 		return backoffSince(falseCondition(sbc.Status.Conditions, metalv1alpha1.BootConfigurationImageResolved), r.Options.ImageRetryMin, r.Options.ImageRetryMax)
 	}
 	sbc.Status.Image = resolved

@@ -14,6 +14,7 @@ import (
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/bmc"
+	"github.com/metalfleet/metal-operator/internal/bmc/access"
 	"github.com/metalfleet/metal-operator/internal/bmc/emulator"
 )
 
@@ -38,7 +39,7 @@ func newClaimWorld(t *testing.T, systems int) *claimWorld {
 		return (&ServerReconciler{
 			Client:    mgr.GetClient(),
 			APIReader: mgr.GetAPIReader(),
-			Connector: &RedfishConnector{Reader: mgr.GetClient(), Timeout: opts.BMCRequestTimeout},
+			Connector: &access.RedfishConnector{Reader: mgr.GetClient(), Timeout: opts.BMCRequestTimeout},
 			Recorder:  mgr.GetEventRecorder("server-controller"),
 			Options:   opts,
 		}).SetupWithManager(mgr)

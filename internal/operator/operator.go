@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/metalfleet/metal-operator/internal/bmc/access"
 	"github.com/metalfleet/metal-operator/internal/bmc/redfish"
 	"github.com/metalfleet/metal-operator/internal/boot"
 	"github.com/metalfleet/metal-operator/internal/boot/image"
@@ -154,7 +155,7 @@ func New(cfg *rest.Config, o Options) (manager.Manager, error) {
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the ServerClaim controller: %w", err)
 	}
-	connector := &controller.RedfishConnector{
+	connector := &access.RedfishConnector{
 		Reader: mgr.GetClient(), Timeout: o.Server.BMCRequestTimeout, InsecureSkipVerify: o.BMCInsecureSkipTLS,
 		UseSessions: o.BMCSessionAuth,
 	}

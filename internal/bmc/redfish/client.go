@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/metalfleet/metal-operator/internal/bmc"
+	"github.com/metalfleet/metal-operator/internal/message"
 )
 
 // DefaultTimeout bounds a single HTTP exchange when Config.Timeout is not set.
@@ -424,9 +425,7 @@ func statusError(method, path string, resp *response) error {
 			msg = rerr.Error.ExtendedInfo[0].Message
 		}
 		msg = strings.Join(strings.Fields(msg), " ")
-		if len(msg) > maxErrorMessage {
-			msg = msg[:maxErrorMessage] + "..."
-		}
+		msg = message.Truncate(msg, maxErrorMessage)
 		e.Message = msg
 	}
 	return e

@@ -16,6 +16,7 @@ import (
 	ctrlmanager "sigs.k8s.io/controller-runtime/pkg/manager"
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+	"github.com/metalfleet/metal-operator/internal/bmc/access"
 	"github.com/metalfleet/metal-operator/internal/bmc/emulator"
 	"github.com/metalfleet/metal-operator/internal/controller"
 	"github.com/metalfleet/metal-operator/internal/index"
@@ -373,7 +374,7 @@ func startFullManager(t *testing.T, g *gate) *manager {
 		opts.BMCRequestTimeout = 2 * time.Second
 		return (&controller.ServerReconciler{
 			Client: c, APIReader: mgr.GetAPIReader(),
-			Connector: &controller.RedfishConnector{Reader: mgr.GetClient(), Timeout: opts.BMCRequestTimeout},
+			Connector: &access.RedfishConnector{Reader: mgr.GetClient(), Timeout: opts.BMCRequestTimeout},
 			Recorder:  mgr.GetEventRecorder("server-controller"), Options: opts,
 		}).SetupWithManager(mgr)
 	})

@@ -1,4 +1,8 @@
-package controller
+// Package access resolves how to reach a BMC, from a Server (spec.bmcRef or the inline
+// spec.bmc) or from a BMC object: address, protocol and the credentials of its BMCSecret,
+// and builds a client for it. It also says, in the API's condition reasons, why a BMC cannot
+// be used: the one mapping from BMC errors to reasons that every controller shares.
+package access
 
 import (
 	"context"
@@ -14,73 +18,85 @@ import (
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/bmc"
 	"github.com/metalfleet/metal-operator/internal/bmc/redfish"
+	"github.com/metalfleet/metal-operator/internal/message"
 	"github.com/metalfleet/metal-operator/internal/metrics"
 )
 
-// BMCConnector resolves how to reach a server's BMC and returns a client for it. Connect does
+// Connector resolves how to reach a server's BMC and returns a client for it. Connect does
 // no I/O against the BMC itself; errors about the BMC's configuration (no BMC, missing
-// secret, BMC object not ready) are *BMCAccessError.
-type BMCConnector interface {
+// secret, BMC object not ready) are *Error.
+type Connector interface {
 	Connect(ctx context.Context, server *metalv1alpha1.Server) (bmc.BMC, error)
 }
 
-// BMCAccessError says why a server's BMC cannot be used before any request is sent to it.
+// Error says why a server's BMC cannot be used before any request is sent to it.
 // Reason is one of the API's Server condition reasons.
-type BMCAccessError struct {
+type Error struct {
 	Reason  string
 	Message string
 }
 
-func (e *BMCAccessError) Error() string { return e.Message }
+func (e *Error) Error() string { return e.Message }
 
-func accessError(reason, format string, args ...any) error {
-	return &BMCAccessError{Reason: reason, Message: fmt.Sprintf(format, args...)}
+// NewError returns an *Error with the reason and a formatted message.
+func NewError(reason, format string, args ...any) error {
+	return &Error{Reason: reason, Message: fmt.Sprintf(format, args...)}
 }
 
-// errSystemNotFound: the BMC does not report a system with the server's UUID.
-var errSystemNotFound = errors.New("system not found")
+// ErrSystemNotFound: the BMC does not report a system with the server's UUID.
+var ErrSystemNotFound = errors.New("system not found")
 
-// BMCErrorReason maps an error from connecting to or talking with a BMC to the API condition
-// reason that explains why the BMC cannot be used. It returns "" for errors that do not mean
-// the BMC is unusable (a conflicting power transition, an unsupported operation, a cancelled
-// context, and any error that did not come from the BMC, such as a failed Kubernetes API
-// call): those are retried, not reported as the server's Error state. Only the bmc package's
-// sentinels count, so an unreachable API server is never taken for an unreachable BMC.
-func BMCErrorReason(err error) string {
-	var ae *BMCAccessError
+// Failure says why a BMC cannot be used, as an API condition reason, and whether the BMC
+// answered at all (a BMC that refuses the credentials answered; one that cannot be reached
+// did not). It is the one mapping from BMC errors to reasons: the Server and BMC controllers
+// both go by it. The reason is "" for errors that say nothing about whether the BMC can be
+// used: a power transition in flight, an unsupported operation, a cancelled context, and any
+// error that did not come from the BMC, such as a failed Kubernetes API call. Only the bmc
+// package's sentinels count, so an unreachable API server is never taken for an
+// unreachable BMC.
+func Failure(err error) (reason string, answered bool) {
+	var ae *Error
 	switch {
-	case err == nil:
-		return ""
+	case err == nil, errors.Is(err, context.Canceled):
+		return "", false
 	case errors.As(err, &ae):
-		return ae.Reason
-	case errors.Is(err, errSystemNotFound), errors.Is(err, bmc.ErrNotFound):
+		return ae.Reason, false
+	case errors.Is(err, ErrSystemNotFound), errors.Is(err, bmc.ErrNotFound):
 		// No system with the UUID, or the system resource answered 404: it is gone.
-		return metalv1alpha1.ReasonSystemNotFound
-	case errors.Is(err, bmc.ErrUnauthorized):
-		return metalv1alpha1.ReasonBMCUnauthorized
-	case errors.Is(err, bmc.ErrTLS):
-		return metalv1alpha1.ReasonBMCTLSError
-	case errors.Is(err, bmc.ErrUnavailable):
-		return metalv1alpha1.ReasonBMCUnreachable
+		return metalv1alpha1.ReasonSystemNotFound, true
 	}
-	return ""
+	switch {
+	case errors.Is(err, bmc.ErrUnauthorized):
+		return metalv1alpha1.ReasonBMCUnauthorized, true
+	case errors.Is(err, bmc.ErrTLS):
+		return metalv1alpha1.ReasonBMCTLSError, true
+	case errors.Is(err, bmc.ErrUnavailable):
+		return metalv1alpha1.ReasonBMCUnreachable, false
+	}
+	return "", false
 }
 
-// untrustedCertificateHint says what to do about a BMC certificate the manager does not trust.
-const untrustedCertificateHint = "The manager does not trust the BMC's certificate: give the BMC a certificate " +
+// Reason is the reason of Failure.
+func Reason(err error) string {
+	reason, _ := Failure(err)
+	return reason
+}
+
+// UntrustedCertificateHint says what to do about a BMC certificate the manager does not trust.
+const UntrustedCertificateHint = "The manager does not trust the BMC's certificate: give the BMC a certificate " +
 	"from a CA the manager trusts, or start the manager with --bmc-insecure-skip-verify"
 
 // bmcErrorMessage is the condition message for a failure of a BMC: the error, shortened to
 // maxConditionMessage, and for a certificate the manager does not trust what to do about it.
-func bmcErrorMessage(err error) string {
-	msg := truncate(err.Error(), maxConditionMessage)
+func Message(err error) string {
+	msg := message.Truncate(err.Error(), message.MaxCondition)
 	if bmc.UntrustedCertificate(err) {
-		msg += ". " + untrustedCertificateHint
+		msg += ". " + UntrustedCertificateHint
 	}
 	return msg
 }
 
-// RedfishConnector is the default BMCConnector: it reaches the BMC through spec.bmcRef (a BMC
+// RedfishConnector is the default Connector: it reaches the BMC through spec.bmcRef (a BMC
 // object) or the inline spec.bmc, reads the credentials from the BMCSecret, and builds a
 // Redfish client. Building a client is cheap (connections are pooled inside the redfish
 // package), so one is built per reconcile. Every request of its clients is timed in
@@ -100,7 +116,7 @@ type RedfishConnector struct {
 	UseSessions bool
 }
 
-var _ BMCConnector = (*RedfishConnector)(nil)
+var _ Connector = (*RedfishConnector)(nil)
 
 // bmcEndpoint is where and how a BMC is reached.
 type bmcEndpoint struct {
@@ -123,7 +139,7 @@ func (c *RedfishConnector) connectEndpoint(ctx context.Context, ep bmcEndpoint) 
 	switch ep.protocol.Name {
 	case metalv1alpha1.ProtocolRedfish, metalv1alpha1.ProtocolRedfishLocal, metalv1alpha1.ProtocolRedfishWithRegistryPatch:
 	default:
-		return nil, accessError(metalv1alpha1.ReasonUnsupportedProtocol,
+		return nil, NewError(metalv1alpha1.ReasonUnsupportedProtocol,
 			"BMC protocol %q is not supported; use Redfish", ep.protocol.Name)
 	}
 	username, password, err := c.credentials(ctx, ep.secret)
@@ -153,7 +169,7 @@ func (c *RedfishConnector) connectEndpoint(ctx context.Context, ep bmcEndpoint) 
 	})
 	if err != nil {
 		// The configuration is invalid (e.g. a malformed address); the message has no secrets.
-		return nil, accessError(metalv1alpha1.ReasonBMCUnreachable, "invalid BMC address %q: %v", ep.address, err)
+		return nil, NewError(metalv1alpha1.ReasonBMCUnreachable, "invalid BMC address %q: %v", ep.address, err)
 	}
 	return cl, nil
 }
@@ -164,24 +180,24 @@ func (c *RedfishConnector) endpoint(ctx context.Context, server *metalv1alpha1.S
 		obj := &metalv1alpha1.BMC{}
 		if err := c.Reader.Get(ctx, client.ObjectKey{Name: server.Spec.BMCRef.Name}, obj); err != nil {
 			if apierrors.IsNotFound(err) {
-				return bmcEndpoint{}, accessError(metalv1alpha1.ReasonBMCNotFound, "BMC %s does not exist", server.Spec.BMCRef.Name)
+				return bmcEndpoint{}, NewError(metalv1alpha1.ReasonBMCNotFound, "BMC %s does not exist", server.Spec.BMCRef.Name)
 			}
 			return bmcEndpoint{}, fmt.Errorf("reading BMC %s: %w", server.Spec.BMCRef.Name, err)
 		}
 		switch obj.Status.State {
 		case metalv1alpha1.BMCStateError, metalv1alpha1.BMCStatePending:
-			return bmcEndpoint{}, accessError(metalv1alpha1.ReasonBMCNotReady, "BMC %s is %s", obj.Name, obj.Status.State)
+			return bmcEndpoint{}, NewError(metalv1alpha1.ReasonBMCNotReady, "BMC %s is %s", obj.Name, obj.Status.State)
 		}
 		address := bmcAddress(obj)
 		if address == "" {
-			return bmcEndpoint{}, accessError(metalv1alpha1.ReasonBMCNotReady, "BMC %s has no address yet", obj.Name)
+			return bmcEndpoint{}, NewError(metalv1alpha1.ReasonBMCNotReady, "BMC %s has no address yet", obj.Name)
 		}
 		return bmcEndpoint{address: address, protocol: obj.Spec.Protocol, secret: obj.Spec.BMCSecretRef.Name}, nil
 	case server.Spec.BMC != nil:
 		b := server.Spec.BMC
 		return bmcEndpoint{address: b.Address, protocol: b.Protocol, secret: b.BMCSecretRef.Name}, nil
 	}
-	return bmcEndpoint{}, accessError(metalv1alpha1.ReasonNoBMC, "neither spec.bmcRef nor spec.bmc is set")
+	return bmcEndpoint{}, NewError(metalv1alpha1.ReasonNoBMC, "neither spec.bmcRef nor spec.bmc is set")
 }
 
 // bmcAddress is where a BMC object is reached: spec.hostname, else spec.access.ip, else
@@ -200,14 +216,40 @@ func (c *RedfishConnector) credentials(ctx context.Context, name string) (string
 	secret := &metalv1alpha1.BMCSecret{}
 	if err := c.Reader.Get(ctx, client.ObjectKey{Name: name}, secret); err != nil {
 		if apierrors.IsNotFound(err) {
-			return "", "", accessError(metalv1alpha1.ReasonSecretNotFound, "BMCSecret %s does not exist", name)
+			return "", "", NewError(metalv1alpha1.ReasonSecretNotFound, "BMCSecret %s does not exist", name)
 		}
 		return "", "", fmt.Errorf("reading BMCSecret %s: %w", name, err)
 	}
 	username, password, ok := secret.Credentials()
 	if !ok {
-		return "", "", accessError(metalv1alpha1.ReasonSecretNotFound, "BMCSecret %s lacks %s or %s",
+		return "", "", NewError(metalv1alpha1.ReasonSecretNotFound, "BMCSecret %s lacks %s or %s",
 			name, metalv1alpha1.BMCSecretUsernameKey, metalv1alpha1.BMCSecretPasswordKey)
 	}
 	return username, password, nil
+}
+
+// ObjectConnector builds a client for the BMC a BMC object describes. ConnectBMC does no
+// I/O against the BMC itself; errors about the object's configuration (no address, missing
+// secret, unsupported protocol) are *Error. Unlike Connector.Connect for a
+// server, it does not look at the object's status.state: it is how the BMC controller reaches
+// a BMC that is still Pending or in Error.
+type ObjectConnector interface {
+	ConnectBMC(ctx context.Context, obj *metalv1alpha1.BMC) (bmc.BMC, error)
+}
+
+var _ ObjectConnector = (*RedfishConnector)(nil)
+
+// ConnectBMC returns a Redfish client for the BMC object: address spec.hostname, else
+// spec.access.ip; port and scheme from spec.protocol (the scheme defaults as for servers:
+// https, http for RedfishLocal); credentials from the BMCSecret spec.bmcSecretRef.
+func (c *RedfishConnector) ConnectBMC(ctx context.Context, obj *metalv1alpha1.BMC) (bmc.BMC, error) {
+	address := bmcAddress(obj)
+	if address == "" {
+		return nil, NewError(metalv1alpha1.ReasonNoAddress, "BMC %s has neither spec.hostname nor spec.access.ip", obj.Name)
+	}
+	return c.connectEndpoint(ctx, bmcEndpoint{
+		address:  address,
+		protocol: obj.Spec.Protocol,
+		secret:   obj.Spec.BMCSecretRef.Name,
+	})
 }
