@@ -52,7 +52,7 @@ func (r *ServerReconciler) removeOperation(ctx context.Context, sc *serverScope)
 // handleBMCFreeOperations handles what needs no BMC: unsupported operation values, unpark,
 // and standing down while parked. done reports that the reconcile ends here.
 //
-// Precedence (reference §3.6): unpark; then, while parked, every park or reset request is
+// Precedence (docs/concepts/server.md, operations): unpark; then, while parked, every park or reset request is
 // dropped; a park request is handled with the BMC (handleBMCOperations).
 func (r *ServerReconciler) handleBMCFreeOperations(ctx context.Context, sc *serverScope) (ctrl.Result, bool, error) {
 	s := sc.obj

@@ -119,29 +119,24 @@ func TestTwoManagersRace(t *testing.T) {
 // its stale reads. Its takes and records fail on their optimistic locks; nothing it does
 // breaks an invariant, and the bindings the second manager made stand.
 func TestFrozenManagerThawed(t *testing.T) {
-	for round := range rounds {
-		t.Run(fmt.Sprint(round), func(t *testing.T) {
-			g := NewWithT(t)
-			ns := env.Namespace(t)
-			pool := fmt.Sprintf("frozen-%d", round)
-			servers(t, 20, pool)
-			stop := watchViolations(t, ns)
-			var frozen gate
-			first := startManagerWith(t, &frozen, nil)
-			createClaims(t, ns, pool, 0, 40)
-			g.Eventually(func(g Gomega) {
-				g.Expect(bound(g, ns)).To(BeNumerically(">=", 2+round*4))
-			}, 60*time.Second, 5*time.Millisecond).Should(Succeed())
-			frozen.freeze()
-			second := startManager(t)
-			staysSettled(g, ns, 20)
-			frozen.thaw()
-			staysSettled(g, ns, 20)
-			first.stop(t)
-			staysSettled(g, ns, 20)
-			g.Expect(stop()).To(BeEmpty())
-			cleanupClaims(t, ns)
-			second.stop(t)
-		})
-	}
+	eachRound(t, "frozen", func(t *testing.T, g *WithT, round int, ns, pool string) {
+		servers(t, 20, pool)
+		stop := watchViolations(t, ns)
+		var frozen gate
+		first := startManagerWith(t, &frozen, nil)
+		createClaims(t, ns, pool, 0, 40)
+		g.Eventually(func(g Gomega) {
+			g.Expect(bound(g, ns)).To(BeNumerically(">=", 2+round*4))
+		}, 60*time.Second, 5*time.Millisecond).Should(Succeed())
+		frozen.freeze()
+		second := startManager(t)
+		staysSettled(g, ns, 20)
+		frozen.thaw()
+		staysSettled(g, ns, 20)
+		first.stop(t)
+		staysSettled(g, ns, 20)
+		g.Expect(stop()).To(BeEmpty())
+		cleanupClaims(t, ns)
+		second.stop(t)
+	})
 }

@@ -117,6 +117,16 @@ func watchViolations(t *testing.T, ns string) (stop func() []string) {
 	}
 }
 
+// eachRound runs body once per round, each in its own namespace and with its own pool of
+// servers (label race=<prefix>-<round>).
+func eachRound(t *testing.T, prefix string, body func(t *testing.T, g *WithT, round int, ns, pool string)) {
+	for round := range rounds {
+		t.Run(fmt.Sprint(round), func(t *testing.T) {
+			body(t, NewWithT(t), round, env.Namespace(t), fmt.Sprintf("%s-%d", prefix, round))
+		})
+	}
+}
+
 func newClaim(name, ns, pool string) *metalv1alpha1.ServerClaim {
 	return &metalv1alpha1.ServerClaim{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
@@ -187,91 +197,76 @@ func cleanupClaims(t *testing.T, ns string) {
 
 // 200 selector claims against 100 servers, bound by several workers at once.
 func TestBurstOversubscribed(t *testing.T) {
-	for round := range rounds {
-		t.Run(fmt.Sprint(round), func(t *testing.T) {
-			g := NewWithT(t)
-			ns := env.Namespace(t)
-			pool := fmt.Sprintf("burst-%d", round)
-			m := startManager(t)
-			defer m.stop(t)
-			servers(t, 100, pool)
-			stop := watchViolations(t, ns)
-			createClaims(t, ns, pool, 0, 200)
-			staysSettled(g, ns, 100)
-			g.Expect(stop()).To(BeEmpty())
-			cleanupClaims(t, ns)
-		})
-	}
+	eachRound(t, "burst", func(t *testing.T, g *WithT, round int, ns, pool string) {
+		m := startManager(t)
+		defer m.stop(t)
+		servers(t, 100, pool)
+		stop := watchViolations(t, ns)
+		createClaims(t, ns, pool, 0, 200)
+		staysSettled(g, ns, 100)
+		g.Expect(stop()).To(BeEmpty())
+		cleanupClaims(t, ns)
+	})
 }
 
 // The manager is stopped while the burst is being bound and a new one takes over.
 func TestManagerRestartMidBurst(t *testing.T) {
-	for round := range rounds {
-		t.Run(fmt.Sprint(round), func(t *testing.T) {
-			g := NewWithT(t)
-			ns := env.Namespace(t)
-			pool := fmt.Sprintf("restart-%d", round)
-			servers(t, 100, pool)
-			stop := watchViolations(t, ns)
-			first := startManager(t)
-			createClaims(t, ns, pool, 0, 200)
-			g.Eventually(func(g Gomega) {
-				g.Expect(bound(g, ns)).To(BeNumerically(">=", 10+round*20))
-			}, 60*time.Second, 5*time.Millisecond).Should(Succeed())
-			first.stop(t)
-			second := startManager(t)
-			defer second.stop(t)
-			staysSettled(g, ns, 100)
-			g.Expect(stop()).To(BeEmpty())
-			cleanupClaims(t, ns)
-		})
-	}
+	eachRound(t, "restart", func(t *testing.T, g *WithT, round int, ns, pool string) {
+		servers(t, 100, pool)
+		stop := watchViolations(t, ns)
+		first := startManager(t)
+		createClaims(t, ns, pool, 0, 200)
+		g.Eventually(func(g Gomega) {
+			g.Expect(bound(g, ns)).To(BeNumerically(">=", 10+round*20))
+		}, 60*time.Second, 5*time.Millisecond).Should(Succeed())
+		first.stop(t)
+		second := startManager(t)
+		defer second.stop(t)
+		staysSettled(g, ns, 100)
+		g.Expect(stop()).To(BeEmpty())
+		cleanupClaims(t, ns)
+	})
 }
 
 // Claims are deleted and created again under the same names while the burst is bound: the
 // new claims never inherit the old ones' servers, and every server ends up held by a live
 // claim.
 func TestClaimsRecreatedSameNames(t *testing.T) {
-	for round := range rounds {
-		t.Run(fmt.Sprint(round), func(t *testing.T) {
-			g := NewWithT(t)
-			ns := env.Namespace(t)
-			pool := fmt.Sprintf("recreate-%d", round)
-			m := startManager(t)
-			defer m.stop(t)
-			servers(t, 100, pool)
-			stop := watchViolations(t, ns)
-			createClaims(t, ns, pool, 0, 150)
-			g.Eventually(func(g Gomega) {
-				g.Expect(bound(g, ns)).To(BeNumerically(">=", 50))
-			}, 60*time.Second, 5*time.Millisecond).Should(Succeed())
+	eachRound(t, "recreate", func(t *testing.T, g *WithT, round int, ns, pool string) {
+		m := startManager(t)
+		defer m.stop(t)
+		servers(t, 100, pool)
+		stop := watchViolations(t, ns)
+		createClaims(t, ns, pool, 0, 150)
+		g.Eventually(func(g Gomega) {
+			g.Expect(bound(g, ns)).To(BeNumerically(">=", 50))
+		}, 60*time.Second, 5*time.Millisecond).Should(Succeed())
 
-			var oldUIDs []string
-			for i := range 50 {
-				c := &metalv1alpha1.ServerClaim{}
-				g.Expect(env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: fmt.Sprintf("claim-%d", i)}, c)).To(Succeed())
-				oldUIDs = append(oldUIDs, string(c.UID))
-				g.Expect(env.Client.Delete(context.Background(), c)).To(Succeed())
-			}
-			g.Eventually(func(g Gomega) {
-				list := &metalv1alpha1.ServerClaimList{}
-				g.Expect(env.Client.List(context.Background(), list, client.InNamespace(ns))).To(Succeed())
-				g.Expect(list.Items).To(HaveLen(100))
-			}, 30*time.Second, 20*time.Millisecond).Should(Succeed())
-			createClaims(t, ns, pool, 0, 50)
+		var oldUIDs []string
+		for i := range 50 {
+			c := &metalv1alpha1.ServerClaim{}
+			g.Expect(env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: fmt.Sprintf("claim-%d", i)}, c)).To(Succeed())
+			oldUIDs = append(oldUIDs, string(c.UID))
+			g.Expect(env.Client.Delete(context.Background(), c)).To(Succeed())
+		}
+		g.Eventually(func(g Gomega) {
+			list := &metalv1alpha1.ServerClaimList{}
+			g.Expect(env.Client.List(context.Background(), list, client.InNamespace(ns))).To(Succeed())
+			g.Expect(list.Items).To(HaveLen(100))
+		}, 30*time.Second, 20*time.Millisecond).Should(Succeed())
+		createClaims(t, ns, pool, 0, 50)
 
-			g.Eventually(func(g Gomega) { settled(g, ns, 100) }, 60*time.Second, 100*time.Millisecond).Should(Succeed())
-			list := &metalv1alpha1.ServerList{}
-			g.Expect(env.Client.List(context.Background(), list)).To(Succeed())
-			for _, s := range list.Items {
-				if ref := s.Spec.ServerClaimRef; ref != nil {
-					g.Expect(oldUIDs).NotTo(ContainElement(ref.UID), "server %s still holds a deleted claim", s.Name)
-				}
+		g.Eventually(func(g Gomega) { settled(g, ns, 100) }, 60*time.Second, 100*time.Millisecond).Should(Succeed())
+		list := &metalv1alpha1.ServerList{}
+		g.Expect(env.Client.List(context.Background(), list)).To(Succeed())
+		for _, s := range list.Items {
+			if ref := s.Spec.ServerClaimRef; ref != nil {
+				g.Expect(oldUIDs).NotTo(ContainElement(ref.UID), "server %s still holds a deleted claim", s.Name)
 			}
-			g.Expect(stop()).To(BeEmpty())
-			cleanupClaims(t, ns)
-		})
-	}
+		}
+		g.Expect(stop()).To(BeEmpty())
+		cleanupClaims(t, ns)
+	})
 }
 
 // The whole lifecycle with the real server controller and an emulated BMC per fleet: a
