@@ -259,7 +259,8 @@ func bmcPowerState(p bmc.PowerState) metalv1alpha1.BMCPowerState {
 func bmcFailureReason(ctx context.Context, err error) (reason string, answered bool) {
 	reason, answered = access.Failure(err)
 	var apiErr apierrors.APIStatus
-	if reason == metalv1alpha1.ReasonSystemNotFound || (reason == "" && ctx.Err() == nil && !errors.As(err, &apiErr)) {
+	cancelled := ctx.Err() != nil || errors.Is(err, context.Canceled)
+	if reason == metalv1alpha1.ReasonSystemNotFound || (reason == "" && !cancelled && !errors.As(err, &apiErr)) {
 		return metalv1alpha1.ReasonBMCError, true
 	}
 	return reason, answered

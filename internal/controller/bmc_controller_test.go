@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -926,6 +927,8 @@ func TestBMCFailureReason(t *testing.T) {
 		{"unreachable", fmt.Errorf("GET: %w", bmc.ErrUnavailable), metalv1alpha1.ReasonBMCUnreachable, false},
 		{"not found", fmt.Errorf("GET: %w", bmc.ErrNotFound), metalv1alpha1.ReasonBMCError, true},
 		{"cancelled", context.Canceled, "", false},
+		{"other BMC error", errors.New("redfish: decode GET /redfish/v1/Managers: unexpected end of JSON input"), metalv1alpha1.ReasonBMCError, true},
+		{"API server error is not the BMC", apierrors.NewServiceUnavailable("etcd is down"), "", false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
