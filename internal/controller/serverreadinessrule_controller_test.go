@@ -356,3 +356,12 @@ func TestServerReadinessRuleReleasesRecordsOfMissingRules(t *testing.T) {
 	}).Should(Succeed())
 	g.Expect(apierrors.IsNotFound(env.Client.Get(context.Background(), client.ObjectKey{Name: "deleted-rule"}, &metalv1alpha1.ServerReadinessRule{}))).To(BeTrue())
 }
+
+func TestServerReadinessRuleSetupRejectsMissingDependencies(t *testing.T) {
+	g := NewWithT(t)
+	rec := env.NewManager(t).GetEventRecorder("test")
+	g.Expect((&ServerReadinessRuleReconciler{}).SetupWithManager(nil)).To(MatchError(ContainSubstring("Client")))
+	g.Expect((&ServerReadinessRuleReconciler{Client: env.Client}).SetupWithManager(nil)).To(MatchError(ContainSubstring("Recorder")))
+	g.Expect((&ServerReadinessRuleReconciler{Client: env.Client, Recorder: rec}).SetupWithManager(nil)).
+		To(MatchError(ContainSubstring("MaxConcurrentReconciles must be positive")))
+}

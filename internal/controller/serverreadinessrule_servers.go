@@ -52,8 +52,9 @@ func (r *serverReadinessReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	if s.Annotations[metalv1alpha1.OperationAnnotation] == metalv1alpha1.OperationAnnotationIgnore || !s.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
 	}
+	// The rules are only read (PlanServer and the events): no copy of each per Server.
 	var rules metalv1alpha1.ServerReadinessRuleList
-	if err := r.List(ctx, &rules); err != nil {
+	if err := r.List(ctx, &rules, client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, fmt.Errorf("listing the readiness rules: %w", err)
 	}
 	plan := readiness.PlanServer(s, rules.Items)
