@@ -300,7 +300,7 @@ func TestServerReadinessRuleStatus(t *testing.T) {
 			r.Spec.Taint.Key = "example.com/long"
 		})
 		expectRuleStatus(t, long, 4, 0, metalv1alpha1.ReasonRuleNameTooLong)
-		g.Consistently(func(g Gomega) {
+		NewWithT(t).Consistently(func(g Gomega) {
 			g.Expect(countTaint(getServer(g, a), ruleTaint(long))).To(BeZero())
 		}, 300*time.Millisecond).Should(Succeed())
 	})
