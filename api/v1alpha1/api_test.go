@@ -70,6 +70,8 @@ func TestPrinterColumns(t *testing.T) {
 		"serverbootconfigurations": {"ServerRef", "Image", "IgnitionRef", "State", "Age"},
 		"bmcs":                     {"MACAddress", "IP", "Model", "SKU", "SerialNumber", "FirmwareVersion", "State", "PowerState", "Age"},
 		"endpoints":                {"MACAddress", "IP", "Age"},
+		// The reference has no columns for rules; these are this operator's.
+		"serverreadinessrules": {"Mode", "Selected", "Tainted", "Age"},
 	}
 	shortNames := map[string][]string{
 		"servers": {"srv"}, "serverclaims": {"scl"}, "serverbootconfigurations": {"sbc"}, "bmcsecrets": {"bmcsec"},
@@ -79,6 +81,7 @@ func TestPrinterColumns(t *testing.T) {
 		"servers": apiextensionsv1.ClusterScoped, "serverclaims": apiextensionsv1.NamespaceScoped,
 		"serverbootconfigurations": apiextensionsv1.NamespaceScoped, "bmcsecrets": apiextensionsv1.ClusterScoped,
 		"bmcs": apiextensionsv1.ClusterScoped, "endpoints": apiextensionsv1.ClusterScoped,
+		"serverreadinessrules": apiextensionsv1.ClusterScoped,
 	}
 	for plural, scope := range scopes {
 		t.Run(plural, func(t *testing.T) {

@@ -165,6 +165,22 @@ const (
 	ReasonBootFailed = "BootFailed"
 )
 
+// ServerReadinessRule condition types and reasons. Ready=False says why a rule is not
+// enforced: ReasonInvalidSelector, ReasonRuleNameTooLong or ReasonRuleDeleting.
+const (
+	// ServerReadinessRuleReady is True while the rule is enforced on the Servers it selects.
+	ServerReadinessRuleReady = "Ready"
+
+	// ReasonRuleEnforced: the rule taints the Servers it selects that lack its conditions.
+	ReasonRuleEnforced = "Enforced"
+	// ReasonRuleNameTooLong: the name of a BootstrapOnly rule is longer than
+	// MaxBootstrapOnlyRuleNameLength, so its bootstrap-completed annotation key would be
+	// invalid; the rule taints nothing.
+	ReasonRuleNameTooLong = "NameTooLong"
+	// ReasonRuleDeleting: the rule is being deleted and waits until its taints are removed.
+	ReasonRuleDeleting = "Deleting"
+)
+
 // BMC condition types. Ready=False says why the BMC cannot be used with one of
 // ReasonSecretNotFound, ReasonBMCUnauthorized, ReasonBMCUnreachable, ReasonBMCTLSError,
 // ReasonUnsupportedProtocol, ReasonNoAddress, ReasonNoSystems or ReasonBMCError.

@@ -1,6 +1,7 @@
 // Package v1alpha1 contains the API types of the metal.ironcore.dev/v1alpha1 group: the
 // objects with which platform teams describe physical servers (Server, BMC, BMCSecret) and
-// with which users claim and boot them (ServerClaim, ServerBootConfiguration).
+// with which users claim and boot them (ServerClaim, ServerBootConfiguration), and the rules
+// that keep claims off servers until they are ready (ServerReadinessRule).
 //
 // +kubebuilder:object:generate=true
 // +groupName=metal.ironcore.dev

@@ -2,6 +2,8 @@ package v1alpha1_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -248,6 +250,119 @@ func TestValidation(t *testing.T) {
 				b.Spec.Access.MACAddress = "not-a-mac"
 				return b
 			}},
+
+		// ServerReadinessRule: required fields, enums, lengths and every CEL message.
+		{name: "rule: valid minimal", create: func(string) client.Object { return rule() },
+			check: func(g Gomega, o client.Object) {
+				g.Expect(o.(*metalv1alpha1.ServerReadinessRule).Spec.Taint.Effect).To(Equal(metalv1alpha1.TaintEffectNoBind))
+			}},
+		{name: "rule: empty selector accepted", create: func(string) client.Object {
+			r := rule()
+			r.Spec.ServerSelector = metav1.LabelSelector{}
+			return r
+		}},
+		{name: "rule: conditions required", createErr: "spec.conditions",
+			create: func(string) client.Object {
+				r := rule()
+				r.Spec.Conditions = nil
+				return r
+			}},
+		{name: "rule: at most 32 conditions", createErr: "spec.conditions: Too many",
+			create: func(string) client.Object {
+				r := rule()
+				r.Spec.Conditions = nil
+				for i := range 33 {
+					r.Spec.Conditions = append(r.Spec.Conditions, metalv1alpha1.ConditionRequirement{
+						Type: fmt.Sprintf("C%d", i), RequiredStatus: metav1.ConditionTrue})
+				}
+				return r
+			}},
+		{name: "rule: condition types are unique", createErr: "Duplicate value",
+			create: func(string) client.Object {
+				r := rule()
+				r.Spec.Conditions = append(r.Spec.Conditions, r.Spec.Conditions[0])
+				return r
+			}},
+		{name: "rule: empty condition type rejected", createErr: "spec.conditions[0].type",
+			create: func(string) client.Object {
+				r := rule()
+				r.Spec.Conditions[0].Type = ""
+				return r
+			}},
+		{name: "rule: condition type at most 316 characters", createErr: "spec.conditions[0].type: Too long",
+			create: func(string) client.Object {
+				r := rule()
+				r.Spec.Conditions[0].Type = strings.Repeat("a", 317)
+				return r
+			}},
+		{name: "rule: requiredStatus enum", createErr: `spec.conditions[0].requiredStatus: Unsupported value: "Maybe"`,
+			create: func(string) client.Object {
+				r := rule()
+				r.Spec.Conditions[0].RequiredStatus = "Maybe"
+				return r
+			}},
+		{name: "rule: enforcementMode enum", createErr: `spec.enforcementMode: Unsupported value: "Sometimes"`,
+			create: func(string) client.Object {
+				r := rule()
+				r.Spec.EnforcementMode = "Sometimes"
+				return r
+			}},
+		{name: "rule: taint key required", createErr: "spec.taint.key",
+			create: func(string) client.Object {
+				r := rule()
+				r.Spec.Taint.Key = ""
+				return r
+			}},
+		{name: "rule: taint key of 253 characters accepted",
+			create: func(string) client.Object {
+				r := rule()
+				r.Spec.Taint.Key = strings.Repeat("k", 253)
+				return r
+			}},
+		{name: "rule: taint key longer than 253 characters", createErr: "taint key length must be at most 253 characters",
+			create: func(string) client.Object {
+				r := rule()
+				r.Spec.Taint.Key = strings.Repeat("k", 254)
+				return r
+			}},
+		{name: "rule: taint effect enum", createErr: `spec.taint.effect: Unsupported value: "NoSchedule"`,
+			create: func(string) client.Object {
+				r := rule()
+				r.Spec.Taint.Effect = "NoSchedule"
+				return r
+			}},
+		{name: "rule: conditions is immutable", updateErr: "conditions is immutable",
+			create: func(string) client.Object { return rule() },
+			update: func(o client.Object) {
+				o.(*metalv1alpha1.ServerReadinessRule).Spec.Conditions[0].RequiredStatus = metav1.ConditionFalse
+			}},
+		{name: "rule: enforcementMode is immutable", updateErr: "enforcementMode is immutable",
+			create: func(string) client.Object { return rule() },
+			update: func(o client.Object) {
+				o.(*metalv1alpha1.ServerReadinessRule).Spec.EnforcementMode = metalv1alpha1.EnforcementModeBootstrapOnly
+			}},
+		{name: "rule: taint key is immutable", updateErr: "taint key is immutable",
+			create: func(string) client.Object { return rule() },
+			update: func(o client.Object) { o.(*metalv1alpha1.ServerReadinessRule).Spec.Taint.Key = "other" }},
+		{name: "rule: taint effect is immutable", updateErr: "taint effect is immutable",
+			create: func(string) client.Object { return rule() },
+			update: func(o client.Object) {
+				o.(*metalv1alpha1.ServerReadinessRule).Spec.Taint.Effect = metalv1alpha1.TaintEffectEvict
+			}},
+		{name: "rule: taint value is immutable", updateErr: "taint value is immutable",
+			create: func(string) client.Object { return rule() },
+			update: func(o client.Object) { o.(*metalv1alpha1.ServerReadinessRule).Spec.Taint.Value = "other" }},
+		{name: "rule: taint value cannot be removed", updateErr: "taint value is immutable",
+			create: func(string) client.Object { return rule() },
+			update: func(o client.Object) { o.(*metalv1alpha1.ServerReadinessRule).Spec.Taint.Value = "" }},
+		{name: "rule: serverSelector is immutable", updateErr: "serverSelector is immutable",
+			create: func(string) client.Object { return rule() },
+			update: func(o client.Object) {
+				o.(*metalv1alpha1.ServerReadinessRule).Spec.ServerSelector = *selector("rack", "r2")
+			}},
+		{name: "rule: labels and annotations may change",
+			create: func(string) client.Object { return rule() },
+			update: func(o client.Object) { o.SetLabels(map[string]string{"team": "infra"}) }},
 	}
 
 	ns := env.Namespace(t)
@@ -278,6 +393,20 @@ func TestValidation(t *testing.T) {
 				tc.check(g, stored)
 			}
 		})
+	}
+}
+
+func rule() *metalv1alpha1.ServerReadinessRule {
+	return &metalv1alpha1.ServerReadinessRule{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "rule-"},
+		Spec: metalv1alpha1.ServerReadinessRuleSpec{
+			Conditions: []metalv1alpha1.ConditionRequirement{
+				{Type: metalv1alpha1.ServerDiscovered, RequiredStatus: metav1.ConditionTrue},
+			},
+			EnforcementMode: metalv1alpha1.EnforcementModeContinuous,
+			Taint:           metalv1alpha1.Taint{Key: "readiness.example.com/discovered", Value: "no"},
+			ServerSelector:  *selector("rack", "r1"),
+		},
 	}
 }
 

@@ -5,6 +5,8 @@ package index
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -40,6 +42,9 @@ const (
 	BMCSecret = "spec.bmcSecretRef.name"
 	// BMCEndpoint indexes BMCs by the deprecated spec.endpointRef.name.
 	BMCEndpoint = "spec.endpointRef.name"
+	// ServerReadinessRule indexes Servers by the names of the readiness rules whose taint
+	// they carry on the rule's account (annotation ReadinessTaintsAnnotation).
+	ServerReadinessRule = "metadata.annotations.readinessTaints"
 
 	// AnyLabel is the key of unbound claims that any server's labels may satisfy.
 	AnyLabel = "*"
@@ -95,6 +100,13 @@ func Setup(ctx context.Context, indexer client.FieldIndexer) error {
 				return nil
 			}
 			return []string{NamespacedKey(ref.Namespace, ref.Name)}
+		}},
+		{&metalv1alpha1.Server{}, ServerReadinessRule, func(o client.Object) []string {
+			records := metalv1alpha1.ReadinessTaints(o.GetAnnotations())
+			if len(records) == 0 {
+				return nil
+			}
+			return slices.Collect(maps.Keys(records))
 		}},
 		{&metalv1alpha1.ServerClaim{}, ClaimServerRef, func(o client.Object) []string {
 			ref := o.(*metalv1alpha1.ServerClaim).Spec.ServerRef

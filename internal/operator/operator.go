@@ -183,6 +183,13 @@ func New(cfg *rest.Config, o Options) (manager.Manager, error) {
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the BMC controller: %w", err)
 	}
+	if err := (&controller.ServerReadinessRuleReconciler{
+		Client:   mgr.GetClient(),
+		Recorder: mgr.GetEventRecorder("serverreadinessrule-controller"),
+		Options:  controller.DefaultServerReadinessRuleOptions(),
+	}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the ServerReadinessRule controllers: %w", err)
+	}
 	if o.Boot.Enabled {
 		if err := setupBoot(mgr, o.Boot); err != nil {
 			return nil, err
