@@ -238,6 +238,7 @@ var (
 	_ options = (*BMCOptions)(nil)
 	_ options = (*ServerClaimOptions)(nil)
 	_ options = (*ServerBootConfigurationOptions)(nil)
+	_ options = (*ServerReadinessRuleOptions)(nil)
 )
 
 // positive reports each duration or count that is not positive, by name.

@@ -3,12 +3,12 @@ package controller
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -39,16 +39,17 @@ func DefaultServerReadinessRuleOptions() ServerReadinessRuleOptions {
 	return ServerReadinessRuleOptions{MaxConcurrentReconciles: 5, StatusInterval: 5 * time.Second}
 }
 
+// BindFlags registers the options as flags on fs, with the current values as defaults.
+func (o *ServerReadinessRuleOptions) BindFlags(fs *flag.FlagSet) {
+	fs.IntVar(&o.MaxConcurrentReconciles, "readiness-max-concurrent-reconciles", o.MaxConcurrentReconciles,
+		"Number of Servers evaluated against the readiness rules in parallel.")
+	fs.DurationVar(&o.StatusInterval, "readiness-status-interval", o.StatusInterval,
+		"Shortest time between two counts of one readiness rule's Servers.")
+}
+
 // Validate reports options that are missing or out of range.
 func (o ServerReadinessRuleOptions) Validate() error {
-	var errs []error
-	if o.MaxConcurrentReconciles <= 0 {
-		errs = append(errs, fmt.Errorf("MaxConcurrentReconciles must be positive, got %d", o.MaxConcurrentReconciles))
-	}
-	if o.StatusInterval <= 0 {
-		errs = append(errs, fmt.Errorf("StatusInterval must be positive, got %s", o.StatusInterval))
-	}
-	return errors.Join(errs...)
+	return positive(map[string]any{"MaxConcurrentReconciles": o.MaxConcurrentReconciles, "StatusInterval": o.StatusInterval})
 }
 
 // readinessConflictRetry is how soon a write refused for a stale copy is tried again.
@@ -75,6 +76,8 @@ type ServerReadinessRuleReconciler struct {
 	// Recorder emits events (events.k8s.io).
 	Recorder events.EventRecorder
 	Options  ServerReadinessRuleOptions
+
+	writer objectWriter[*metalv1alpha1.ServerReadinessRule]
 }
 
 // +kubebuilder:rbac:groups=metal.ironcore.dev,resources=serverreadinessrules,verbs=get;list;watch;update;patch
@@ -84,36 +87,22 @@ type ServerReadinessRuleReconciler struct {
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // ruleScope is what one reconcile of a rule works with.
-type ruleScope struct {
-	// orig is the rule as read; the status write is the difference to rule.
-	orig, rule *metalv1alpha1.ServerReadinessRule
-	// gone is set once the finalizer was removed: nothing more is written.
-	gone   bool
-	events pendingEvents
-}
+type ruleScope = scope[*metalv1alpha1.ServerReadinessRule]
 
 // Reconcile keeps one rule's finalizer and status.
 func (r *ServerReadinessRuleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	rule := &metalv1alpha1.ServerReadinessRule{}
 	if err := r.Get(ctx, req.NamespacedName, rule); err != nil {
-		if apierrors.IsNotFound(err) {
-			return ctrl.Result{}, nil
-		}
-		return ctrl.Result{}, fmt.Errorf("reading the rule: %w", err)
+		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if rule.Annotations[metalv1alpha1.OperationAnnotation] == metalv1alpha1.OperationAnnotationIgnore {
+	if ignored(rule) {
 		return ctrl.Result{}, nil
 	}
-	if rule.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(rule, metalv1alpha1.ServerReadinessRuleFinalizer) {
-		base := rule.DeepCopy()
-		controllerutil.AddFinalizer(rule, metalv1alpha1.ServerReadinessRuleFinalizer)
-		if err := r.Patch(ctx, rule, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
-			return readinessConflictOr(fmt.Errorf("adding the finalizer: %w", err))
-		}
-		return ctrl.Result{}, nil
+	if added, err := r.writer.ensureFinalizer(ctx, rule, metalv1alpha1.ServerReadinessRuleFinalizer); added || err != nil {
+		return conflictOr(ctrl.Result{}, err, readinessConflictRetry)
 	}
 
-	sc := &ruleScope{orig: rule, rule: rule.DeepCopy(), events: pendingEvents{recorder: r.Recorder}}
+	sc := newScope(rule, r.Recorder)
 	var (
 		res ctrl.Result
 		err error
@@ -123,31 +112,12 @@ func (r *ServerReadinessRuleReconciler) Reconcile(ctx context.Context, req ctrl.
 	} else {
 		res, err = r.reconcileNormal(ctx, sc)
 	}
-	if !sc.gone {
-		if perr := r.patchStatus(ctx, sc); perr != nil {
-			err = errors.Join(err, perr)
-			sc.events.drop()
-		}
-	}
-	sc.events.emit()
-	if err != nil {
-		return readinessConflictOr(err)
-	}
-	return res, nil
-}
-
-// readinessConflictOr turns a write conflict into a quick look again; any other error is
-// returned for controller-runtime's backoff.
-func readinessConflictOr(err error) (ctrl.Result, error) {
-	if apierrors.IsConflict(err) {
-		return ctrl.Result{RequeueAfter: readinessConflictRetry}, nil
-	}
-	return ctrl.Result{}, err
+	return r.writer.finish(ctx, sc, res, err, readinessConflictRetry)
 }
 
 // reconcileNormal counts the rule's Servers and says whether it is enforced.
 func (r *ServerReadinessRuleReconciler) reconcileNormal(ctx context.Context, sc *ruleScope) (ctrl.Result, error) {
-	rule := sc.rule
+	rule := sc.obj
 	rule.Status.ObservedGeneration = rule.Generation
 	tainted, err := r.serversCarrying(ctx, rule.Name)
 	if err != nil {
@@ -180,7 +150,7 @@ func (r *ServerReadinessRuleReconciler) reconcileNormal(ctx context.Context, sc 
 
 // reconcileDelete lets the rule go once no Server carries its taint any more.
 func (r *ServerReadinessRuleReconciler) reconcileDelete(ctx context.Context, sc *ruleScope) (ctrl.Result, error) {
-	rule := sc.rule
+	rule := sc.obj
 	if !controllerutil.ContainsFinalizer(rule, metalv1alpha1.ServerReadinessRuleFinalizer) {
 		sc.gone = true
 		return ctrl.Result{}, nil
@@ -226,29 +196,15 @@ func (r *ServerReadinessRuleReconciler) serversCarrying(ctx context.Context, rul
 // setReady sets the Ready condition, with a warning event when it turns False (other than
 // for deletion).
 func (r *ServerReadinessRuleReconciler) setReady(sc *ruleScope, status metav1.ConditionStatus, reason, msg string) {
-	rule := sc.rule
+	rule := sc.obj
 	prev := meta.FindStatusCondition(sc.orig.Status.Conditions, metalv1alpha1.ServerReadinessRuleReady)
 	meta.SetStatusCondition(&rule.Status.Conditions, metav1.Condition{
 		Type: metalv1alpha1.ServerReadinessRuleReady, Status: status, Reason: reason, Message: msg,
 		ObservedGeneration: rule.Generation,
 	})
 	if status == metav1.ConditionFalse && reason != metalv1alpha1.ReasonRuleDeleting && (prev == nil || prev.Reason != reason) {
-		sc.events.add(rule, nil, corev1.EventTypeWarning, reason, "Enforce", "%s", msg)
+		sc.eventf(nil, corev1.EventTypeWarning, reason, "Enforce", "%s", msg)
 	}
-}
-
-// patchStatus writes the status changes of this reconcile, if any, under an optimistic lock.
-func (r *ServerReadinessRuleReconciler) patchStatus(ctx context.Context, sc *ruleScope) error {
-	if equality.Semantic.DeepEqual(sc.orig.Status, sc.rule.Status) {
-		return nil
-	}
-	if err := r.Status().Patch(ctx, sc.rule, client.MergeFromWithOptions(sc.orig, client.MergeFromWithOptimisticLock{})); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		return fmt.Errorf("writing the status: %w", err)
-	}
-	return nil
 }
 
 // SetupWithManager registers both controllers and their watches.
@@ -262,6 +218,8 @@ func (r *ServerReadinessRuleReconciler) SetupWithManager(mgr ctrl.Manager) error
 	if err := r.Options.Validate(); err != nil {
 		return fmt.Errorf("ServerReadinessRuleReconciler options: %w", err)
 	}
+	r.writer = objectWriter[*metalv1alpha1.ServerReadinessRule]{client: r.Client, versions: newVersions(),
+		status: func(o *metalv1alpha1.ServerReadinessRule) any { return &o.Status }}
 	servers := &serverReadinessReconciler{Client: r.Client, recorder: r.Recorder}
 	err := ctrl.NewControllerManagedBy(mgr).
 		Named("serverreadiness").

@@ -49,7 +49,7 @@ func (r *serverReadinessReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		}
 		return ctrl.Result{}, fmt.Errorf("reading the server: %w", err)
 	}
-	if s.Annotations[metalv1alpha1.OperationAnnotation] == metalv1alpha1.OperationAnnotationIgnore || !s.DeletionTimestamp.IsZero() {
+	if ignored(s) || !s.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
 	}
 	// The rules are only read (PlanServer and the events): no copy of each per Server.
@@ -62,14 +62,15 @@ func (r *serverReadinessReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		return ctrl.Result{}, nil
 	}
 	obj := s.DeepCopy()
-	obj.Spec.Taints = plan.Taints
-	obj.Annotations = plan.Annotations
-	if err := r.Patch(ctx, obj, client.MergeFromWithOptions(s, client.MergeFromWithOptimisticLock{})); err != nil {
+	if _, err := patchLocked(ctx, r.Client, obj, func(o *metalv1alpha1.Server) {
+		o.Spec.Taints = plan.Taints
+		o.Annotations = plan.Annotations
+	}); err != nil {
 		if apierrors.IsNotFound(err) {
 			return ctrl.Result{}, nil
 		}
 		// A conflict: the Server changed since the cache showed it; decide again on the new copy.
-		return readinessConflictOr(fmt.Errorf("writing the readiness taints: %w", err))
+		return conflictOr(ctrl.Result{}, fmt.Errorf("writing the readiness taints: %w", err), readinessConflictRetry)
 	}
 	r.announce(ctx, obj, plan, rules.Items)
 	return ctrl.Result{}, nil

@@ -42,10 +42,11 @@ type Options struct {
 	BMCCAFile          string
 	BMCSessionAuth     bool
 
-	Claim  controller.ServerClaimOptions
-	Server controller.ServerOptions
-	BMC    controller.BMCOptions
-	Boot   BootOptions
+	Claim     controller.ServerClaimOptions
+	Server    controller.ServerOptions
+	BMC       controller.BMCOptions
+	Readiness controller.ServerReadinessRuleOptions
+	Boot      BootOptions
 }
 
 // BootOptions configure the boot service: the ServerBootConfiguration controller and the
@@ -82,6 +83,7 @@ func DefaultOptions() Options {
 		Claim:            controller.DefaultServerClaimOptions(),
 		Server:           controller.DefaultServerOptions(),
 		BMC:              controller.DefaultBMCOptions(),
+		Readiness:        controller.DefaultServerReadinessRuleOptions(),
 		Boot:             BootOptions{Enabled: true, Addr: ":8082", Controller: controller.DefaultServerBootConfigurationOptions()},
 	}
 }
@@ -103,6 +105,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	o.Claim.BindFlags(fs)
 	o.Server.BindFlags(fs)
 	o.BMC.BindFlags(fs)
+	o.Readiness.BindFlags(fs)
 	fs.BoolVar(&o.Boot.Enabled, "enable-boot-service", o.Boot.Enabled, "Run the boot service (ServerBootConfiguration controller and HTTP boot server).")
 	fs.StringVar(&o.Boot.Addr, "boot-server-bind-address", o.Boot.Addr, "Listen address of the HTTP boot server.")
 	fs.StringVar(&o.Boot.ExternalURL, "boot-server-external-url", o.Boot.ExternalURL, "Base URL at which servers reach the boot server, e.g. http://192.0.2.10:8082 (required with the boot service).")
@@ -186,7 +189,7 @@ func New(cfg *rest.Config, o Options) (manager.Manager, error) {
 	if err := (&controller.ServerReadinessRuleReconciler{
 		Client:   mgr.GetClient(),
 		Recorder: mgr.GetEventRecorder("serverreadinessrule-controller"),
-		Options:  controller.DefaultServerReadinessRuleOptions(),
+		Options:  o.Readiness,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the ServerReadinessRule controllers: %w", err)
 	}
