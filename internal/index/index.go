@@ -40,6 +40,8 @@ const (
 	BMCSecret = "spec.bmcSecretRef.name"
 	// BMCEndpoint indexes BMCs by the deprecated spec.endpointRef.name.
 	BMCEndpoint = "spec.endpointRef.name"
+	// BMCUserBMCRef indexes BMCUsers by spec.bmcRef.name.
+	BMCUserBMCRef = "spec.bmcRef.name"
 
 	// AnyLabel is the key of unbound claims that any server's labels may satisfy.
 	AnyLabel = "*"
@@ -126,6 +128,12 @@ func Setup(ctx context.Context, indexer client.FieldIndexer) error {
 		}},
 		{&metalv1alpha1.BMC{}, BMCEndpoint, func(o client.Object) []string {
 			if ref := o.(*metalv1alpha1.BMC).Spec.EndpointRef; ref != nil {
+				return []string{ref.Name}
+			}
+			return nil
+		}},
+		{&metalv1alpha1.BMCUser{}, BMCUserBMCRef, func(o client.Object) []string {
+			if ref := o.(*metalv1alpha1.BMCUser).Spec.BMCRef; ref != nil {
 				return []string{ref.Name}
 			}
 			return nil

@@ -174,6 +174,12 @@ func New(cfg *rest.Config, o Options) (manager.Manager, error) {
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the BMC controller: %w", err)
 	}
+	if err := (&controller.BMCUserReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(), Connector: connector,
+		Recorder: mgr.GetEventRecorder("bmcuser-controller"), Options: controller.DefaultBMCUserOptions(),
+	}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the BMCUser controller: %w", err)
+	}
 	if o.Boot.Enabled {
 		if err := setupBoot(mgr, o.Boot); err != nil {
 			return nil, err
