@@ -127,17 +127,9 @@ func expectUserReason(t *testing.T, u *metalv1alpha1.BMCUser, reason string) met
 	return c
 }
 
-// userEvents returns the events about a BMCUser (cluster-scoped: in the default namespace).
+// userEvents returns the events about a BMCUser.
 func userEvents(g Gomega, u *metalv1alpha1.BMCUser) []eventsv1.Event {
-	var list eventsv1.EventList
-	g.Expect(env.Client.List(context.Background(), &list, client.InNamespace(metav1.NamespaceDefault))).To(Succeed())
-	var out []eventsv1.Event
-	for _, e := range list.Items {
-		if e.Regarding.Kind == "BMCUser" && e.Regarding.Name == u.Name {
-			out = append(out, e)
-		}
-	}
-	return out
+	return clusterObjectEvents(g, "BMCUser", u.Name)
 }
 
 // expectUserEvent waits for an event with the reason about the BMCUser.

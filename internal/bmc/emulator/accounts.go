@@ -92,39 +92,31 @@ func (e *Emulator) Authenticates(userName, password string) bool {
 // DeleteAccount removes an account out of band (someone deleted it on the BMC). It reports
 // whether there was one.
 func (e *Emulator) DeleteAccount(userName string) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	i := e.slotOfLocked(userName)
-	if i < 0 {
-		return false
-	}
-	e.accounts.slots[i] = account{}
-	return true
+	return e.changeAccount(userName, func(a *account) { *a = account{} })
 }
 
 // SetAccountPassword changes an account's password out of band. It reports whether there is
 // such an account.
 func (e *Emulator) SetAccountPassword(userName, password string) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	i := e.slotOfLocked(userName)
-	if i < 0 {
-		return false
-	}
-	e.accounts.slots[i].password = password
-	return true
+	return e.changeAccount(userName, func(a *account) { a.password = password })
 }
 
 // SetPasswordExpiration sets when an account's password expires, as the BMC reports it. It
 // reports whether there is such an account.
 func (e *Emulator) SetPasswordExpiration(userName string, at time.Time) bool {
+	return e.changeAccount(userName, func(a *account) { a.expires = at })
+}
+
+// changeAccount applies change to the account with userName (not the administrator) and
+// reports whether there is one.
+func (e *Emulator) changeAccount(userName string, change func(*account)) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	i := e.slotOfLocked(userName)
 	if i < 0 {
 		return false
 	}
-	e.accounts.slots[i].expires = at
+	change(&e.accounts.slots[i])
 	return true
 }
 
@@ -450,7 +442,8 @@ func (e *Emulator) patchAccountLocked(w http.ResponseWriter, r *http.Request, id
 		a.userName = *req.UserName
 	}
 	if req.Password != nil {
-		a.password = *req.Password
+		// A new password starts without an expiration (the emulator has no expiry policy).
+		a.password, a.expires = *req.Password, time.Time{}
 	}
 	if req.RoleID != nil {
 		a.roleID = *req.RoleID
