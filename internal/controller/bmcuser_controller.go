@@ -184,7 +184,9 @@ func (r *BMCUserReconciler) conflictOr(err error) (ctrl.Result, error) {
 	return ctrl.Result{}, err
 }
 
-func (r *BMCUserReconciler) retryMin() time.Duration { return min(bmcRetryMin, r.Options.ResyncInterval) }
+func (r *BMCUserReconciler) retryMin() time.Duration {
+	return min(bmcRetryMin, r.Options.ResyncInterval)
+}
 
 // bmcUserTarget is the BMC of a BMCUser, reached with the BMC's own credentials.
 type bmcUserTarget struct {

@@ -340,7 +340,9 @@ func TestBMCUserDeletionReleases(t *testing.T) {
 		g.Expect(em.DeleteAccount("vanishing")).To(BeTrue())
 		writes := em.AccountWrites()
 		setUserOperation(g, u, "")
-		g.Eventually(func() bool { return apierrors.IsNotFound(env.Client.Get(context.Background(), client.ObjectKeyFromObject(u), u)) }).
+		g.Eventually(func() bool {
+			return apierrors.IsNotFound(env.Client.Get(context.Background(), client.ObjectKeyFromObject(u), u))
+		}).
 			Should(BeTrue(), "the finalizer is released")
 		g.Expect(em.AccountWrites()).To(Equal(writes))
 	})
