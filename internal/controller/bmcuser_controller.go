@@ -308,18 +308,20 @@ func (r *BMCUserReconciler) reconcileNormal(ctx context.Context, sc *bmcUserScop
 }
 
 // syncAccount makes the account enabled with the role and password asked for, unless it is
-// so already and the password logs in, then proves the password with a login.
+// so already and the password logs in, then proves the password with a login. Whether the
+// account has the password is learnt from the login alone, not from the status, which a
+// stale cache may show from before the password was set.
 func (r *BMCUserReconciler) syncAccount(ctx context.Context, sc *bmcUserScope, t *bmcUserTarget, cur *bmc.Account, secretName, password string) error {
 	u := sc.obj
 	eff := u.Status.EffectiveBMCSecretRef
 	drifted := false
-	if cur != nil && eff != nil && eff.Name == secretName && cur.RoleID == u.Spec.RoleID && cur.Enabled {
+	if cur != nil && cur.RoleID == u.Spec.RoleID && cur.Enabled {
 		err := t.accounts.CheckLogin(ctx, u.Spec.UserName, password)
 		if !errors.Is(err, bmc.ErrUnauthorized) {
 			return err
 		}
-		// Someone changed the password on the BMC: set it again.
-		drifted = true
+		// A new password, or someone changed the one in use on the BMC: set it.
+		drifted = eff != nil && eff.Name == secretName
 	}
 	a, err := t.accounts.SetAccount(ctx, bmc.AccountSettings{UserName: u.Spec.UserName, Password: password, RoleID: u.Spec.RoleID})
 	switch {

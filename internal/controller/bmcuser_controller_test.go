@@ -211,7 +211,8 @@ func TestBMCUserLifecycle(t *testing.T) {
 			writes := em.AccountWrites()
 			patchObject(g, u, func(o *metalv1alpha1.BMCUser) { o.Spec.RoleID = "Operator" })
 			g.Eventually(func() string { a, _ := em.Account("metal"); return a.RoleID }).Should(Equal("Operator"))
-			g.Expect(synced(t, u)).To(Equal(secretName))
+			name, _ := synced(t, u)
+			g.Expect(name).To(Equal(secretName))
 			g.Expect(em.Authenticates("metal", password)).To(BeTrue())
 			g.Expect(em.AccountWrites()).To(Equal(writes+1), "one PATCH")
 			expectUserEvent(t, u, "AccountUpdated")
@@ -302,7 +303,8 @@ func TestBMCUserGivenSecret(t *testing.T) {
 	u := newBMCUser(t, obj.Name, "given", "ReadOnly", func(u *metalv1alpha1.BMCUser) {
 		u.Spec.BMCSecretRef = &metalv1alpha1.LocalObjectReference{Name: s1.Name}
 	})
-	g.Expect(synced(t, u)).To(Equal(s1.Name))
+	name, _ := synced(t, u)
+	g.Expect(name).To(Equal(s1.Name))
 	g.Expect(em.Authenticates("given", first)).To(BeTrue())
 	g.Expect(generatedSecrets(g, u)).To(BeEmpty())
 
@@ -315,7 +317,8 @@ func TestBMCUserGivenSecret(t *testing.T) {
 
 	s2 := newBMCSecret(t, "given", second)
 	patchObject(g, u, func(o *metalv1alpha1.BMCUser) { o.Spec.BMCSecretRef.Name = s2.Name })
-	g.Expect(synced(t, u)).To(Equal(s2.Name))
+	name, _ = synced(t, u)
+	g.Expect(name).To(Equal(s2.Name))
 	g.Expect(em.Authenticates("given", second)).To(BeTrue())
 	expectPasswordsHidden(g, u, first, second, "short")
 }
@@ -392,9 +395,21 @@ func TestBMCUserConditions(t *testing.T) {
 				em := newEmulator(t, emulator.Options{Username: testBMCUser, Password: testBMCPassword})
 				obj := bmcFor(t, em.URL(), "bmcuser-test-admin")
 				create(t, obj)
+				// The secret fix creates goes only after the BMCUser, which needs it to go.
+				t.Cleanup(func() {
+					deleteAndWait(t, &metalv1alpha1.BMCSecret{ObjectMeta: metav1.ObjectMeta{Name: "bmcuser-test-admin"}})
+				})
 				return newBMCUser(t, obj.Name, "metal", "ReadOnly")
 			},
-			fix: func(t *testing.T) { newSecretNamed(t, "bmcuser-test-admin", testBMCUser, testBMCPassword) },
+			fix: func(t *testing.T) {
+				NewWithT(t).Expect(env.Client.Create(context.Background(), &metalv1alpha1.BMCSecret{
+					ObjectMeta: metav1.ObjectMeta{Name: "bmcuser-test-admin"},
+					Data: map[string][]byte{
+						metalv1alpha1.BMCSecretUsernameKey: []byte(testBMCUser),
+						metalv1alpha1.BMCSecretPasswordKey: []byte(testBMCPassword),
+					},
+				})).To(Succeed())
+			},
 		},
 		{
 			name: "no such BMC", reason: metalv1alpha1.ReasonBMCNotFound, message: "BMC no-such-bmc does not exist",
