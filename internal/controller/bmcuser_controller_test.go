@@ -3,14 +3,20 @@ package controller
 import (
 	"context"
 	"fmt"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	. "github.com/onsi/gomega"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
@@ -500,5 +506,95 @@ func fillAccountSlots(t *testing.T, em *emulator.Emulator) {
 	for i := 2; i <= emulator.AccountSlots; i++ {
 		_, err := c.SetAccount(t.Context(), bmc.AccountSettings{UserName: fmt.Sprintf("other-%d", i), Password: "Other-Passw0rd!", RoleID: "ReadOnly"})
 		g.Expect(err).NotTo(HaveOccurred())
+	}
+}
+
+// Nothing the controller logs, at any verbosity, nor any error it returns (which
+// controller-runtime logs), nor any event shows a password. The reconciler is driven by hand
+// here, with a logger that keeps every line, through creation, a rotation, a password changed
+// on the BMC, a wrong admin password and deletion.
+func TestBMCUserLogsNoPassword(t *testing.T) {
+	g := NewWithT(t)
+	var (
+		mu   sync.Mutex
+		logs strings.Builder
+	)
+	logger := funcr.New(func(prefix, args string) {
+		mu.Lock()
+		defer mu.Unlock()
+		logs.WriteString(prefix + " " + args + "\n")
+	}, funcr.Options{Verbosity: 10})
+	ctx := logr.NewContext(t.Context(), logger)
+	recorder := events.NewFakeRecorder(1000)
+	r := &BMCUserReconciler{
+		Client: env.Client, APIReader: env.Client, Scheme: env.Scheme, Recorder: recorder,
+		Connector: &RedfishConnector{Reader: env.Client, Timeout: 2 * time.Second},
+		Options:   BMCUserOptions{ResyncInterval: time.Minute, MaxConcurrentReconciles: 1},
+	}
+	em, obj := userBMC(t)
+	u := newBMCUser(t, obj.Name, "logged", "ReadOnly")
+	var errs []string
+	reconcileUntil := func(done func(g Gomega)) {
+		t.Helper()
+		g.Eventually(func(g Gomega) {
+			if _, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(u)}); err != nil {
+				errs = append(errs, err.Error())
+			}
+			done(g)
+		}).Should(Succeed())
+	}
+	passwordOf := func(g Gomega) string {
+		secret := &metalv1alpha1.BMCSecret{ObjectMeta: metav1.ObjectMeta{Name: u.Spec.BMCSecretRef.Name}}
+		get(g, secret)
+		_, pw, _ := secret.Credentials()
+		return pw
+	}
+	passwords := []string{testBMCPassword}
+	inUse := func(g Gomega) {
+		get(g, u)
+		g.Expect(u.Status.EffectiveBMCSecretRef).NotTo(BeNil())
+		g.Expect(u.Status.EffectiveBMCSecretRef).To(Equal(u.Spec.BMCSecretRef))
+	}
+
+	reconcileUntil(inUse)
+	first := u.Status.EffectiveBMCSecretRef.Name
+	passwords = append(passwords, passwordOf(g))
+
+	setUserOperation(g, u, metalv1alpha1.OperationAnnotationRotateCredentials)
+	reconcileUntil(func(g Gomega) {
+		inUse(g)
+		g.Expect(u.Status.EffectiveBMCSecretRef.Name).NotTo(Equal(first))
+	})
+	password := passwordOf(g)
+	passwords = append(passwords, password)
+
+	g.Expect(em.SetAccountPassword("logged", "Ch4nged-by-hand")).To(BeTrue())
+	reconcileUntil(func(g Gomega) { g.Expect(em.Authenticates("logged", password)).To(BeTrue()) })
+
+	em.SetCredentials(testBMCUser, "Changed-admin-pw")
+	reconcileUntil(func(g Gomega) {
+		get(g, u)
+		c := meta.FindStatusCondition(u.Status.Conditions, metalv1alpha1.BMCUserReady)
+		g.Expect(c).NotTo(BeNil())
+		g.Expect(c.Reason).To(Equal(metalv1alpha1.ReasonBMCUnauthorized))
+	})
+	em.SetCredentials(testBMCUser, testBMCPassword)
+
+	g.Expect(env.Client.Delete(ctx, u)).To(Succeed())
+	reconcileUntil(func(g Gomega) {
+		g.Expect(apierrors.IsNotFound(env.Client.Get(ctx, client.ObjectKeyFromObject(u), &metalv1alpha1.BMCUser{}))).To(BeTrue())
+	})
+	_, found := em.Account("logged")
+	g.Expect(found).To(BeFalse())
+
+	shown := append([]string{logs.String()}, errs...)
+	for len(recorder.Events) > 0 {
+		shown = append(shown, <-recorder.Events)
+	}
+	g.Expect(logs.String()).To(ContainSubstring("Credentials in use"), "the logger was used")
+	for _, s := range shown {
+		for _, pw := range passwords {
+			g.Expect(s).NotTo(ContainSubstring(pw))
+		}
 	}
 }
