@@ -11,8 +11,9 @@ const BMCUserFinalizer = "metal.ironcore.dev/bmcuser"
 // controller removes the annotation when it has made the new secret.
 const OperationAnnotationRotateCredentials = "rotate-credentials"
 
-// BMCUserLabel on a BMCSecret names the BMCUser that generated it.
-const BMCUserLabel = "metal.ironcore.dev/bmcuser"
+// BMCUserUIDLabel on a BMCSecret holds the uid of the BMCUser that generated it (a name may
+// be longer than a label value can be).
+const BMCUserUIDLabel = "metal.ironcore.dev/bmcuser-uid"
 
 // BMCUserSpec is the account a BMCUser keeps on a BMC.
 type BMCUserSpec struct {

@@ -473,7 +473,7 @@ func (r *BMCUserReconciler) generateSecret(ctx context.Context, sc *bmcUserScope
 	secret := &metalv1alpha1.BMCSecret{
 		ObjectMeta: metav1.ObjectMeta{
 			GenerateName: u.Name + "-",
-			Labels:       map[string]string{metalv1alpha1.BMCUserLabel: u.Name},
+			Labels:       map[string]string{metalv1alpha1.BMCUserUIDLabel: string(u.UID)},
 		},
 		Immutable: &immutable,
 		Data: map[string][]byte{
@@ -524,7 +524,7 @@ func (r *BMCUserReconciler) patchUser(ctx context.Context, sc *bmcUserScope, mut
 // keepGeneratedSecrets and those spec or status refer to.
 func (r *BMCUserReconciler) pruneSecrets(ctx context.Context, u *metalv1alpha1.BMCUser) error {
 	var list metalv1alpha1.BMCSecretList
-	if err := r.List(ctx, &list, client.MatchingLabels{metalv1alpha1.BMCUserLabel: u.Name}); err != nil {
+	if err := r.List(ctx, &list, client.MatchingLabels{metalv1alpha1.BMCUserUIDLabel: string(u.UID)}); err != nil {
 		return fmt.Errorf("listing the generated BMCSecrets: %w", err)
 	}
 	var owned []*metalv1alpha1.BMCSecret
@@ -644,9 +644,13 @@ func (r *BMCUserReconciler) notReady(sc *bmcUserScope, reason, msg string) {
 	r.setCondition(u, metav1.ConditionFalse, reason, msg)
 }
 
-// ready sets Ready=True.
+// ready sets Ready=True, with an event when it was not.
 func (r *BMCUserReconciler) ready(sc *bmcUserScope, msg string) {
-	r.setCondition(sc.obj, metav1.ConditionTrue, metalv1alpha1.ReasonAccountSynced, msg)
+	u := sc.obj
+	if !meta.IsStatusConditionTrue(u.Status.Conditions, metalv1alpha1.BMCUserReady) {
+		sc.events.add(u, nil, corev1.EventTypeNormal, metalv1alpha1.ReasonAccountSynced, "SetAccount", "%s", msg)
+	}
+	r.setCondition(u, metav1.ConditionTrue, metalv1alpha1.ReasonAccountSynced, msg)
 }
 
 func (r *BMCUserReconciler) setCondition(u *metalv1alpha1.BMCUser, status metav1.ConditionStatus, reason, msg string) {

@@ -82,7 +82,7 @@ func newBMCUser(t *testing.T, bmcName, userName, role string, mutate ...func(*me
 // generatedSecrets lists the BMCSecrets the BMCUser generated.
 func generatedSecrets(g Gomega, u *metalv1alpha1.BMCUser) []metalv1alpha1.BMCSecret {
 	var list metalv1alpha1.BMCSecretList
-	g.Expect(env.Client.List(context.Background(), &list, client.MatchingLabels{metalv1alpha1.BMCUserLabel: u.Name})).To(Succeed())
+	g.Expect(env.Client.List(context.Background(), &list, client.MatchingLabels{metalv1alpha1.BMCUserUIDLabel: string(u.UID)})).To(Succeed())
 	var out []metalv1alpha1.BMCSecret
 	for _, s := range list.Items {
 		if metav1.IsControlledBy(&s, u) {
