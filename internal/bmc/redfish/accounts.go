@@ -144,13 +144,19 @@ func (c *Client) listAccounts(ctx context.Context) ([]bmc.Account, string, error
 		if !found[i] {
 			continue
 		}
-		acc := bmc.Account{ID: a.ID, URI: pathOf(uris[i]), UserName: a.UserName, RoleID: a.RoleID, Enabled: a.Enabled}
-		if t, err := time.Parse(time.RFC3339, a.PasswordExpiration); err == nil {
-			acc.PasswordExpiration = t
-		}
-		out = append(out, acc)
+		out = append(out, accountOf(a, uris[i]))
 	}
 	return out, pathOf(col), nil
+}
+
+// accountOf turns an account resource read from uri into a bmc.Account; an expiration that
+// is not an RFC 3339 time is left out.
+func accountOf(a managerAccount, uri string) bmc.Account {
+	acc := bmc.Account{ID: a.ID, URI: pathOf(uri), UserName: a.UserName, RoleID: a.RoleID, Enabled: a.Enabled}
+	if t, err := time.Parse(time.RFC3339, a.PasswordExpiration); err == nil {
+		acc.PasswordExpiration = t
+	}
+	return acc
 }
 
 // findAccount returns the account with userName, or nil.

@@ -1,6 +1,7 @@
 package redfish
 
 import (
+	"encoding/json"
 	"net/http"
 	"testing"
 	"time"
@@ -263,4 +264,27 @@ func TestCheckLogin(t *testing.T) {
 	gets := f.only(http.MethodGet)
 	g.Expect(gets).To(HaveLen(2))
 	g.Expect(gets[0].Header.Get("Authorization")).To(Equal(basicAuth("metal", testAccountPassword)))
+}
+
+// What a BMC sends about its accounts never makes the client panic, and the password lengths
+// it announces stay within bounds.
+func FuzzAccountResources(f *testing.F) {
+	f.Add([]byte(`{"MinPasswordLength": 8, "MaxPasswordLength": 20, "Accounts": {"@odata.id": "/redfish/v1/AccountService/Accounts"}}`))
+	f.Add([]byte(`{"MaxPasswordLength": "127", "MinPasswordLength": -1e300}`))
+	f.Add([]byte(`{"@odata.id": "/redfish/v1/AccountService/Accounts/2", "Id": "2", "UserName": "metal", "RoleId": "ReadOnly", "Enabled": true, "PasswordExpiration": "2031-02-03T04:05:06Z"}`))
+	f.Add([]byte(`{"Id": null, "UserName": 7, "PasswordExpiration": "tomorrow"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var svc accountService
+		if json.Unmarshal(data, &svc) == nil {
+			for _, n := range []number{svc.MinPasswordLength, svc.MaxPasswordLength} {
+				if l := passwordRule(n); l < 0 || l > maxPasswordRule {
+					t.Fatalf("password length %d out of bounds", l)
+				}
+			}
+		}
+		var a managerAccount
+		if json.Unmarshal(data, &a) == nil {
+			_ = accountOf(a, "https://bmc.example"+a.ODataID)
+		}
+	})
 }
