@@ -72,16 +72,18 @@ func TestPrinterColumns(t *testing.T) {
 		"endpoints":                {"MACAddress", "IP", "Age"},
 		// The reference has no columns for rules; these are this operator's.
 		"serverreadinessrules": {"Mode", "Selected", "Tainted", "Age"},
+		"bmcusers":             {"ID", "UserName", "RoleID", "LastRotation", "PasswordExpiration", "Age"},
 	}
 	shortNames := map[string][]string{
 		"servers": {"srv"}, "serverclaims": {"scl"}, "serverbootconfigurations": {"sbc"}, "bmcsecrets": {"bmcsec"},
-		"endpoints": {"mep"},
+		"endpoints": {"mep"}, "bmcusers": {"bmcu"},
 	}
 	scopes := map[string]apiextensionsv1.ResourceScope{
 		"servers": apiextensionsv1.ClusterScoped, "serverclaims": apiextensionsv1.NamespaceScoped,
 		"serverbootconfigurations": apiextensionsv1.NamespaceScoped, "bmcsecrets": apiextensionsv1.ClusterScoped,
 		"bmcs": apiextensionsv1.ClusterScoped, "endpoints": apiextensionsv1.ClusterScoped,
 		"serverreadinessrules": apiextensionsv1.ClusterScoped,
+		"bmcusers":             apiextensionsv1.ClusterScoped,
 	}
 	for plural, scope := range scopes {
 		t.Run(plural, func(t *testing.T) {
@@ -102,8 +104,11 @@ func TestPrinterColumns(t *testing.T) {
 			for _, want := range cases[plural] {
 				g.Expect(names).To(ContainElement(want))
 			}
-			// Only the Endpoint kind is deprecated (BMC spec.access replaces it).
-			g.Expect(v.Deprecated).To(Equal(plural == "endpoints"))
+			// Only Endpoint (BMC spec.access replaces it) and BMCUser are deprecated.
+			g.Expect(v.Deprecated).To(Equal(plural == "endpoints" || plural == "bmcusers"))
+			if plural == "bmcusers" {
+				g.Expect(v.DeprecationWarning).To(HaveValue(Equal("metal.ironcore.dev/v1alpha1 BMCUser is deprecated")))
+			}
 		})
 	}
 }

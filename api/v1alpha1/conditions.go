@@ -212,3 +212,37 @@ const (
 	// ReasonBMCError: the BMC answered with an error no other reason describes.
 	ReasonBMCError = "BMCError"
 )
+
+// BMCUser condition types. Ready=False says why the account is not in place with a working
+// password: one of the BMC reasons ReasonBMCNotFound, ReasonSecretNotFound,
+// ReasonBMCUnauthorized, ReasonBMCUnreachable, ReasonBMCTLSError, ReasonUnsupportedProtocol,
+// ReasonNoAddress, ReasonBMCError and ReasonNoBMC (no spec.bmcRef), or one of the reasons
+// below.
+const (
+	// BMCUserReady is True while the account exists on the BMC with spec.roleID and the
+	// credentials of status.effectiveBMCSecretRef log in.
+	BMCUserReady = "Ready"
+
+	// ReasonAccountSynced: the account exists with the role asked for and its password works.
+	ReasonAccountSynced = "AccountSynced"
+	// ReasonAccountServiceUnsupported: the BMC offers no Redfish AccountService.
+	ReasonAccountServiceUnsupported = "AccountServiceUnsupported"
+	// ReasonRoleNotFound: the BMC has no role spec.roleID.
+	ReasonRoleNotFound = "RoleNotFound"
+	// ReasonNoFreeAccountSlot: the BMC has no room for another account.
+	ReasonNoFreeAccountSlot = "NoFreeAccountSlot"
+	// ReasonAccountRejected: the BMC refused to create or change the account.
+	ReasonAccountRejected = "AccountRejected"
+	// ReasonInvalidPasswordPolicy: the BMC's password rules leave no password to generate
+	// (MaxPasswordLength below 4, or below MinPasswordLength).
+	ReasonInvalidPasswordPolicy = "InvalidPasswordPolicy"
+	// ReasonSecretInvalid: the BMCSecret of spec.bmcSecretRef lacks username or password, or
+	// its username is not spec.userName.
+	ReasonSecretInvalid = "SecretInvalid"
+	// ReasonLoginFailed: the BMC took the password of spec.bmcSecretRef, but logging in with
+	// it fails; status.effectiveBMCSecretRef is left as it was.
+	ReasonLoginFailed = "LoginFailed"
+	// ReasonBMCAdminAccount: spec.userName is the account the operator manages the BMC with
+	// (the BMC's own BMCSecret); the controller leaves it alone.
+	ReasonBMCAdminAccount = "BMCAdminAccount"
+)

@@ -239,6 +239,7 @@ var (
 	_ options = (*ServerClaimOptions)(nil)
 	_ options = (*ServerBootConfigurationOptions)(nil)
 	_ options = (*ServerReadinessRuleOptions)(nil)
+	_ options = (*BMCUserOptions)(nil)
 )
 
 // positive reports each duration or count that is not positive, by name.

@@ -267,14 +267,19 @@ func expectCondition(g Gomega, s *metalv1alpha1.Server, t string, status metav1.
 	return c
 }
 
-// serverEvents returns the events recorded about a server (events of cluster-scoped objects
-// land in the default namespace).
+// serverEvents returns the events recorded about a server.
 func serverEvents(g Gomega, s *metalv1alpha1.Server) []eventsv1.Event {
+	return clusterObjectEvents(g, "Server", s.Name)
+}
+
+// clusterObjectEvents returns the events recorded about a cluster-scoped object (they land in
+// the default namespace).
+func clusterObjectEvents(g Gomega, kind, name string) []eventsv1.Event {
 	var list eventsv1.EventList
 	g.Expect(env.Client.List(context.Background(), &list, client.InNamespace(metav1.NamespaceDefault))).To(Succeed())
 	var out []eventsv1.Event
 	for _, e := range list.Items {
-		if e.Regarding.Name == s.Name && e.Regarding.Kind == "Server" {
+		if e.Regarding.Name == name && e.Regarding.Kind == kind {
 			out = append(out, e)
 		}
 	}

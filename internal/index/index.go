@@ -45,6 +45,8 @@ const (
 	// ServerReadinessRule indexes Servers by the names of the readiness rules whose taint
 	// they carry on the rule's account (annotation ReadinessTaintsAnnotation).
 	ServerReadinessRule = "metadata.annotations.readinessTaints"
+	// BMCUserBMCRef indexes BMCUsers by spec.bmcRef.name.
+	BMCUserBMCRef = "spec.bmcRef.name"
 
 	// AnyLabel is the key of unbound claims that any server's labels may satisfy.
 	AnyLabel = "*"
@@ -138,6 +140,12 @@ func Setup(ctx context.Context, indexer client.FieldIndexer) error {
 		}},
 		{&metalv1alpha1.BMC{}, BMCEndpoint, func(o client.Object) []string {
 			if ref := o.(*metalv1alpha1.BMC).Spec.EndpointRef; ref != nil {
+				return []string{ref.Name}
+			}
+			return nil
+		}},
+		{&metalv1alpha1.BMCUser{}, BMCUserBMCRef, func(o client.Object) []string {
+			if ref := o.(*metalv1alpha1.BMCUser).Spec.BMCRef; ref != nil {
 				return []string{ref.Name}
 			}
 			return nil

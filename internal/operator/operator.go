@@ -46,6 +46,7 @@ type Options struct {
 	Server    controller.ServerOptions
 	BMC       controller.BMCOptions
 	Readiness controller.ServerReadinessRuleOptions
+	BMCUser   controller.BMCUserOptions
 	Boot      BootOptions
 }
 
@@ -84,6 +85,7 @@ func DefaultOptions() Options {
 		Server:           controller.DefaultServerOptions(),
 		BMC:              controller.DefaultBMCOptions(),
 		Readiness:        controller.DefaultServerReadinessRuleOptions(),
+		BMCUser:          controller.DefaultBMCUserOptions(),
 		Boot:             BootOptions{Enabled: true, Addr: ":8082", Controller: controller.DefaultServerBootConfigurationOptions()},
 	}
 }
@@ -106,6 +108,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	o.Server.BindFlags(fs)
 	o.BMC.BindFlags(fs)
 	o.Readiness.BindFlags(fs)
+	o.BMCUser.BindFlags(fs)
 	fs.BoolVar(&o.Boot.Enabled, "enable-boot-service", o.Boot.Enabled, "Run the boot service (ServerBootConfiguration controller and HTTP boot server).")
 	fs.StringVar(&o.Boot.Addr, "boot-server-bind-address", o.Boot.Addr, "Listen address of the HTTP boot server.")
 	fs.StringVar(&o.Boot.ExternalURL, "boot-server-external-url", o.Boot.ExternalURL, "Base URL at which servers reach the boot server, e.g. http://192.0.2.10:8082 (required with the boot service).")
@@ -192,6 +195,12 @@ func New(cfg *rest.Config, o Options) (manager.Manager, error) {
 		Options:  o.Readiness,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the ServerReadinessRule controllers: %w", err)
+	}
+	if err := (&controller.BMCUserReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(), Connector: connector,
+		Recorder: mgr.GetEventRecorder("bmcuser-controller"), Options: o.BMCUser,
+	}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the BMCUser controller: %w", err)
 	}
 	if o.Boot.Enabled {
 		if err := setupBoot(mgr, o.Boot); err != nil {

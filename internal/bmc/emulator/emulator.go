@@ -3,7 +3,7 @@
 //
 // It serves the subset of Redfish the operator uses (service root, systems with reset action
 // and boot/LED PATCH, boot options, processors, memory, Ethernet interfaces, storage, one
-// manager, sessions)
+// manager, sessions, accounts)
 // for any number of systems, and lets a test inject faults: an unavailable or slow BMC, changed
 // credentials, an operating system that ignores graceful shutdown, power changed out of band,
 // systems that appear and disappear. With Options.TLS it serves HTTPS with a self-signed
@@ -106,6 +106,7 @@ type Emulator struct {
 	sessions   map[string]*session // by token
 	sessionIDs map[string]string   // session Id -> token
 	sessionSeq int
+	accounts   *accountStore
 
 	// cert and certPEM are the TLS certificate (Options.TLS); tlsErr says why there is none.
 	cert    tls.Certificate
@@ -163,6 +164,7 @@ func New(opts Options) *Emulator {
 		byUUID:     map[string]*system{},
 		sessions:   map[string]*session{},
 		sessionIDs: map[string]string{},
+		accounts:   newAccountStore(),
 		done:       make(chan struct{}),
 	}
 	if opts.TLS {

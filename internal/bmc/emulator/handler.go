@@ -98,6 +98,8 @@ func (e *Emulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		e.serveManagers(w, r, segs[1:])
 	case segs[0] == "SessionService":
 		e.serveSessions(w, r, segs[1:])
+	case segs[0] == "AccountService":
+		e.serveAccounts(w, r, segs[1:])
 	default:
 		notFound(w, r)
 	}
@@ -112,7 +114,7 @@ func (e *Emulator) authenticate(r *http.Request) bool {
 		return ok
 	}
 	user, pass, ok := r.BasicAuth()
-	return ok && e.credentialsMatch(user, pass)
+	return ok && (e.credentialsMatch(user, pass) || e.accountMatchLocked(user, pass))
 }
 
 // credentialsMatch compares in constant time. Callers hold mu.
@@ -135,6 +137,7 @@ func (e *Emulator) serviceRoot() obj {
 		"Systems":        ref(systemsPath),
 		"Managers":       ref(managersPath),
 		"SessionService": ref(sessSvcPath),
+		"AccountService": ref(accountSvcPath),
 		"Links":          obj{"Sessions": ref(sessionsPath)},
 	}
 }
@@ -686,7 +689,7 @@ func (e *Emulator) createSession(w http.ResponseWriter, r *http.Request) {
 	token := hex.EncodeToString(b[:])
 
 	e.mu.Lock()
-	if !e.credentialsMatch(req.UserName, req.Password) {
+	if !e.credentialsMatch(req.UserName, req.Password) && !e.accountMatchLocked(req.UserName, req.Password) {
 		e.mu.Unlock()
 		writeError(w, http.StatusUnauthorized, "InsufficientPrivilege", "Invalid user name or password.")
 		return

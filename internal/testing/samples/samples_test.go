@@ -133,11 +133,30 @@ func find(t testing.TB, samples []sample, kind, name string) *unstructured.Unstr
 // TestSamplesApply applies every sample with server-side apply (strict field validation, as
 // kubectl does) against a real API server with the CRDs, the namespaced ones into a fresh
 // namespace, then applies them again, and checks that the API server kept every field.
-func TestSamplesApply(t *testing.T) {
+func TestSamplesApply(t *testing.T) { applySamples(t, loadSamples(t)) }
+
+// referenceDir holds manifests as they are written for the reference system, of the kinds
+// whose samples config/samples does not cover as the reference writes them.
+const referenceDir = "internal/testing/samples/testdata/reference"
+
+// TestReferenceManifestsApply applies the reference's manifests as TestSamplesApply does the
+// samples: unchanged, and every field kept.
+func TestReferenceManifestsApply(t *testing.T) {
+	samples := loadSamples(t, referenceDir)
+	kinds := map[string]bool{}
+	for _, s := range samples {
+		kinds[s.obj.GetKind()] = true
+	}
+	NewWithT(t).Expect(kinds).To(HaveKey("BMCUser"))
+	applySamples(t, samples)
+}
+
+// applySamples applies the samples twice and checks that the API server kept their spec and
+// data.
+func applySamples(t *testing.T, samples []sample) {
 	g := NewWithT(t)
 	ctx := t.Context()
 	ns := env.Namespace(t)
-	samples := loadSamples(t)
 
 	for _, s := range samples {
 		obj := s.obj.DeepCopy()
@@ -250,6 +269,15 @@ func TestSamplesContent(t *testing.T) {
 		bmcObj := &metalv1alpha1.BMC{}
 		g.Expect(fromUnstructured(find(t, samples, "BMC", "my-bmc"), bmcObj)).To(Succeed())
 		find(t, samples, "BMCSecret", bmcObj.Spec.BMCSecretRef.Name)
+		for _, s := range samples {
+			if s.obj.GetKind() != "BMCUser" {
+				continue
+			}
+			user := &metalv1alpha1.BMCUser{}
+			g.Expect(fromUnstructured(s.obj, user)).To(Succeed())
+			g.Expect(user.Spec.BMCRef).NotTo(BeNil(), "%s", s)
+			find(t, samples, "BMC", user.Spec.BMCRef.Name)
+		}
 	})
 
 	t.Run("ignition is valid", func(t *testing.T) {
