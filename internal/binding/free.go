@@ -31,13 +31,24 @@ func IsParked(s *metalv1alpha1.Server) bool {
 
 // HeldBy reports whether the server's claim reference names the claim: same namespace and
 // name and, when the reference carries a uid, the same uid. A reference without uid (set by
-// hand, or by an older writer) is held by whichever claim has that name.
+// hand, or by an older writer) is held by whichever claim has that name, unless the server
+// booted for another claim.
 func HeldBy(s *metalv1alpha1.Server, c *metalv1alpha1.ServerClaim) bool {
 	ref := s.Spec.ServerClaimRef
 	if ref == nil || ref.Namespace != c.Namespace || ref.Name != c.Name {
 		return false
 	}
-	return ref.UID == "" || ref.UID == string(c.UID)
+	if ref.UID != "" {
+		return ref.UID == string(c.UID)
+	}
+	return !bootedForAnother(s, c)
+}
+
+// bootedForAnother reports whether the server network-booted for a claim other than c: a
+// reference without uid then means that claim, gone since, not a claim re-created under its
+// name, which must never inherit the running machine.
+func bootedForAnother(s *metalv1alpha1.Server, c *metalv1alpha1.ServerClaim) bool {
+	return s.Status.NetworkBootClaimUID != "" && s.Status.NetworkBootClaimUID != string(c.UID)
 }
 
 // Confirmed reports whether both sides of a binding agree: the server's claim reference

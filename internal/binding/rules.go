@@ -74,16 +74,27 @@ func powerOf(s *metalv1alpha1.Server) string {
 	return string(s.Status.PowerState)
 }
 
-// RecoveryState is where a server goes back to once its BMC works again, or once it is
-// unparked: Reserved while it holds a claim, Initial if it was never discovered, else Available.
-func RecoveryState(s *metalv1alpha1.Server) metalv1alpha1.ServerState {
+// RecoveryState is where a server goes back to once its BMC works again, once it is
+// unparked, or when its status was wiped: Reserved while it holds a binding that is taken up
+// (it booted for the claim it references) or confirmed (the caller read the claim, and it
+// names the server); else Initial if it was never discovered, else Available, where a
+// proposal is decided again (a server never goes Reserved for a claim that did not record
+// it).
+func RecoveryState(s *metalv1alpha1.Server, confirmed bool) metalv1alpha1.ServerState {
 	switch {
-	case s.Spec.ServerClaimRef != nil:
+	case s.Spec.ServerClaimRef != nil && (confirmed || BootedForReference(s)):
 		return metalv1alpha1.ServerStateReserved
 	case s.Status.Manufacturer == "" && len(s.Status.Processors) == 0:
 		return metalv1alpha1.ServerStateInitial
 	}
 	return metalv1alpha1.ServerStateAvailable
+}
+
+// BootedForReference reports whether the server network-booted for the claim its reference
+// names (by uid; a reference without uid names the claim the server last booted for).
+func BootedForReference(s *metalv1alpha1.Server) bool {
+	ref, booted := s.Spec.ServerClaimRef, s.Status.NetworkBootClaimUID
+	return ref != nil && booted != "" && (ref.UID == "" || ref.UID == booted)
 }
 
 // ClaimIsLive reports whether claim is the one the server's claim reference means, is not
@@ -92,6 +103,8 @@ func ClaimIsLive(s *metalv1alpha1.Server, claim *metalv1alpha1.ServerClaim) bool
 	ref := s.Spec.ServerClaimRef
 	switch {
 	case ref.UID != "" && string(claim.UID) != ref.UID:
+		return false
+	case ref.UID == "" && bootedForAnother(s, claim):
 		return false
 	case !claim.DeletionTimestamp.IsZero():
 		return false

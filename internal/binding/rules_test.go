@@ -103,10 +103,41 @@ func TestClaimIsLive(t *testing.T) {
 func TestRecoveryState(t *testing.T) {
 	discovered := func(s *metalv1alpha1.Server) { s.Status.Manufacturer = "Contoso" }
 	free := func(s *metalv1alpha1.Server) { s.Spec.ServerClaimRef = nil }
+	booted := func(uid string) func(*metalv1alpha1.Server) {
+		return func(s *metalv1alpha1.Server) { s.Status.NetworkBootClaimUID = uid }
+	}
+	noUID := func(s *metalv1alpha1.Server) { s.Spec.ServerClaimRef.UID = "" }
+	cases := []struct {
+		name      string
+		server    *metalv1alpha1.Server
+		confirmed bool
+		want      metalv1alpha1.ServerState
+	}{
+		{"confirmed binding", ruleServer(discovered), true, metalv1alpha1.ServerStateReserved},
+		{"booted for its claim", ruleServer(discovered, booted("u1")), false, metalv1alpha1.ServerStateReserved},
+		{"booted, reference without uid", ruleServer(discovered, booted("u1"), noUID), false, metalv1alpha1.ServerStateReserved},
+		{"a proposal is decided again", ruleServer(discovered), false, metalv1alpha1.ServerStateAvailable},
+		{"booted for an older claim", ruleServer(discovered, booted("old")), false, metalv1alpha1.ServerStateAvailable},
+		{"never discovered", ruleServer(free), false, metalv1alpha1.ServerStateInitial},
+		{"free", ruleServer(free, discovered), false, metalv1alpha1.ServerStateAvailable},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			NewWithT(t).Expect(RecoveryState(tc.server, tc.confirmed)).To(Equal(tc.want))
+		})
+	}
+}
+
+func TestHeldByReferenceWithoutUID(t *testing.T) {
 	g := NewWithT(t)
-	g.Expect(RecoveryState(ruleServer())).To(Equal(metalv1alpha1.ServerStateReserved))
-	g.Expect(RecoveryState(ruleServer(free))).To(Equal(metalv1alpha1.ServerStateInitial))
-	g.Expect(RecoveryState(ruleServer(free, discovered))).To(Equal(metalv1alpha1.ServerStateAvailable))
+	noUID := func(s *metalv1alpha1.Server) { s.Spec.ServerClaimRef.UID = "" }
+	s := ruleServer(noUID)
+	g.Expect(HeldBy(s, ruleClaim())).To(BeTrue(), "a reference without uid names the claim of that name")
+	s.Status.NetworkBootClaimUID = "old"
+	g.Expect(HeldBy(s, ruleClaim())).To(BeFalse(), "but not once the server booted for another claim of that name")
+	g.Expect(ClaimIsLive(s, ruleClaim())).To(BeFalse())
+	s.Status.NetworkBootClaimUID = "u1"
+	g.Expect(HeldBy(s, ruleClaim())).To(BeTrue())
 }
 
 // The server controller and the binding rules agree on what parked means: the marker, of

@@ -100,3 +100,11 @@ func compare(a, b string) (c int, known bool) {
 	c, err := resourceversion.CompareResourceVersion(a, b)
 	return c, err == nil
 }
+
+// Older reports whether resource version a is known to be older than b: a cached copy at a
+// predates a write that left the object at b. Versions that cannot be ordered are not known
+// to be older.
+func Older(a, b string) bool {
+	c, known := compare(a, b)
+	return known && c < 0
+}

@@ -97,7 +97,10 @@ func (r *ServerReconciler) handleBMCFreeOperations(ctx context.Context, sc *serv
 
 // resume returns an unparked server to service.
 func (r *ServerReconciler) resume(ctx context.Context, sc *serverScope) (ctrl.Result, error) {
-	to := binding.RecoveryState(sc.obj)
+	to, err := r.resumeState(ctx, sc)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	sc.eventf(nil, corev1.EventTypeNormal, "Resumed", "Unpark", "Server is unparked and returns to %s", to)
 	return r.transition(ctx, sc, to)
 }

@@ -41,7 +41,11 @@ func (r *ServerReconciler) initializeState(ctx context.Context, sc *serverScope)
 	case binding.HasParkedMarker(s):
 		return r.transition(ctx, sc, metalv1alpha1.ServerStateParked)
 	case s.Spec.ServerClaimRef != nil:
-		return r.transition(ctx, sc, metalv1alpha1.ServerStateReserved)
+		to, err := r.resumeState(ctx, sc)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		return r.transition(ctx, sc, to)
 	}
 	return r.transition(ctx, sc, metalv1alpha1.ServerStateInitial)
 }
@@ -150,9 +154,27 @@ func (r *ServerReconciler) errorBackoff(s *metalv1alpha1.Server) time.Duration {
 		r.Options.TransitionPollInterval, r.Options.ResyncInterval)
 }
 
+// resumeState is where a server returns to (binding.RecoveryState), with the binding it
+// references confirmed or not by reading its claim.
+func (r *ServerReconciler) resumeState(ctx context.Context, sc *serverScope) (metalv1alpha1.ServerState, error) {
+	s := sc.obj
+	confirmed := false
+	if s.Spec.ServerClaimRef != nil && !binding.BootedForReference(s) {
+		claim, err := r.liveClaim(ctx, s)
+		if err != nil {
+			return "", err
+		}
+		confirmed = claim != nil && binding.Confirmed(s, claim)
+	}
+	return binding.RecoveryState(s, confirmed), nil
+}
+
 // recover returns a server in Error to where it was, now that its BMC answers.
 func (r *ServerReconciler) recover(ctx context.Context, sc *serverScope) (ctrl.Result, error) {
-	to := binding.RecoveryState(sc.obj)
+	to, err := r.resumeState(ctx, sc)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	sc.eventf(nil, corev1.EventTypeNormal, "Recovered", "ConnectBMC",
 		"The BMC answers again; server returns to %s", to)
 	return r.transition(ctx, sc, to)
@@ -304,7 +326,9 @@ func (r *ServerReconciler) reconcileReserved(ctx context.Context, sc *serverScop
 	}
 
 	ref := s.Spec.ServerClaimRef
-	if s.Spec.ReclaimPolicy == metalv1alpha1.ReclaimPolicyRetain {
+	// Retain keeps a server a claim had: one it booted for. A binding the claim never used
+	// is simply undone.
+	if s.Spec.ReclaimPolicy == metalv1alpha1.ReclaimPolicyRetain && binding.BootedForReference(s) {
 		done, err := r.release(ctx, sc, false)
 		if err != nil || !done {
 			return r.powerResult(done, err)

@@ -15,6 +15,7 @@ import (
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/binding"
+	"github.com/metalfleet/metal-operator/internal/cachelag"
 	"github.com/metalfleet/metal-operator/internal/index"
 )
 
@@ -119,6 +120,15 @@ func (r *ServerClaimReconciler) pendingServer(ctx context.Context, claim *metalv
 			return nil, nil
 		}
 		return nil, err
+	}
+	if !cachelag.Older(s.ResourceVersion, r.expect.serverVersion(claim.UID)) {
+		// The cache shows the take or something after it (a refusal, another claim's take):
+		// it is the truth now, and the expectation is moot.
+		r.expect.observedServer(claim.UID)
+		if !binding.HeldBy(s, claim) {
+			return nil, nil
+		}
+		return s, nil
 	}
 	// The cache predates our write: present the server as our write left it, but not as
 	// Reserved, since the server controller cannot have seen the binding yet.
@@ -229,7 +239,7 @@ func (r *ServerClaimReconciler) take(ctx context.Context, claim *metalv1alpha1.S
 	err := r.Patch(ctx, s, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
 	switch {
 	case err == nil:
-		r.expect.setServer(claim.UID, s.Name)
+		r.expect.setServer(claim.UID, s.Name, s.ResourceVersion)
 		r.pool.Taken(s.Name, s.ResourceVersion)
 		ctrl.LoggerFrom(ctx).V(1).Info("Took server", "Server", klog.KObj(s))
 		return true, nil

@@ -99,7 +99,7 @@ func (r *ServerClaimReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	case err != nil:
 		return ctrl.Result{}, err
 	case !found:
-		return ctrl.Result{}, r.releaseOrphans(ctx, req.NamespacedName)
+		return conflictOr(ctrl.Result{}, r.releaseOrphans(ctx, req.NamespacedName), cacheCatchUpDelay)
 	case ignored(claim):
 		return ctrl.Result{}, nil
 	}

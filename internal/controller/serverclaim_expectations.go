@@ -15,14 +15,20 @@ import (
 // and what another manager wrote is fenced by resourceVersions (see recordBinding), never by
 // these.
 type expectations struct {
-	// servers is the server each claim took and the cache may not show yet.
-	servers *cachelag.Store[types.UID, string]
+	// servers is the server each claim took, and the version the take left it at, while the
+	// cache may not show it yet.
+	servers *cachelag.Store[types.UID, takenServer]
 	// sbcs are the claims whose boot configuration was created a moment ago.
 	sbcs *cachelag.Store[types.UID, struct{}]
 	// taken is when each claim took its server, until the claim reports Bound: the grace
 	// for the server controller's Reserved write runs from then, not from the claim's
 	// creation (in a burst a claim may wait in the queue longer than the grace).
 	taken *cachelag.Store[types.UID, struct{}]
+}
+
+// takenServer is a server a claim took, and the resourceVersion the take left it at.
+type takenServer struct {
+	name, version string
 }
 
 const (
@@ -34,22 +40,28 @@ const (
 
 func newExpectations() *expectations {
 	return &expectations{
-		servers: cachelag.NewStore[types.UID, string](cachelag.Options{Retention: expectationRetention}),
+		servers: cachelag.NewStore[types.UID, takenServer](cachelag.Options{Retention: expectationRetention}),
 		sbcs:    cachelag.NewStore[types.UID, struct{}](cachelag.Options{Retention: creationRetention}),
 		taken:   cachelag.NewStore[types.UID, struct{}](cachelag.Options{Retention: expectationRetention}),
 	}
 }
 
-// setServer records that the claim took the named server.
-func (e *expectations) setServer(claim types.UID, server string) {
-	e.servers.Set(claim, server)
+// setServer records that the claim took the named server, leaving it at version.
+func (e *expectations) setServer(claim types.UID, server, version string) {
+	e.servers.Set(claim, takenServer{name: server, version: version})
 	e.taken.Set(claim, struct{}{})
 }
 
 // server returns the server the claim took and the cache may not show yet.
 func (e *expectations) server(claim types.UID) (string, bool) {
-	name, _, ok := e.servers.Get(claim)
-	return name, ok
+	t, _, ok := e.servers.Get(claim)
+	return t.name, ok
+}
+
+// serverVersion returns the version the claim's take left its server at.
+func (e *expectations) serverVersion(claim types.UID) string {
+	t, _, _ := e.servers.Get(claim)
+	return t.version
 }
 
 // serverAge is how long ago the pending server write happened (0 when there is none).

@@ -110,6 +110,91 @@ func TestClaimReleasesOnlyRefusedServers(t *testing.T) {
 	g.Expect(getServer(g, s2).Spec.ServerClaimRef).NotTo(BeNil())
 }
 
+// Manager A took s1 for claim c; its record did not land (conflict on an unrelated write),
+// so its expectation c->s1 survives. Manager B records s0 on c; s1 is refused and released
+// (server controller, BindingRefused); claim d takes s1. A reconciles c within
+// ExpectationTimeout with a current cache: the expectation is moot (the cache shows a version
+// at or after A's take), and releasing is decided on the live server, so d keeps s1.
+func TestClaimStaleExpectationNeverReleasesAnotherClaimsServer(t *testing.T) {
+	g := NewWithT(t)
+	ns := env.Namespace(t)
+	lbls := map[string]string{"fence": ns}
+	s0, s1 := newIdleServer(t, lbls), newIdleServer(t, lbls)
+	c := newClaim(t, ns, bySelector("fence", ns))
+	d := newClaim(t, ns, bySelector("fence", ns))
+	releaseFinalizer(t, c)
+	releaseFinalizer(t, d)
+
+	a, b := directClaimReconciler(), directClaimReconciler()
+	taken, err := a.take(t.Context(), getClaim(g, c), getServer(g, s1))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(taken).To(BeTrue())
+
+	taken, err = b.take(t.Context(), getClaim(g, c), getServer(g, s0))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(taken).To(BeTrue())
+	recorded, err := b.recordBinding(t.Context(), getClaim(g, c), getServer(g, s0))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(recorded).To(BeTrue())
+
+	// The server controller refuses s1 (c names s0) and d takes it.
+	patchObject(g, s1, func(o *metalv1alpha1.Server) { o.Spec.ServerClaimRef, o.Spec.BootConfigurationRef = nil, nil })
+	taken, err = directClaimReconciler().take(t.Context(), getClaim(g, d), getServer(g, s1))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(taken).To(BeTrue())
+
+	// A reconciles c: the cache (here: the API) shows s1 held by d, so heldServers falls back
+	// to pendingServer for A's expectation.
+	claim := getClaim(g, c)
+	name, ok := a.expect.server(claim.UID)
+	g.Expect(ok).To(BeTrue())
+	s, err := a.pendingServer(t.Context(), claim, name)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(s).To(BeNil(), "a cache at or past the take is the truth: s1 is d's")
+	// Even handed a stale copy that says s1 is c's, the release reads the live server.
+	stale := getServer(g, s1)
+	stale.Spec.ServerClaimRef = claimRefOf(claim)
+	g.Expect(a.releaseRefused(t.Context(), claim, []*metalv1alpha1.Server{stale})).To(Succeed())
+
+	ref := getServer(g, s1).Spec.ServerClaimRef
+	g.Expect(ref).NotTo(BeNil(), "d's binding of s1 was removed by c's manager")
+	g.Expect(ref.UID).To(Equal(string(d.UID)))
+}
+
+// A took s1 for c, but s1's reference is cleared by hand and d takes s1 before A's next
+// reconcile of c (within ExpectationTimeout): the expectation must not present s1 as c's, or
+// A would record s1 on c, which can never get it (two claims naming s1).
+func TestClaimStaleExpectationNeverRecordsAnotherClaimsServer(t *testing.T) {
+	g := NewWithT(t)
+	ns := env.Namespace(t)
+	lbls := map[string]string{"fence": ns}
+	s1 := newIdleServer(t, lbls)
+	c := newClaim(t, ns, bySelector("fence", ns))
+	d := newClaim(t, ns, bySelector("fence", ns))
+	releaseFinalizer(t, c)
+	releaseFinalizer(t, d)
+
+	a := directClaimReconciler()
+	taken, err := a.take(t.Context(), getClaim(g, c), getServer(g, s1))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(taken).To(BeTrue())
+	patchObject(g, s1, func(o *metalv1alpha1.Server) { o.Spec.ServerClaimRef, o.Spec.BootConfigurationRef = nil, nil })
+	taken, err = directClaimReconciler().take(t.Context(), getClaim(g, d), getServer(g, s1))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(taken).To(BeTrue())
+
+	claim := getClaim(g, c)
+	name, _ := a.expect.server(claim.UID)
+	s, err := a.pendingServer(t.Context(), claim, name)
+	g.Expect(err).NotTo(HaveOccurred())
+	if s != nil {
+		if held := a.chooseHeld(claim, []*metalv1alpha1.Server{s}); held != nil {
+			_, _ = a.recordBinding(t.Context(), claim, held)
+		}
+	}
+	g.Expect(getClaim(g, c).Spec.ServerRef).To(BeNil(), "c recorded s1, which d holds")
+}
+
 // The server controller takes up only a binding both sides confirm: a server whose claim
 // names nothing yet stays Available and off; once the claim names it, it is Reserved and
 // boots; a second server proposed for the same claim is released (BindingRefused) without

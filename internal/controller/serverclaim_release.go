@@ -29,17 +29,27 @@ func (r *ServerClaimReconciler) releaseExtra(ctx context.Context, claim *metalv1
 	return nil
 }
 
-// clearServerRefs removes the claim's references from a server, if it still holds them.
+// clearServerRefs removes the claim's references from a server, if it still holds them (read
+// around the cache), under the server's optimistic lock.
 func (r *ServerClaimReconciler) clearServerRefs(ctx context.Context, claim *metalv1alpha1.ServerClaim, s *metalv1alpha1.Server) error {
 	if name, ok := r.expect.server(claim.UID); ok && name == s.Name {
 		r.expect.observedServer(claim.UID)
 	}
-	base := s.DeepCopy()
-	s.Spec.ServerClaimRef = nil
-	if ref := s.Spec.BootConfigurationRef; ref != nil && ref.Namespace == claim.Namespace && ref.Name == claim.Name {
-		s.Spec.BootConfigurationRef = nil
+	// Decide on the server as it is, not as a cache or an expectation shows it: it may have
+	// been refused and taken by another claim meanwhile, whose binding must stand.
+	live := &metalv1alpha1.Server{}
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(s), live); err != nil {
+		return client.IgnoreNotFound(err)
 	}
-	err := r.Patch(ctx, s, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+	if !binding.HeldBy(live, claim) {
+		return nil
+	}
+	_, err := patchLocked(ctx, r.Client, live, func(o *metalv1alpha1.Server) {
+		o.Spec.ServerClaimRef = nil
+		if ref := o.Spec.BootConfigurationRef; ref != nil && ref.Namespace == claim.Namespace && ref.Name == claim.Name {
+			o.Spec.BootConfigurationRef = nil
+		}
+	})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("releasing server %s: %w", s.Name, err)
 	}
