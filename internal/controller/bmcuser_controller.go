@@ -445,6 +445,12 @@ func (r *BMCUserReconciler) retryAfter(u *metalv1alpha1.BMCUser) time.Duration {
 	return backoffSince(falseCondition(u.Status.Conditions, metalv1alpha1.BMCUserReady), r.retryMin(), r.Options.ResyncInterval)
 }
 
+// init builds what a reconcile needs besides the fields: SetupWithManager calls it.
+func (r *BMCUserReconciler) init() {
+	r.writer = objectWriter[*metalv1alpha1.BMCUser]{client: r.Client, versions: newVersions(),
+		status: func(u *metalv1alpha1.BMCUser) any { return &u.Status }}
+}
+
 // SetupWithManager registers the controller and its watches.
 func (r *BMCUserReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	switch {
@@ -460,8 +466,7 @@ func (r *BMCUserReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := r.Options.Validate(); err != nil {
 		return fmt.Errorf("BMCUserReconciler options: %w", err)
 	}
-	r.writer = objectWriter[*metalv1alpha1.BMCUser]{client: r.Client, versions: newVersions(),
-		status: func(u *metalv1alpha1.BMCUser) any { return &u.Status }}
+	r.init()
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("bmcuser").
 		For(&metalv1alpha1.BMCUser{}, builder.WithPredicates(ownChangePredicate(false))).

@@ -532,6 +532,7 @@ func TestBMCUserLogsNoPassword(t *testing.T) {
 		Connector: &access.RedfishConnector{Reader: env.Client, Timeout: 2 * time.Second},
 		Options:   BMCUserOptions{ResyncInterval: time.Minute, MaxConcurrentReconciles: 1},
 	}
+	r.init()
 	em, obj := userBMC(t)
 	u := newBMCUser(t, obj.Name, "logged", "ReadOnly")
 	var errs []string
