@@ -138,6 +138,7 @@ func TestClaimStaleExpectationNeverReleasesAnotherClaimsServer(t *testing.T) {
 	g.Expect(recorded).To(BeTrue())
 
 	// The server controller refuses s1 (c names s0) and d takes it.
+	staleS1 := getServer(g, s1) // what a lagging cache of A's would still show: s1 is c's
 	patchObject(g, s1, func(o *metalv1alpha1.Server) { o.Spec.ServerClaimRef, o.Spec.BootConfigurationRef = nil, nil })
 	taken, err = directClaimReconciler().take(t.Context(), getClaim(g, d), getServer(g, s1))
 	g.Expect(err).NotTo(HaveOccurred())
@@ -151,10 +152,10 @@ func TestClaimStaleExpectationNeverReleasesAnotherClaimsServer(t *testing.T) {
 	s, err := a.pendingServer(t.Context(), claim, name)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(s).To(BeNil(), "a cache at or past the take is the truth: s1 is d's")
-	// Even handed a stale copy that says s1 is c's, the release reads the live server.
-	stale := getServer(g, s1)
-	stale.Spec.ServerClaimRef = claimRefOf(claim)
-	g.Expect(a.releaseRefused(t.Context(), claim, []*metalv1alpha1.Server{stale})).To(Succeed())
+	// A copy from before d's take that still says s1 is c's cannot release it: the write is
+	// fenced by that copy's resourceVersion.
+	stale := staleS1.DeepCopy()
+	g.Expect(a.releaseRefused(t.Context(), claim, []*metalv1alpha1.Server{stale})).To(MatchError(ContainSubstring("releasing server")))
 
 	ref := getServer(g, s1).Spec.ServerClaimRef
 	g.Expect(ref).NotTo(BeNil(), "d's binding of s1 was removed by c's manager")

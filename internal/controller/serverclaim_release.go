@@ -29,22 +29,18 @@ func (r *ServerClaimReconciler) releaseExtra(ctx context.Context, claim *metalv1
 	return nil
 }
 
-// clearServerRefs removes the claim's references from a server, if it still holds them (read
-// around the cache), under the server's optimistic lock.
+// clearServerRefs removes the claim's references from a server, if the copy the caller
+// decided on holds them, under that copy's resourceVersion: a server that changed since
+// (taken up, refused and taken by another claim) is not touched, and the conflict sends the
+// caller round again.
 func (r *ServerClaimReconciler) clearServerRefs(ctx context.Context, claim *metalv1alpha1.ServerClaim, s *metalv1alpha1.Server) error {
 	if name, ok := r.expect.server(claim.UID); ok && name == s.Name {
 		r.expect.observedServer(claim.UID)
 	}
-	// Decide on the server as it is, not as a cache or an expectation shows it: it may have
-	// been refused and taken by another claim meanwhile, whose binding must stand.
-	live := &metalv1alpha1.Server{}
-	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(s), live); err != nil {
-		return client.IgnoreNotFound(err)
-	}
-	if !binding.HeldBy(live, claim) {
+	if !binding.HeldBy(s, claim) {
 		return nil
 	}
-	_, err := patchLocked(ctx, r.Client, live, func(o *metalv1alpha1.Server) {
+	_, err := patchLocked(ctx, r.Client, s, func(o *metalv1alpha1.Server) {
 		o.Spec.ServerClaimRef = nil
 		if ref := o.Spec.BootConfigurationRef; ref != nil && ref.Namespace == claim.Namespace && ref.Name == claim.Name {
 			o.Spec.BootConfigurationRef = nil

@@ -13,7 +13,8 @@
 //     reference another claim;
 //   - a server's claim reference never mixes one claim's name with another's uid.
 //
-// Report.SharedServerRefs lists every server named by two claims, Bound or not: a breach
+// Report.SharedServerRefs lists every server named by two live claims (not being deleted),
+// Bound or not: a breach
 // for claims the controller filled in (selector claims), while two users may well name one
 // server by hand.
 //
@@ -88,7 +89,9 @@ func evaluate(servers []metalv1alpha1.Server, claims []metalv1alpha1.ServerClaim
 	for i := range claims {
 		c := &claims[i]
 		byUID[string(c.UID)] = c
-		if c.Spec.ServerRef == nil {
+		if c.Spec.ServerRef == nil || !c.DeletionTimestamp.IsZero() {
+			// A claim being deleted names its server as history: the server may already
+			// have been released and taken by another claim.
 			continue
 		}
 		name := c.Spec.ServerRef.Name

@@ -19,6 +19,12 @@ func claim(name, uid, serverRef string, phase metalv1alpha1.Phase) metalv1alpha1
 	return c
 }
 
+func deleting(c metalv1alpha1.ServerClaim) metalv1alpha1.ServerClaim {
+	now := metav1.Now()
+	c.DeletionTimestamp = &now
+	return c
+}
+
 func server(name, claimName, uid string, state metalv1alpha1.ServerState) metalv1alpha1.Server {
 	s := metalv1alpha1.Server{ObjectMeta: metav1.ObjectMeta{Name: name}}
 	if claimName != "" {
@@ -65,6 +71,9 @@ func TestEvaluate(t *testing.T) {
 		{"two claims name one server by hand", []metalv1alpha1.Server{server("s1", "c1", "u1", metalv1alpha1.ServerStateReserved)},
 			[]metalv1alpha1.ServerClaim{claim("c1", "u1", "s1", metalv1alpha1.PhaseBound), claim("c2", "u2", "s1", metalv1alpha1.PhaseUnbound)},
 			1, 0, 0, 1, 1},
+		{"a claim being deleted still names the server another claim took", []metalv1alpha1.Server{server("s1", "c2", "u2", metalv1alpha1.ServerStateAvailable)},
+			[]metalv1alpha1.ServerClaim{deleting(claim("c1", "u1", "s1", metalv1alpha1.PhaseUnbound)), claim("c2", "u2", "s1", metalv1alpha1.PhaseUnbound)},
+			1, 0, 0, 1, 0},
 		{"Bound claim whose server references another", []metalv1alpha1.Server{server("s1", "c2", "u2", metalv1alpha1.ServerStateReserved)},
 			[]metalv1alpha1.ServerClaim{claim("c1", "u1", "s1", metalv1alpha1.PhaseBound), claim("c2", "u2", "s1", metalv1alpha1.PhaseUnbound)},
 			1, 1, 1, 1, 1},
