@@ -125,31 +125,7 @@ type bmcScope = scope[*metalv1alpha1.BMC]
 
 // Reconcile connects to one BMC, enrolls its systems and records what it found.
 func (r *BMCReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	obj := &metalv1alpha1.BMC{}
-	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
-		if apierrors.IsNotFound(err) {
-			return ctrl.Result{}, nil
-		}
-		return ctrl.Result{}, fmt.Errorf("reading the BMC: %w", err)
-	}
-	if ignored(obj) {
-		return ctrl.Result{}, nil
-	}
-	if added, err := r.writer.ensureFinalizer(ctx, obj, metalv1alpha1.BMCFinalizer); added || err != nil {
-		return conflictOr(ctrl.Result{}, err, r.retryMin())
-	}
-
-	sc := newScope(obj, r.Recorder)
-	var (
-		res ctrl.Result
-		err error
-	)
-	if !obj.DeletionTimestamp.IsZero() {
-		res, err = r.reconcileDelete(ctx, sc)
-	} else {
-		res, err = r.reconcileNormal(ctx, sc)
-	}
-	return r.writer.finish(ctx, sc, res, err, r.retryMin())
+	return r.writer.reconcile(ctx, req.NamespacedName, &metalv1alpha1.BMC{}, r.Recorder, metalv1alpha1.BMCFinalizer, r.retryMin(), r.reconcileNormal, r.reconcileDelete)
 }
 
 // retryMin is the shortest delay of a look again.
@@ -455,18 +431,8 @@ func shortList(items []string) string {
 
 // SetupWithManager registers the controller, its watches and the BMC metrics.
 func (r *BMCReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	switch {
-	case r.Client == nil || r.APIReader == nil:
-		return errors.New("BMCReconciler needs Client and APIReader")
-	case r.Scheme == nil:
-		return errors.New("BMCReconciler needs a Scheme")
-	case r.Connector == nil:
-		return errors.New("BMCReconciler needs a BMC Connector")
-	case r.Recorder == nil:
-		return errors.New("BMCReconciler needs an event Recorder")
-	}
-	if err := r.Options.Validate(); err != nil {
-		return fmt.Errorf("BMCReconciler options: %w", err)
+	if err := checkSetup("BMCReconciler", &r.Options, map[string]bool{"Client": r.Client != nil, "APIReader": r.APIReader != nil, "Scheme": r.Scheme != nil, "Connector": r.Connector != nil, "Recorder": r.Recorder != nil}); err != nil {
+		return err
 	}
 	r.pending = newPendingServers()
 	r.writer = objectWriter[*metalv1alpha1.BMC]{client: r.Client, versions: newVersions(),

@@ -116,31 +116,7 @@ type bmcUserScope = scope[*metalv1alpha1.BMCUser]
 
 // Reconcile keeps one BMCUser's account in place.
 func (r *BMCUserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	obj := &metalv1alpha1.BMCUser{}
-	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
-		if apierrors.IsNotFound(err) {
-			return ctrl.Result{}, nil
-		}
-		return ctrl.Result{}, fmt.Errorf("reading the BMCUser: %w", err)
-	}
-	if ignored(obj) {
-		return ctrl.Result{}, nil
-	}
-	if added, err := r.writer.ensureFinalizer(ctx, obj, metalv1alpha1.BMCUserFinalizer); added || err != nil {
-		return conflictOr(ctrl.Result{}, err, r.retryMin())
-	}
-
-	sc := newScope(obj, r.Recorder)
-	var (
-		res ctrl.Result
-		err error
-	)
-	if !obj.DeletionTimestamp.IsZero() {
-		res, err = r.reconcileDelete(ctx, sc)
-	} else {
-		res, err = r.reconcileNormal(ctx, sc)
-	}
-	return r.writer.finish(ctx, sc, res, err, r.retryMin())
+	return r.writer.reconcile(ctx, req.NamespacedName, &metalv1alpha1.BMCUser{}, r.Recorder, metalv1alpha1.BMCUserFinalizer, r.retryMin(), r.reconcileNormal, r.reconcileDelete)
 }
 
 // retryMin is the shortest delay of a look again.
@@ -453,18 +429,8 @@ func (r *BMCUserReconciler) init() {
 
 // SetupWithManager registers the controller and its watches.
 func (r *BMCUserReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	switch {
-	case r.Client == nil || r.APIReader == nil:
-		return errors.New("BMCUserReconciler needs Client and APIReader")
-	case r.Scheme == nil:
-		return errors.New("BMCUserReconciler needs a Scheme")
-	case r.Connector == nil:
-		return errors.New("BMCUserReconciler needs a BMC Connector")
-	case r.Recorder == nil:
-		return errors.New("BMCUserReconciler needs an event Recorder")
-	}
-	if err := r.Options.Validate(); err != nil {
-		return fmt.Errorf("BMCUserReconciler options: %w", err)
+	if err := checkSetup("BMCUserReconciler", &r.Options, map[string]bool{"Client": r.Client != nil, "APIReader": r.APIReader != nil, "Scheme": r.Scheme != nil, "Connector": r.Connector != nil, "Recorder": r.Recorder != nil}); err != nil {
+		return err
 	}
 	r.init()
 	return ctrl.NewControllerManagedBy(mgr).

@@ -65,6 +65,34 @@ type objectWriter[T client.Object] struct {
 // versionKey is the key of an object in a controller's version store.
 func versionKey(obj client.Object) string { return client.ObjectKeyFromObject(obj).String() }
 
+// reconcile is the shared order of a reconcile of a kind whose steps need nothing but the
+// scope: read the object (gone: done), leave it alone when annotated ignore, add the
+// finalizer in its own write, then reconcileDelete or reconcileNormal, and finish. A refused
+// write is looked at again after retry.
+func (w objectWriter[T]) reconcile(ctx context.Context, key client.ObjectKey, obj T, recorder events.EventRecorder,
+	finalizer string, retry time.Duration, normal, del func(context.Context, *scope[T]) (ctrl.Result, error)) (ctrl.Result, error) {
+	if err := w.client.Get(ctx, key, obj); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if ignored(obj) {
+		return ctrl.Result{}, nil
+	}
+	if added, err := w.ensureFinalizer(ctx, obj, finalizer); added || err != nil {
+		return conflictOr(ctrl.Result{}, err, retry)
+	}
+	sc := newScope(obj, recorder)
+	var (
+		res ctrl.Result
+		err error
+	)
+	if !obj.GetDeletionTimestamp().IsZero() {
+		res, err = del(ctx, sc)
+	} else {
+		res, err = normal(ctx, sc)
+	}
+	return w.finish(ctx, sc, res, err, retry)
+}
+
 // ensureFinalizer adds the finalizer to a live object that lacks it, in its own locked
 // patch; it reports whether it wrote. The write's own event brings the object back.
 func (w objectWriter[T]) ensureFinalizer(ctx context.Context, obj T, finalizer string) (bool, error) {
@@ -241,6 +269,21 @@ var (
 	_ options = (*ServerReadinessRuleOptions)(nil)
 	_ options = (*BMCUserOptions)(nil)
 )
+
+// checkSetup rejects a reconciler built without a dependency it needs (deps: name -> set),
+// or with options out of range: what every SetupWithManager checks first.
+func checkSetup(reconciler string, o options, deps map[string]bool) error {
+	var errs []error
+	for _, dep := range slices.Sorted(maps.Keys(deps)) {
+		if !deps[dep] {
+			errs = append(errs, fmt.Errorf("%s needs %s", reconciler, dep))
+		}
+	}
+	if err := o.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("%s options: %w", reconciler, err))
+	}
+	return errors.Join(errs...)
+}
 
 // positive reports each duration or count that is not positive, by name.
 func positive(values map[string]any) error {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"time"
 
 	"k8s.io/client-go/tools/events"
@@ -253,16 +252,8 @@ func (r *ServerReconciler) inFlight() (ctrl.Result, error) {
 
 // SetupWithManager registers the controller, its watches and the server metrics.
 func (r *ServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	switch {
-	case r.Client == nil || r.APIReader == nil:
-		return errors.New("ServerReconciler needs Client and APIReader")
-	case r.Connector == nil:
-		return errors.New("ServerReconciler needs a BMC Connector")
-	case r.Recorder == nil:
-		return errors.New("ServerReconciler needs an event Recorder")
-	}
-	if err := r.Options.Validate(); err != nil {
-		return fmt.Errorf("ServerReconciler options: %w", err)
+	if err := checkSetup("ServerReconciler", &r.Options, map[string]bool{"Client": r.Client != nil, "APIReader": r.APIReader != nil, "Connector": r.Connector != nil, "Recorder": r.Recorder != nil}); err != nil {
+		return err
 	}
 	r.versions = newVersions()
 	r.writer = objectWriter[*metalv1alpha1.Server]{client: r.Client, versions: r.versions,

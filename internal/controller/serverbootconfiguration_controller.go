@@ -126,17 +126,8 @@ func (o ServerBootConfigurationOptions) Validate() error {
 // SetupWithManager registers the controller. The indexes of index.SetupBoot must be
 // registered on the manager.
 func (r *ServerBootConfigurationReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if r.Client == nil {
-		return errors.New("ServerBootConfigurationReconciler: Client is required")
-	}
-	if r.Resolver == nil {
-		return errors.New("ServerBootConfigurationReconciler: Resolver is required")
-	}
-	if r.Recorder == nil {
-		return errors.New("ServerBootConfigurationReconciler: Recorder is required")
-	}
-	if err := r.Options.Validate(); err != nil {
-		return fmt.Errorf("ServerBootConfigurationReconciler options: %w", err)
+	if err := checkSetup("ServerBootConfigurationReconciler", &r.Options, map[string]bool{"Client": r.Client != nil, "Resolver": r.Resolver != nil, "Recorder": r.Recorder != nil}); err != nil {
+		return err
 	}
 	if r.SecretReader == nil {
 		r.SecretReader = mgr.GetAPIReader()

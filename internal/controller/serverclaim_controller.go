@@ -136,14 +136,8 @@ func (r *ServerClaimReconciler) reconcileNormal(ctx context.Context, claim *meta
 
 // SetupWithManager registers the controller and the pool's feed from server events.
 func (r *ServerClaimReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	switch {
-	case r.Client == nil, r.APIReader == nil, r.Scheme == nil:
-		return errors.New("ServerClaimReconciler needs Client, APIReader and Scheme")
-	case r.Recorder == nil:
-		return errors.New("ServerClaimReconciler needs an event Recorder")
-	}
-	if err := r.Options.Validate(); err != nil {
-		return fmt.Errorf("ServerClaimReconciler options: %w", err)
+	if err := checkSetup("ServerClaimReconciler", &r.Options, map[string]bool{"Client": r.Client != nil, "APIReader": r.APIReader != nil, "Scheme": r.Scheme != nil, "Recorder": r.Recorder != nil}); err != nil {
+		return err
 	}
 	r.pool = binding.NewPool()
 	r.expect = newExpectations()

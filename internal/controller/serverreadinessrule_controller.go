@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"slices"
@@ -91,28 +90,7 @@ type ruleScope = scope[*metalv1alpha1.ServerReadinessRule]
 
 // Reconcile keeps one rule's finalizer and status.
 func (r *ServerReadinessRuleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	rule := &metalv1alpha1.ServerReadinessRule{}
-	if err := r.Get(ctx, req.NamespacedName, rule); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	if ignored(rule) {
-		return ctrl.Result{}, nil
-	}
-	if added, err := r.writer.ensureFinalizer(ctx, rule, metalv1alpha1.ServerReadinessRuleFinalizer); added || err != nil {
-		return conflictOr(ctrl.Result{}, err, readinessConflictRetry)
-	}
-
-	sc := newScope(rule, r.Recorder)
-	var (
-		res ctrl.Result
-		err error
-	)
-	if !rule.DeletionTimestamp.IsZero() {
-		res, err = r.reconcileDelete(ctx, sc)
-	} else {
-		res, err = r.reconcileNormal(ctx, sc)
-	}
-	return r.writer.finish(ctx, sc, res, err, readinessConflictRetry)
+	return r.writer.reconcile(ctx, req.NamespacedName, &metalv1alpha1.ServerReadinessRule{}, r.Recorder, metalv1alpha1.ServerReadinessRuleFinalizer, readinessConflictRetry, r.reconcileNormal, r.reconcileDelete)
 }
 
 // reconcileNormal counts the rule's Servers and says whether it is enforced.
@@ -209,14 +187,8 @@ func (r *ServerReadinessRuleReconciler) setReady(sc *ruleScope, status metav1.Co
 
 // SetupWithManager registers both controllers and their watches.
 func (r *ServerReadinessRuleReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	switch {
-	case r.Client == nil:
-		return errors.New("ServerReadinessRuleReconciler needs a Client")
-	case r.Recorder == nil:
-		return errors.New("ServerReadinessRuleReconciler needs an event Recorder")
-	}
-	if err := r.Options.Validate(); err != nil {
-		return fmt.Errorf("ServerReadinessRuleReconciler options: %w", err)
+	if err := checkSetup("ServerReadinessRuleReconciler", &r.Options, map[string]bool{"Client": r.Client != nil, "Recorder": r.Recorder != nil}); err != nil {
+		return err
 	}
 	r.writer = objectWriter[*metalv1alpha1.ServerReadinessRule]{client: r.Client, versions: newVersions(),
 		status: func(o *metalv1alpha1.ServerReadinessRule) any { return &o.Status }}
