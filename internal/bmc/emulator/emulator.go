@@ -72,6 +72,9 @@ type Options struct {
 	TLS bool
 	// TLSHosts are further DNS names or IP addresses the certificate is valid for.
 	TLSHosts []string
+	// ManagerResetDelay is how long the BMC takes to restart after a Manager.Reset: every
+	// request answers 503 meanwhile. 0 makes the restart immediate.
+	ManagerResetDelay time.Duration
 }
 
 // BootRecord is one boot of a system: what it booted from and when.
@@ -91,6 +94,10 @@ type Emulator struct {
 	managerMAC  string
 
 	unavailable atomic.Bool
+	// hung, rebootUntil and managerResets: see SetHung and ManagerResetCount.
+	hung          atomic.Bool
+	rebootUntil   atomic.Int64
+	managerResets atomic.Int64
 	latency     atomic.Int64
 	requests    atomic.Int64
 
