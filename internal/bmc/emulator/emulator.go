@@ -98,8 +98,8 @@ type Emulator struct {
 	hung          atomic.Bool
 	rebootUntil   atomic.Int64
 	managerResets atomic.Int64
-	latency     atomic.Int64
-	requests    atomic.Int64
+	latency       atomic.Int64
+	requests      atomic.Int64
 
 	// mu guards the maps, the listing order, the credentials and the sessions. A system's own
 	// state is guarded by system.mu; take mu first if both are needed.
