@@ -82,6 +82,16 @@ func Reason(err error) string {
 	return reason
 }
 
+// StatusCode is the HTTP status a BMC answered with, when err carries one; 0 when the BMC
+// did not answer at all (connection refused, timeout, unresolvable name) or err is not the
+// BMC's.
+func StatusCode(err error) int {
+	if he, ok := errors.AsType[*redfish.HTTPError](err); ok {
+		return he.StatusCode
+	}
+	return 0
+}
+
 // UntrustedCertificateHint says what to do about a BMC certificate the manager does not trust.
 const UntrustedCertificateHint = "The manager does not trust the BMC's certificate: give the BMC a certificate " +
 	"from a CA the manager trusts, or start the manager with --bmc-insecure-skip-verify"
