@@ -4,7 +4,8 @@
 // It serves the subset of Redfish the operator uses (service root, systems with reset action
 // and boot/LED PATCH, boot options, processors, memory, Ethernet interfaces, storage, one
 // manager, sessions, accounts)
-// for any number of systems, and lets a test inject faults: an unavailable or slow BMC, changed
+// for any number of systems, and lets a test inject faults: an unavailable or slow BMC, a hung
+// Redfish service that a Manager.Reset cures (SetHung, ManagerResetCount), changed
 // credentials, an operating system that ignores graceful shutdown, power changed out of band,
 // systems that appear and disappear. With Options.TLS it serves HTTPS with a self-signed
 // certificate (CertificatePEM), as most real BMCs do.
