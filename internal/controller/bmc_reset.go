@@ -13,6 +13,7 @@ import (
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/bmc"
 	"github.com/metalfleet/metal-operator/internal/bmc/access"
+	"github.com/metalfleet/metal-operator/internal/metrics"
 )
 
 // BMC resets: the reset operations of the operation annotation on a BMC, and the automatic
@@ -90,11 +91,13 @@ func (r *BMCReconciler) sendReset(ctx context.Context, sc *bmcScope, conn bmc.Ma
 		obj.Status.ResetTimes = append(recentResets(obj, now.Time), now)
 	}
 	if err != nil {
+		metrics.BMCResets.WithLabelValues(reason, "failed").Inc()
 		msg := fmt.Sprintf("Reset %s of the BMC failed: %s", t, access.Message(err))
 		r.setCondition(obj, metalv1alpha1.BMCReset, metav1.ConditionFalse, metalv1alpha1.ReasonResetFailed, msg)
 		sc.eventf(nil, corev1.EventTypeWarning, metalv1alpha1.ReasonResetFailed, "Reset", "%s", msg)
 		return err
 	}
+	metrics.BMCResets.WithLabelValues(reason, "sent").Inc()
 	obj.Status.LastResetTime = &now
 	why := "as the operation annotation asked"
 	if reason == metalv1alpha1.ReasonAutoResetting {

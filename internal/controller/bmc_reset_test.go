@@ -7,6 +7,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	dto "github.com/prometheus/client_model/go"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -15,6 +16,7 @@ import (
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/bmc/access"
 	"github.com/metalfleet/metal-operator/internal/bmc/emulator"
+	"github.com/metalfleet/metal-operator/internal/metrics"
 )
 
 // startBMCResetController starts the BMC controller with automatic resets on: after 500ms
@@ -96,6 +98,9 @@ func TestBMCAutoReset(t *testing.T) {
 		g.Expect(cur.Status.LastResetTime).NotTo(BeNil())
 		g.Expect(cur.Status.ResetTimes).To(HaveLen(1))
 		g.Expect(em.ManagerResetCount()).To(Equal(1), "exactly one reset for one failure")
+		sent := &dto.Metric{}
+		g.Expect(metrics.BMCResets.WithLabelValues(metalv1alpha1.ReasonAutoResetting, "sent").Write(sent)).To(Succeed())
+		g.Expect(sent.GetCounter().GetValue()).To(BeNumerically(">=", 1))
 
 		// Failing again within the hour: the bound holds, and says when the next is allowed.
 		em.SetHung(true)
