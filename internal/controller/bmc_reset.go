@@ -88,7 +88,8 @@ func (r *BMCReconciler) sendReset(ctx context.Context, sc *bmcScope, conn bmc.Ma
 	}
 	if !errors.Is(err, bmc.ErrNotSupported) {
 		// Sent, whatever came of it: it counts towards the bound per hour.
-		obj.Status.ResetTimes = append(recentResets(obj, now.Time), now)
+		times := append(recentResets(obj, now.Time), now)
+		obj.Status.ResetTimes = times[max(0, len(times)-maxResetTimes):]
 	}
 	if err != nil {
 		metrics.BMCResets.WithLabelValues(reason, "failed").Inc()
@@ -108,6 +109,10 @@ func (r *BMCReconciler) sendReset(ctx context.Context, sc *bmcScope, conn bmc.Ma
 	sc.eventf(nil, corev1.EventTypeNormal, "BMCReset", "Reset", "Reset %s sent %s", t, why)
 	return nil
 }
+
+// maxResetTimes is the most resets status.resetTimes holds (its MaxItems): more than that
+// within an hour can only be the user's, and the oldest are dropped.
+const maxResetTimes = 64
 
 // recentResets returns the resets of status.resetTimes within the hour before now.
 func recentResets(obj *metalv1alpha1.BMC, now time.Time) []metav1.Time {
