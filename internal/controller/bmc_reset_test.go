@@ -2,7 +2,10 @@ package controller
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 
@@ -14,8 +17,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+	"github.com/metalfleet/metal-operator/internal/bmc"
 	"github.com/metalfleet/metal-operator/internal/bmc/access"
 	"github.com/metalfleet/metal-operator/internal/bmc/emulator"
+	"github.com/metalfleet/metal-operator/internal/bmc/redfish"
 	"github.com/metalfleet/metal-operator/internal/metrics"
 )
 
@@ -173,4 +178,30 @@ func TestBMCResetOperations(t *testing.T) {
 	g.Consistently(func(g Gomega) map[string]string { return getBMC(g, obj).Annotations }).
 		WithTimeout(time.Second).Should(HaveKeyWithValue(metalv1alpha1.OperationAnnotation, metalv1alpha1.OperationAnnotationRetry))
 	g.Expect(em.ManagerResetCount()).To(Equal(2))
+}
+
+// Which failures a reset is for: a service that answers and fails, not one that does not
+// answer, nor credentials or certificates.
+func TestBMCResettable(t *testing.T) {
+	answered := func(kind error, code int) error {
+		return fmt.Errorf("%w: %w", kind, &redfish.HTTPError{Method: "GET", Path: "/redfish/v1/Systems", StatusCode: code})
+	}
+	cases := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"503", answered(bmc.ErrUnavailable, 503), true},
+		{"500", answered(bmc.ErrUnavailable, 500), true},
+		{"unreadable answer", errors.New("redfish: decoding /redfish/v1/Systems: unexpected EOF"), true},
+		{"connection refused", fmt.Errorf("%w: %w", bmc.ErrUnavailable, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}), false},
+		{"401", answered(bmc.ErrUnauthorized, 401), false},
+		{"TLS", fmt.Errorf("handshake: %w", bmc.ErrTLS), false},
+		{"missing secret", access.NewError(metalv1alpha1.ReasonSecretNotFound, "BMCSecret x does not exist"), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			NewWithT(t).Expect(resettable(t.Context(), tc.err)).To(Equal(tc.want), tc.err.Error())
+		})
+	}
 }
