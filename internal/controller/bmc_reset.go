@@ -68,10 +68,9 @@ func (r *BMCReconciler) handleOperation(ctx context.Context, sc *bmcScope, conn 
 			"Operation %q resets a server, not a BMC: set it on the Server; the annotation was removed", op)
 		return ctrl.Result{}, false, nil
 	}
-	if err := r.sendReset(ctx, sc, conn, t, metalv1alpha1.ReasonUserRequested); err != nil {
-		// Recorded as Reset=False; the BMC is read as usual.
-		return ctrl.Result{}, false, nil
-	}
+	// A failed reset is recorded as Reset=False/ResetFailed; either way the BMC is read again
+	// in the next reconcile, so that one reconcile sends at most one reset.
+	_ = r.sendReset(ctx, sc, conn, t, metalv1alpha1.ReasonUserRequested)
 	return ctrl.Result{RequeueAfter: r.retryMin()}, true, nil
 }
 
