@@ -178,6 +178,14 @@ func TestBMCResetOperations(t *testing.T) {
 	g.Consistently(func(g Gomega) map[string]string { return getBMC(g, obj).Annotations }).
 		WithTimeout(time.Second).Should(HaveKeyWithValue(metalv1alpha1.OperationAnnotation, metalv1alpha1.OperationAnnotationRetry))
 	g.Expect(em.ManagerResetCount()).To(Equal(2))
+
+	// A BMC that refuses the reset: consumed, recorded, and not sent again.
+	em.SetUnavailable(true)
+	annotateBMC(g, obj, metalv1alpha1.OperationAnnotationGracefulRestartBMC)
+	consumed()
+	expectReset(t, obj, metav1.ConditionFalse, metalv1alpha1.ReasonResetFailed)
+	expectBMCEvent(t, obj.Name, "Warning", metalv1alpha1.ReasonResetFailed)
+	g.Expect(em.ManagerResetCount()).To(Equal(2))
 }
 
 // Which failures a reset is for: a service that answers and fails, not one that does not
