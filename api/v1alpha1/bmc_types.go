@@ -133,6 +133,14 @@ type BMCStatus struct {
 	// +optional
 	LastResetTime *metav1.Time `json:"lastResetTime,omitempty"`
 
+	// ResetTimes are the times of the resets the operator sent to the BMC within the last
+	// hour, oldest first: they bound the automatic resets per hour across restarts of the
+	// manager.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	ResetTimes []metav1.Time `json:"resetTimes,omitempty"`
+
 	// +optional
 	MetricsReportSubscriptionLink string `json:"metricsReportSubscriptionLink,omitempty"`
 	// +optional

@@ -16,6 +16,9 @@ const (
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Cluster,shortName=bmcsec
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.immutable) || !oldSelf.immutable || (has(self.immutable) && self.immutable)",message="immutable cannot be unset once true"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.immutable) || !oldSelf.immutable || (has(self.data) == has(oldSelf.data) && (!has(self.data) || self.data == oldSelf.data))",message="data is immutable while immutable is true"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.immutable) || !oldSelf.immutable || (has(self.stringData) == has(oldSelf.stringData) && (!has(self.stringData) || self.stringData == oldSelf.stringData))",message="stringData is immutable while immutable is true"
 
 // BMCSecret holds the credentials of one or more BMCs. Like a core Secret, its fields sit at
 // the top level.
@@ -23,7 +26,8 @@ type BMCSecret struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	// Immutable, when true, forbids changing data and stringData.
+	// Immutable, when true, forbids changing data and stringData, and cannot be unset again
+	// (as for a core Secret).
 	// +optional
 	Immutable *bool `json:"immutable,omitempty"`
 

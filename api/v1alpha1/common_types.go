@@ -194,8 +194,21 @@ const (
 	OperationAnnotationForceOffServer = "force-off-server"
 	// OperationAnnotationForceOnServer asks for the server to be forced on.
 	OperationAnnotationForceOnServer = "force-on-server"
-	// OperationAnnotationGracefulRestartBMC asks for a graceful restart of the BMC.
+	// OperationAnnotationGracefulRestartBMC asks for a graceful restart of the BMC (Redfish
+	// Manager.Reset GracefulRestart), on a BMC or on a Server (its BMC).
 	OperationAnnotationGracefulRestartBMC = "graceful-restart-bmc"
+	// OperationAnnotationForceResetBMC asks for a forced restart of the BMC. The reference
+	// resets the BMC over SSH; this operator has no SSH client and sends a Redfish
+	// Manager.Reset ForceRestart instead.
+	OperationAnnotationForceResetBMC = "force-ssh-reset-bmc"
+	// OperationAnnotationRetry, OperationAnnotationRetryPropagated,
+	// OperationAnnotationAllowInProgressUpdate and OperationAnnotationAllowInProgressDelete
+	// are used by companion controllers on their own kinds; the controllers of this operator
+	// do not act on them (a Server drops them as unsupported, a BMC leaves them alone).
+	OperationAnnotationRetry                 = "retry"
+	OperationAnnotationRetryPropagated       = "retry-propagated"
+	OperationAnnotationAllowInProgressUpdate = "allow-in-progress-update"
+	OperationAnnotationAllowInProgressDelete = "allow-in-progress-delete"
 
 	// ParkedAnnotation is set by the server controller (value "true") while a server is parked.
 	ParkedAnnotation = "metal.ironcore.dev/parked"

@@ -192,6 +192,25 @@ const (
 	// BMCDeletionBlocked is True while a BMC being deleted waits until none of its servers
 	// is bound to a claim.
 	BMCDeletionBlocked = "DeletionBlocked"
+	// BMCReset is True from the moment the operator reset the BMC (Redfish Manager.Reset)
+	// until the BMC answers again or BMCOptions.ResetWaitingInterval has passed; False says
+	// how the last reset ended, or why a due reset was not sent.
+	BMCReset = "Reset"
+
+	// ReasonUserRequested: the BMC was reset for the operation annotation.
+	ReasonUserRequested = "UserRequested"
+	// ReasonAutoResetting: the BMC was reset because its Redfish service had been failing for
+	// longer than the failure reset delay.
+	ReasonAutoResetting = "AutoResetting"
+	// ReasonResetComplete: the BMC answered again after the reset.
+	ReasonResetComplete = "ResetComplete"
+	// ReasonResetTimedOut: the BMC did not answer within the waiting interval after the reset.
+	ReasonResetTimedOut = "ResetTimedOut"
+	// ReasonResetFailed: the reset could not be sent or the BMC refused it.
+	ReasonResetFailed = "ResetFailed"
+	// ReasonResetLimitReached: a reset is due but the BMC was reset as often as allowed
+	// within the last hour.
+	ReasonResetLimitReached = "ResetLimitReached"
 
 	// ReasonNoSystems: the BMC reports no systems.
 	ReasonNoSystems = "NoSystems"

@@ -8,6 +8,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
@@ -251,6 +252,34 @@ func TestValidation(t *testing.T) {
 				return b
 			}},
 
+		// BMCSecret: immutable as for a core Secret.
+		{name: "bmcsecret: mutable data can change",
+			create: func(string) client.Object { return bmcSecret(false) },
+			update: func(o client.Object) { o.(*metalv1alpha1.BMCSecret).Data["password"] = []byte("new") }},
+		{name: "bmcsecret: mutable secret can become immutable",
+			create: func(string) client.Object { return bmcSecret(false) },
+			update: func(o client.Object) { o.(*metalv1alpha1.BMCSecret).Immutable = ptr.To(true) }},
+		{name: "bmcsecret: immutable data cannot change", updateErr: "data is immutable while immutable is true",
+			create: func(string) client.Object { return bmcSecret(true) },
+			update: func(o client.Object) { o.(*metalv1alpha1.BMCSecret).Data["password"] = []byte("new") }},
+		{name: "bmcsecret: immutable data cannot be removed", updateErr: "data is immutable while immutable is true",
+			create: func(string) client.Object { return bmcSecret(true) },
+			update: func(o client.Object) { o.(*metalv1alpha1.BMCSecret).Data = nil }},
+		{name: "bmcsecret: immutable stringData cannot be added", updateErr: "stringData is immutable while immutable is true",
+			create: func(string) client.Object { return bmcSecret(true) },
+			update: func(o client.Object) {
+				o.(*metalv1alpha1.BMCSecret).StringData = map[string]string{"password": "new"}
+			}},
+		{name: "bmcsecret: immutable cannot be unset", updateErr: "immutable cannot be unset once true",
+			create: func(string) client.Object { return bmcSecret(true) },
+			update: func(o client.Object) { o.(*metalv1alpha1.BMCSecret).Immutable = nil }},
+		{name: "bmcsecret: immutable cannot be set false", updateErr: "immutable cannot be unset once true",
+			create: func(string) client.Object { return bmcSecret(true) },
+			update: func(o client.Object) { o.(*metalv1alpha1.BMCSecret).Immutable = ptr.To(false) }},
+		{name: "bmcsecret: immutable secret keeps its labels editable",
+			create: func(string) client.Object { return bmcSecret(true) },
+			update: func(o client.Object) { o.SetLabels(map[string]string{"rotated": "no"}) }},
+
 		// ServerReadinessRule: required fields, enums, lengths and every CEL message.
 		{name: "rule: valid minimal", create: func(string) client.Object { return rule() },
 			check: func(g Gomega, o client.Object) {
@@ -418,5 +447,14 @@ func bmc() *metalv1alpha1.BMC {
 			BMCSecretRef: metalv1alpha1.LocalObjectReference{Name: "secret"},
 			Protocol:     metalv1alpha1.Protocol{Name: metalv1alpha1.ProtocolRedfish, Port: 443},
 		},
+	}
+}
+
+// bmcSecret returns a BMCSecret with credentials, immutable or not.
+func bmcSecret(immutable bool) *metalv1alpha1.BMCSecret {
+	return &metalv1alpha1.BMCSecret{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "secret-"},
+		Immutable:  ptr.To(immutable),
+		Data:       map[string][]byte{"username": []byte("admin"), "password": []byte("old")},
 	}
 }

@@ -214,6 +214,13 @@ func (in *BMCStatus) DeepCopyInto(out *BMCStatus) {
 		in, out := &in.LastResetTime, &out.LastResetTime
 		*out = (*in).DeepCopy()
 	}
+	if in.ResetTimes != nil {
+		in, out := &in.ResetTimes, &out.ResetTimes
+		*out = make([]v1.Time, len(*in))
+		for i := range *in {
+			(*in)[i].DeepCopyInto(&(*out)[i])
+		}
+	}
 	if in.Conditions != nil {
 		in, out := &in.Conditions, &out.Conditions
 		*out = make([]v1.Condition, len(*in))

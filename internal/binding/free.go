@@ -88,7 +88,7 @@ func Check(s *metalv1alpha1.Server, c *metalv1alpha1.ServerClaim, sel labels.Sel
 		if state == "" {
 			state = "unknown"
 		}
-		return metalv1alpha1.ReasonServerNotAvailable, fmt.Sprintf("Server %s is %s, not Available", s.Name, state)
+		return metalv1alpha1.ReasonServerNotAvailable, fmt.Sprintf("Server %s is %s, not Available", s.Name, state) + ServerCause(s)
 	case s.Status.PowerState != metalv1alpha1.ServerOffPowerState:
 		power := s.Status.PowerState
 		if power == "" {

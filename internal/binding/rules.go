@@ -2,13 +2,16 @@ package binding
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+	"github.com/metalfleet/metal-operator/internal/message"
 )
 
 // TakenUp reports whether the server controller has taken up the claim's binding: the
@@ -39,11 +42,7 @@ func ReadyCondition(claim *metalv1alpha1.ServerClaim, s *metalv1alpha1.Server, s
 	case IsParked(s):
 		return notReady(metalv1alpha1.ReasonServerParked, fmt.Sprintf("Server %s is parked", s.Name))
 	case s.Status.State == metalv1alpha1.ServerStateError:
-		msg := fmt.Sprintf("Server %s is in Error", s.Name)
-		if c := meta.FindStatusCondition(s.Status.Conditions, metalv1alpha1.ServerBMCReachable); c != nil && c.Status == metav1.ConditionFalse {
-			msg += ": " + c.Message
-		}
-		return notReady(metalv1alpha1.ReasonServerError, msg)
+		return notReady(metalv1alpha1.ReasonServerError, fmt.Sprintf("Server %s is in Error", s.Name)+ServerCause(s))
 	case sbcProblem != "":
 		return notReady(metalv1alpha1.ReasonBootConfigurationFailed, sbcProblem)
 	case sbc == nil || sbc.Status.State == "" || sbc.Status.State == metalv1alpha1.ServerBootConfigurationStatePending:
@@ -66,6 +65,32 @@ func ReadyCondition(claim *metalv1alpha1.ServerClaim, s *metalv1alpha1.Server, s
 	return metav1.Condition{Type: metalv1alpha1.ServerClaimReady, Status: metav1.ConditionTrue, Reason: metalv1alpha1.ReasonReady,
 		Message: fmt.Sprintf("Server %s booted its configuration and is powered %s", s.Name, powerOf(s))}
 }
+
+// ServerCause says why a server cannot use its BMC, from its BMCReachable condition, for a
+// claim's conditions: ": BMC Unreachable (HTTP 503) since <time>: <the condition's
+// message>", the whole cut to message.MaxCondition; "" while the condition is not False. It
+// quotes nothing the server's condition does not already hold, and the status code only as
+// the redfish client's error wording carries it ("... (503)").
+func ServerCause(s *metalv1alpha1.Server) string {
+	c := meta.FindStatusCondition(s.Status.Conditions, metalv1alpha1.ServerBMCReachable)
+	if c == nil || c.Status != metav1.ConditionFalse {
+		return ""
+	}
+	cause := ": BMC " + c.Reason
+	if m := httpStatusPattern.FindStringSubmatch(c.Message); m != nil {
+		cause += " (HTTP " + m[1] + ")"
+	}
+	cause += " since " + c.LastTransitionTime.UTC().Format(time.RFC3339)
+	if c.Message != "" {
+		cause += ": " + c.Message
+	}
+	return message.Truncate(cause, message.MaxCondition)
+}
+
+// httpStatusPattern finds the HTTP status in a BMC error as the redfish client words it
+// ("redfish: GET /redfish/v1/Systems/1: unavailable (503): ..."): the first three-digit
+// number in parentheses, followed by a colon or the end.
+var httpStatusPattern = regexp.MustCompile(`\(([1-5][0-9]{2})\)(?::|$)`)
 
 func powerOf(s *metalv1alpha1.Server) string {
 	if s.Status.PowerState == "" {

@@ -1,13 +1,16 @@
 package binding
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+	"github.com/metalfleet/metal-operator/internal/message"
 )
 
 func ruleClaim(mutate ...func(*metalv1alpha1.ServerClaim)) *metalv1alpha1.ServerClaim {
@@ -209,4 +212,48 @@ func TestReadyCondition(t *testing.T) {
 			g.Expect(c.Status == metav1.ConditionTrue).To(Equal(tc.reason == metalv1alpha1.ReasonReady))
 		})
 	}
+}
+
+// A claim whose server cannot use its BMC says why in its own conditions: the server's
+// reason, the HTTP status the BMC answered with (if it answered), since when, and the
+// server's message, cut to a bound.
+func TestServerCause(t *testing.T) {
+	since := metav1.NewTime(time.Date(2026, 12, 2, 4, 1, 2, 0, time.UTC))
+	unreachable := func(msg string) func(*metalv1alpha1.Server) {
+		return func(s *metalv1alpha1.Server) {
+			s.Status.Conditions = []metav1.Condition{{Type: metalv1alpha1.ServerBMCReachable, Status: metav1.ConditionFalse,
+				Reason: metalv1alpha1.ReasonBMCUnreachable, Message: msg, LastTransitionTime: since}}
+		}
+	}
+	const answered503 = "redfish: GET /redfish/v1/Systems/1: unavailable (503): The service is temporarily unavailable."
+	cases := []struct {
+		name   string
+		server *metalv1alpha1.Server
+		want   string
+	}{
+		{"503", ruleServer(inState(metalv1alpha1.ServerStateError), unreachable(answered503)),
+			"Server s is in Error: BMC Unreachable (HTTP 503) since 2026-12-02T04:01:02Z: " + answered503},
+		{"refused", ruleServer(inState(metalv1alpha1.ServerStateError),
+			unreachable("Get \"http://10.0.0.1/redfish/v1/Systems/1\": dial tcp 10.0.0.1:443: connect: connection refused")),
+			"Server s is in Error: BMC Unreachable since 2026-12-02T04:01:02Z: Get \"http://10.0.0.1/redfish/v1/Systems/1\": dial tcp 10.0.0.1:443: connect: connection refused"},
+		{"no condition", ruleServer(inState(metalv1alpha1.ServerStateError)), "Server s is in Error"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			tc.server.Name = "s"
+			c := ReadyCondition(ruleClaim(names("c")), tc.server, nil, "")
+			g.Expect(c.Reason).To(Equal(metalv1alpha1.ReasonServerError))
+			g.Expect(c.Message).To(Equal(tc.want))
+
+			// A claim waiting for this server (Bound) says the same.
+			reason, msg := Check(tc.server, ruleClaim(), nil)
+			g.Expect(reason).To(Equal(metalv1alpha1.ReasonServerNotAvailable))
+			g.Expect(msg).To(Equal(strings.Replace(tc.want, "is in Error", "is Error, not Available", 1)))
+		})
+	}
+
+	g := NewWithT(t)
+	long := ruleServer(inState(metalv1alpha1.ServerStateError), unreachable(answered503+strings.Repeat("x", 2000)))
+	g.Expect(len(ServerCause(long))).To(BeNumerically("<=", message.MaxCondition+len("...")))
 }

@@ -249,6 +249,15 @@ type IndicatorController interface {
 	SetIndicatorLED(ctx context.Context, systemURI string, led IndicatorLED) error
 }
 
+// ManagerController resets the BMC itself (the Redfish Manager), not a system it manages.
+type ManagerController interface {
+	// ResetManager issues a reset of type t (ResetGracefulRestart or ResetForceRestart) to
+	// the first manager of the service and returns without waiting for the BMC to come back.
+	// A type outside the manager's advertised allowable values yields ErrNotSupported
+	// without a request.
+	ResetManager(ctx context.Context, t ResetType) error
+}
+
 // Session ends what a client opened on a BMC.
 type Session interface {
 	// Logout ends the session, if the implementation opened one.
@@ -267,5 +276,6 @@ type BMC interface {
 	BootController
 	InventoryReader
 	IndicatorController
+	ManagerController
 	Session
 }

@@ -37,7 +37,8 @@ import (
 	"github.com/metalfleet/metal-operator/internal/metrics"
 )
 
-// BMCOptions tune the BMC controller. Start from DefaultBMCOptions; both must be positive.
+// BMCOptions tune the BMC controller. Start from DefaultBMCOptions; all but
+// FailureResetDelay (0 = off) must be positive.
 type BMCOptions struct {
 	// ResyncInterval is how often an enrolled BMC is read again: systems that appear on or
 	// disappear from a BMC produce no watch event and are seen at this pace. It is also the
@@ -45,11 +46,21 @@ type BMCOptions struct {
 	ResyncInterval time.Duration
 	// MaxConcurrentReconciles is the number of BMCs reconciled in parallel.
 	MaxConcurrentReconciles int
+	// FailureResetDelay is how long a BMC's Redfish service may fail (Ready=False,
+	// Unreachable with an HTTP 5xx answer, or BMCError) before the BMC is reset (Redfish
+	// Manager.Reset). 0 turns the automatic reset off.
+	FailureResetDelay time.Duration
+	// MaxResetsPerHour bounds the resets the operator sends one BMC within any hour.
+	MaxResetsPerHour int
+	// ResetWaitingInterval is how long a reset BMC is given to come back before it is
+	// judged again.
+	ResetWaitingInterval time.Duration
 }
 
 // DefaultBMCOptions are the defaults of the manager's flags.
 func DefaultBMCOptions() BMCOptions {
-	return BMCOptions{ResyncInterval: 2 * time.Minute, MaxConcurrentReconciles: 5}
+	return BMCOptions{ResyncInterval: 2 * time.Minute, MaxConcurrentReconciles: 5,
+		MaxResetsPerHour: 2, ResetWaitingInterval: 2 * time.Minute}
 }
 
 // BindFlags registers the options as flags on fs, with the current values as defaults.
@@ -58,11 +69,22 @@ func (o *BMCOptions) BindFlags(fs *flag.FlagSet) {
 		"How often a BMC is read again for systems that appeared or disappeared.")
 	fs.IntVar(&o.MaxConcurrentReconciles, "bmc-max-concurrent-reconciles", o.MaxConcurrentReconciles,
 		"Number of BMCs reconciled in parallel.")
+	fs.DurationVar(&o.FailureResetDelay, "bmc-failure-reset-delay", o.FailureResetDelay,
+		"How long a BMC's Redfish service may fail before the BMC is reset (Redfish Manager.Reset); 0 turns automatic resets off.")
+	fs.IntVar(&o.MaxResetsPerHour, "bmc-max-resets-per-hour", o.MaxResetsPerHour,
+		"Most resets sent to one BMC within any hour.")
+	fs.DurationVar(&o.ResetWaitingInterval, "bmc-reset-waiting-interval", o.ResetWaitingInterval,
+		"How long a reset BMC is given to come back before it is judged again.")
 }
 
 // Validate reports options that are missing or out of range.
 func (o BMCOptions) Validate() error {
-	return positive(map[string]any{"ResyncInterval": o.ResyncInterval, "MaxConcurrentReconciles": o.MaxConcurrentReconciles})
+	err := positive(map[string]any{"ResyncInterval": o.ResyncInterval, "MaxConcurrentReconciles": o.MaxConcurrentReconciles,
+		"MaxResetsPerHour": o.MaxResetsPerHour, "ResetWaitingInterval": o.ResetWaitingInterval})
+	if o.FailureResetDelay < 0 {
+		err = errors.Join(err, fmt.Errorf("FailureResetDelay must not be negative, got %s", o.FailureResetDelay))
+	}
+	return err
 }
 
 // bmcRetryMin is the shortest delay before a failing BMC is tried again (ResyncInterval when
@@ -166,8 +188,11 @@ func (r *BMCReconciler) reconcileNormal(ctx context.Context, sc *bmcScope) (ctrl
 	if err != nil {
 		return r.failed(ctx, sc, err)
 	}
+	defer func() { _ = conn.Logout(context.WithoutCancel(ctx)) }()
+	if res, done, err := r.handleOperation(ctx, sc, conn); done {
+		return res, err
+	}
 	var cl bmc.Inventory = conn // enrollment only reads
-	defer func() { _ = cl.Logout(context.WithoutCancel(ctx)) }()
 
 	info, err := cl.Manager(ctx)
 	switch {
@@ -177,12 +202,14 @@ func (r *BMCReconciler) reconcileNormal(ctx context.Context, sc *bmcScope) (ctrl
 		// A BMC without a manager resource still has systems to enroll.
 		ctrl.LoggerFrom(ctx).V(1).Info("BMC has no manager resource", "error", err.Error())
 	default:
-		return r.failed(ctx, sc, err)
+		return r.failedReset(ctx, sc, conn, err)
 	}
 	systems, err := cl.Systems(ctx)
 	if err != nil {
-		return r.failed(ctx, sc, err)
+		return r.failedReset(ctx, sc, conn, err)
 	}
+
+	r.resetComplete(sc)
 
 	out, err := r.enroll(ctx, sc, systems, servers)
 	if err != nil {

@@ -39,7 +39,8 @@ import (
 
 // testBMCOptions are short intervals for tests.
 func testBMCOptions() BMCOptions {
-	return BMCOptions{ResyncInterval: 300 * time.Millisecond, MaxConcurrentReconciles: 4}
+	return BMCOptions{ResyncInterval: 300 * time.Millisecond, MaxConcurrentReconciles: 4,
+		MaxResetsPerHour: 2, ResetWaitingInterval: 3 * time.Second}
 }
 
 func setupBMCController(mgr manager.Manager) error {

@@ -743,12 +743,28 @@ func TestServerOperations(t *testing.T) {
 	// Available keeps it off again afterwards.
 	g.Eventually(func() bmc.PowerState { return f.em.PowerState(uuid) }).Should(Equal(bmc.PowerStateOff))
 
+	for op, want := range map[string]bmc.ResetType{
+		metalv1alpha1.OperationAnnotationGracefulRestartServer: bmc.ResetGracefulRestart,
+		metalv1alpha1.OperationAnnotationHardRestartServer:     bmc.ResetForceRestart,
+		metalv1alpha1.OperationAnnotationPowerCycleServer:      bmc.ResetPowerCycle,
+		metalv1alpha1.OperationAnnotationForceOffServer:        bmc.ResetForceOff,
+	} {
+		before := f.em.ResetCount(uuid, want)
+		annotate(g, s, op)
+		consumed()
+		g.Eventually(func() int { return f.em.ResetCount(uuid, want) }).Should(BeNumerically(">", before), op)
+		g.Eventually(func() bmc.PowerState { return f.em.PowerState(uuid) }).Should(Equal(bmc.PowerStateOff))
+	}
+
+	// graceful-restart-bmc on a Server restarts its BMC, not the host.
 	annotate(g, s, metalv1alpha1.OperationAnnotationGracefulRestartBMC)
 	consumed()
-	expectEvent(t, s, "Warning", "OperationNotSupported")
+	g.Eventually(f.em.ManagerResetCount).Should(Equal(1))
 
-	annotate(g, s, "rotate-the-moon")
-	consumed()
+	for _, op := range []string{"rotate-the-moon", metalv1alpha1.OperationAnnotationRetry, metalv1alpha1.OperationAnnotationForceResetBMC} {
+		annotate(g, s, op)
+		consumed()
+	}
 	expectEvent(t, s, "Warning", "UnsupportedOperation")
 	get(g, s)
 	g.Expect(s.Status.State).To(Equal(metalv1alpha1.ServerStateAvailable))

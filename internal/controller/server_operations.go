@@ -146,18 +146,15 @@ func (r *ServerReconciler) handleBMCOperations(ctx context.Context, sc *serverSc
 			"Server is %s; it is parked once it is Available or Reserved", s.Status.State)
 		return ctrl.Result{}, false, nil
 
-	case op == metalv1alpha1.OperationAnnotationGracefulRestartBMC:
-		sc.eventf(nil, corev1.EventTypeWarning, "OperationNotSupported", "Operation",
-			"Operation %q is not supported by this operator's BMC client; the annotation was removed", op)
-		if err := r.removeOperation(ctx, sc); err != nil {
-			return ctrl.Result{}, true, err
-		}
-		res, err := r.inFlight()
-		return res, true, err
-
 	case isResetOperation(op):
-		t := resetOperations[op]
-		if err := sc.bmc.Reset(ctx, s.Spec.SystemURI, t); err != nil {
+		// graceful-restart-bmc restarts the server's BMC (the reference restarts the host).
+		t, ok := resetOperations[op]
+		reset := func() error { return sc.bmc.Reset(ctx, s.Spec.SystemURI, t) }
+		if !ok {
+			t = bmc.ResetGracefulRestart
+			reset = func() error { return sc.bmc.ResetManager(ctx, t) }
+		}
+		if err := reset(); err != nil {
 			if !errors.Is(err, bmc.ErrNotSupported) {
 				return ctrl.Result{}, true, fmt.Errorf("operation %s: %w", op, err)
 			}

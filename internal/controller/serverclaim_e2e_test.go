@@ -207,6 +207,9 @@ func TestClaimDeletableWhileBMCUnreachable(t *testing.T) {
 	g.Eventually(func(g Gomega) {
 		g.Expect(getServer(g, s).Status.State).To(Equal(metalv1alpha1.ServerStateError))
 		g.Expect(readyReason(getClaim(g, c))).To(Equal(metalv1alpha1.ReasonServerError))
+		// kubectl describe on the claim is enough: the cause, the status code, since when.
+		ready := meta.FindStatusCondition(getClaim(g, c).Status.Conditions, metalv1alpha1.ServerClaimReady)
+		g.Expect(ready.Message).To(MatchRegexp(`is in Error: BMC Unreachable \(HTTP 503\) since \d{4}-\d\d-\d\dT`))
 	}).Should(Succeed())
 	g.Expect(env.Client.Delete(t.Context(), c)).To(Succeed())
 	g.Eventually(func() bool {

@@ -55,6 +55,13 @@ var BMCErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Help: "BMC failures seen by the server controller, by reason (Unreachable, Unauthorized, TLSError, SystemNotFound, ...).",
 }, []string{"reason"})
 
+// BMCResets counts the resets the BMC controller sent to BMCs (Redfish Manager.Reset), by
+// why (UserRequested, AutoResetting) and outcome (sent, failed).
+var BMCResets = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "metal_bmc_resets_total",
+	Help: "Resets sent to BMCs (Redfish Manager.Reset), by reason (UserRequested, AutoResetting) and result (sent, failed).",
+}, []string{"reason", "result"})
+
 // NoResponseCode is the code label of a BMC request that got no HTTP response (connection
 // refused, timeout, TLS failure).
 const NoResponseCode = "error"
@@ -179,11 +186,11 @@ var (
 	collector       = NewServerCollector(nil)
 )
 
-// RegisterBMCMetrics registers the BMC metrics (BMCErrors, BMCRequestDuration) on
+// RegisterBMCMetrics registers the BMC metrics (BMCErrors, BMCRequestDuration, BMCResets) on
 // controller-runtime's registry, once per process.
 func RegisterBMCMetrics() {
 	registerBMCOnce.Do(func() {
-		ctrlmetrics.Registry.MustRegister(BMCErrors, BMCRequestDuration)
+		ctrlmetrics.Registry.MustRegister(BMCErrors, BMCRequestDuration, BMCResets)
 	})
 }
 

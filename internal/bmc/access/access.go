@@ -13,6 +13,8 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
@@ -80,6 +82,16 @@ func Failure(err error) (reason string, answered bool) {
 func Reason(err error) string {
 	reason, _ := Failure(err)
 	return reason
+}
+
+// StatusCode is the HTTP status a BMC answered with, when err carries one; 0 when the BMC
+// did not answer at all (connection refused, timeout, unresolvable name) or err is not the
+// BMC's.
+func StatusCode(err error) int {
+	if he, ok := errors.AsType[*redfish.HTTPError](err); ok {
+		return he.StatusCode
+	}
+	return 0
 }
 
 // UntrustedCertificateHint says what to do about a BMC certificate the manager does not trust.
@@ -186,7 +198,7 @@ func (c *RedfishConnector) endpoint(ctx context.Context, server *metalv1alpha1.S
 		}
 		switch obj.Status.State {
 		case metalv1alpha1.BMCStateError, metalv1alpha1.BMCStatePending:
-			return bmcEndpoint{}, NewError(metalv1alpha1.ReasonBMCNotReady, "BMC %s is %s", obj.Name, obj.Status.State)
+			return bmcEndpoint{}, NewError(metalv1alpha1.ReasonBMCNotReady, "%s", notReadyMessage(obj))
 		}
 		address := bmcAddress(obj)
 		if address == "" {
@@ -198,6 +210,17 @@ func (c *RedfishConnector) endpoint(ctx context.Context, server *metalv1alpha1.S
 		return bmcEndpoint{address: b.Address, protocol: b.Protocol, secret: b.BMCSecretRef.Name}, nil
 	}
 	return bmcEndpoint{}, NewError(metalv1alpha1.ReasonNoBMC, "neither spec.bmcRef nor spec.bmc is set")
+}
+
+// notReadyMessage says why a BMC object cannot be used, for its servers' conditions: its
+// state and, while its Ready condition is False, that condition's reason and message (so
+// that a server, and a claim of it, carry the BMC's cause: unreachable, the HTTP status).
+func notReadyMessage(obj *metalv1alpha1.BMC) string {
+	msg := fmt.Sprintf("BMC %s is %s", obj.Name, obj.Status.State)
+	if c := meta.FindStatusCondition(obj.Status.Conditions, metalv1alpha1.BMCReady); c != nil && c.Status == metav1.ConditionFalse {
+		msg += fmt.Sprintf(" (%s): %s", c.Reason, c.Message)
+	}
+	return message.Truncate(msg, message.MaxCondition)
 }
 
 // bmcAddress is where a BMC object is reached: spec.hostname, else spec.access.ip, else

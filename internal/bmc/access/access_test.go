@@ -12,6 +12,7 @@ import (
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/bmc"
+	"github.com/metalfleet/metal-operator/internal/bmc/redfish"
 )
 
 // TestFailure: the one mapping from errors to reasons. Only the bmc package's sentinels and
@@ -54,4 +55,14 @@ func TestFailureAnswered(t *testing.T) {
 		_, answered := Failure(err)
 		g.Expect(answered).To(Equal(want), "%v", err)
 	}
+}
+
+// StatusCode tells a BMC that answered (with its HTTP status) from one that did not.
+func TestStatusCode(t *testing.T) {
+	g := NewWithT(t)
+	answered := fmt.Errorf("reading systems: %w", &redfish.HTTPError{Method: "GET", Path: "/redfish/v1/Systems", StatusCode: 503})
+	g.Expect(StatusCode(answered)).To(Equal(503))
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	g.Expect(StatusCode(refused)).To(BeZero())
+	g.Expect(StatusCode(nil)).To(BeZero())
 }

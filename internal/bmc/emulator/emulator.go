@@ -4,7 +4,8 @@
 // It serves the subset of Redfish the operator uses (service root, systems with reset action
 // and boot/LED PATCH, boot options, processors, memory, Ethernet interfaces, storage, one
 // manager, sessions, accounts)
-// for any number of systems, and lets a test inject faults: an unavailable or slow BMC, changed
+// for any number of systems, and lets a test inject faults: an unavailable or slow BMC, a hung
+// Redfish service that a Manager.Reset cures (SetHung, ManagerResetCount), changed
 // credentials, an operating system that ignores graceful shutdown, power changed out of band,
 // systems that appear and disappear. With Options.TLS it serves HTTPS with a self-signed
 // certificate (CertificatePEM), as most real BMCs do.
@@ -72,6 +73,9 @@ type Options struct {
 	TLS bool
 	// TLSHosts are further DNS names or IP addresses the certificate is valid for.
 	TLSHosts []string
+	// ManagerResetDelay is how long the BMC takes to restart after a Manager.Reset: every
+	// request answers 503 meanwhile. 0 makes the restart immediate.
+	ManagerResetDelay time.Duration
 }
 
 // BootRecord is one boot of a system: what it booted from and when.
@@ -91,8 +95,12 @@ type Emulator struct {
 	managerMAC  string
 
 	unavailable atomic.Bool
-	latency     atomic.Int64
-	requests    atomic.Int64
+	// hung, rebootUntil and managerResets: see SetHung and ManagerResetCount.
+	hung          atomic.Bool
+	rebootUntil   atomic.Int64
+	managerResets atomic.Int64
+	latency       atomic.Int64
+	requests      atomic.Int64
 
 	// mu guards the maps, the listing order, the credentials and the sessions. A system's own
 	// state is guarded by system.mu; take mu first if both are needed.

@@ -53,7 +53,7 @@ func (e *Emulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.Header().Set("OData-Version", "4.0")
-	if e.unavailable.Load() {
+	if e.unavailable.Load() || e.rebooting(time.Now()) {
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, "ServiceTemporarilyUnavailable", "The service is temporarily unavailable.")
 		return
@@ -73,6 +73,11 @@ func (e *Emulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	segs := strings.Split(strings.TrimPrefix(strings.TrimPrefix(path, rootPath), "/"), "/")
 	if len(segs) == 1 && segs[0] == "" {
 		segs = nil
+	}
+
+	if e.hung.Load() && len(segs) > 0 && segs[0] != "Managers" && segs[0] != "SessionService" {
+		writeError(w, http.StatusServiceUnavailable, "ServiceTemporarilyUnavailable", "The service is temporarily unavailable.")
+		return
 	}
 
 	public := len(segs) == 0 || // the service root needs no authentication
@@ -373,6 +378,12 @@ func etagListContains(header, etag string) bool {
 
 // serveManagers routes /redfish/v1/Managers/...
 func (e *Emulator) serveManagers(w http.ResponseWriter, r *http.Request, segs []string) {
+	if len(segs) == 3 && segs[0] == "BMC" && segs[1] == "Actions" && segs[2] == "Manager.Reset" {
+		if allow(w, r, http.MethodPost) {
+			e.resetManager(w, r)
+		}
+		return
+	}
 	if !allow(w, r, http.MethodGet) {
 		return
 	}
@@ -389,6 +400,7 @@ func (e *Emulator) serveManagers(w http.ResponseWriter, r *http.Request, segs []
 			"FirmwareVersion": "1.2.3-emu", "PowerState": "On",
 			"Status":             obj{"State": "Enabled", "Health": "OK"},
 			"EthernetInterfaces": ref(managerPath + "/EthernetInterfaces"),
+			"Actions":            managerActions(),
 		}
 	case len(segs) == 2 && segs[1] == "EthernetInterfaces":
 		body = collectionOf("#EthernetInterfaceCollection.EthernetInterfaceCollection", managerPath+"/EthernetInterfaces",

@@ -160,12 +160,7 @@ func (c *Client) reset(ctx context.Context, systemURI string, sys *computerSyste
 	if target == "" {
 		target = strings.TrimSuffix(systemURI, "/") + "/Actions/ComputerSystem.Reset"
 	}
-	if allowed := sys.Actions.Reset.AllowableValues; len(allowed) > 0 && !slices.Contains(allowed, string(t)) {
-		return fmt.Errorf("redfish: POST %s: %w: reset type %s not in the allowable values %v",
-			pathOf(target), bmc.ErrNotSupported, t, allowed)
-	}
-	_, err := c.do(ctx, http.MethodPost, target, map[string]string{"ResetType": string(t)}, nil)
-	return err
+	return c.postReset(ctx, target, sys.Actions.Reset.AllowableValues, t)
 }
 
 // SetBootOverride sets the boot source override of a system. It does nothing if the system
