@@ -225,13 +225,14 @@ func (s *Server) serveHTTPBoot(w http.ResponseWriter, r *http.Request) {
 	s.streamArtifact(w, r, sbc, sbc.Status.Image.Kernel, "application/efi")
 }
 
-// serveArtifact streams GET /artifacts/{namespace}/{name}/{digest}: a layer pinned in the
+// serveArtifact streams GET /artifacts/{namespace}/{name}/{digest} to the address the current
+// boot of the configuration is pinned to (read live: the pin may be milliseconds old): a layer pinned in the
 // status of a Ready configuration, and nothing else.
 func (s *Server) serveArtifact(w http.ResponseWriter, r *http.Request) {
 	key := types.NamespacedName{Namespace: r.PathValue("namespace"), Name: r.PathValue("name")}
 	digest := r.PathValue("digest")
 	sbc := &metalv1alpha1.ServerBootConfiguration{}
-	if err := s.client.Get(r.Context(), key, sbc); err != nil {
+	if err := s.reader.Get(r.Context(), key, sbc); err != nil {
 		if apierrors.IsNotFound(err) {
 			http.Error(w, "not found", http.StatusNotFound)
 			return

@@ -130,6 +130,13 @@ func TestClaimEndToEnd(t *testing.T) {
 			history := w.em.BootHistory(s.Spec.SystemUUID)
 			g.Expect(history).NotTo(BeEmpty())
 			g.Expect(history[len(history)-1].Target).To(Equal(bmc.BootTargetPxe))
+			// The network boot opened a boot-credential window; no credential is issued
+			// before the boot server sees the machine's first request.
+			sbc := &metalv1alpha1.ServerBootConfiguration{}
+			g.Expect(env.Client.Get(t.Context(), client.ObjectKey{Namespace: w.ns, Name: c.Name}, sbc)).To(Succeed())
+			g.Expect(sbc.Status.BootCredential).NotTo(BeNil())
+			g.Expect(sbc.Status.BootCredential.WindowOpenedAt.IsZero()).To(BeFalse())
+			g.Expect(sbc.Status.BootCredential.Hash).To(BeEmpty())
 
 			g.Expect(env.Client.Delete(t.Context(), c)).To(Succeed())
 			g.Eventually(func(g Gomega) {
