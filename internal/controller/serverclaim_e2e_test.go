@@ -28,12 +28,18 @@ type claimWorld struct {
 	secret *metalv1alpha1.BMCSecret
 }
 
-func newClaimWorld(t *testing.T, systems int) *claimWorld {
+// newClaimWorld starts the world; extra registers more runnables (e.g. the boot server).
+func newClaimWorld(t *testing.T, systems int, extra ...func(manager.Manager) error) *claimWorld {
 	t.Helper()
 	w := &claimWorld{t: t, ns: env.Namespace(t)}
 	startManager(t, func(mgr manager.Manager) error {
 		if err := setupClaimController(mgr, testClaimOptions()); err != nil {
 			return err
+		}
+		for _, register := range extra {
+			if err := register(mgr); err != nil {
+				return err
+			}
 		}
 		opts := testServerOptions()
 		return (&ServerReconciler{
