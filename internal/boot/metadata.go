@@ -71,11 +71,7 @@ func (s *Server) serveMetadata(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case key != "":
 		v, ok := userData[key]
-		if !ok {
-			http.Error(w, "not found", http.StatusNotFound)
-			return
-		}
-		writeText(w, v)
+		writeText(w, v, ok)
 	case field == "user-data":
 		if userData == nil {
 			http.Error(w, "not found", http.StatusNotFound)
@@ -84,11 +80,7 @@ func (s *Server) serveMetadata(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, userData)
 	case field != "":
 		v, ok := md[field]
-		if !ok {
-			http.Error(w, "not found", http.StatusNotFound)
-			return
-		}
-		writeText(w, v)
+		writeText(w, v, ok)
 	default:
 		all := map[string]any{}
 		for k, v := range md {
@@ -219,7 +211,12 @@ func sortedKeys(m map[string][]byte) []string {
 	return slices.Sorted(maps.Keys(m))
 }
 
-func writeText(w http.ResponseWriter, v string) {
+// writeText answers v as text, or 404 when it was not found.
+func writeText(w http.ResponseWriter, v string, found bool) {
+	if !found {
+		http.Error(w, "not found", http.StatusNotFound)
+		return
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write([]byte(v))

@@ -46,6 +46,15 @@ func do(g Gomega, c *http.Client, method, url string, header map[string]string, 
 	return resp.StatusCode, string(b)
 }
 
+// booted is a machine of a fresh fixture that fetched its script inside a window.
+func booted(t *testing.T, name string, withIgnition bool) (*fixture, *machine, string) {
+	t.Helper()
+	f := start(t)
+	m := f.newMachine(t, name, withIgnition)
+	f.waitReady(t, m)
+	return f, m, f.boot(t, m)
+}
+
 func credentialOf(g Gomega, script string) string {
 	_, after, ok := strings.Cut(script, "metal.boot_credential=")
 	g.Expect(ok).To(BeTrue(), script)
@@ -70,10 +79,7 @@ func misuseReason(g Gomega, m *machine) string {
 // the configuration says BootCredentialMisused; the store holds only a hash.
 func TestIgnitionFetchedOnceThenGone(t *testing.T) {
 	g := NewWithT(t)
-	f := start(t)
-	m := f.newMachine(t, "once", true)
-	f.waitReady(t, m)
-	script := f.boot(t, m)
+	f, m, script := booted(t, "once", true)
 	credential := credentialOf(g, script)
 	url := ignitionRe.FindStringSubmatch(script)[1]
 	g.Expect(url).To(Equal(f.base + "/ignition/" + credential))
@@ -105,10 +111,7 @@ func TestIgnitionFetchedOnceThenGone(t *testing.T) {
 // boot is served to another address: no script with a URL, no artifact, no ignition.
 func TestCredentialPinnedToTheFirstRequester(t *testing.T) {
 	g := NewWithT(t)
-	f := start(t)
-	m := f.newMachine(t, "pinned", true)
-	f.waitReady(t, m)
-	script := f.boot(t, m)
+	f, m, script := booted(t, "pinned", true)
 	url := ignitionRe.FindStringSubmatch(script)[1]
 	kernel := kernelLine.FindStringSubmatch(script)[1]
 	stranger := clientFrom(other)
@@ -170,10 +173,7 @@ func TestNoBootOutsideAWindow(t *testing.T) {
 // TestExpiredCredentialRefused: a credential past its expiry is refused everywhere.
 func TestExpiredCredentialRefused(t *testing.T) {
 	g := NewWithT(t)
-	f := start(t)
-	m := f.newMachine(t, "expired", true)
-	f.waitReady(t, m)
-	script := f.boot(t, m)
+	f, m, script := booted(t, "expired", true)
 	credential := credentialOf(g, script)
 	kernel := kernelLine.FindStringSubmatch(script)[1]
 	g.Eventually(func() error {
@@ -228,10 +228,7 @@ func TestBootStateNeedsTheCredential(t *testing.T) {
 // server started afresh (a restarted or second manager) serves a boot issued by another.
 func TestAnotherBootServerHonoursTheCredential(t *testing.T) {
 	g := NewWithT(t)
-	f := start(t)
-	m := f.newMachine(t, "restart", true)
-	f.waitReady(t, m)
-	script := f.boot(t, m)
+	f, m, script := booted(t, "restart", true)
 	credential := credentialOf(g, script)
 
 	fresh, err := boot.NewServer(env.Client, env.Client, f.resolver, boot.Options{ExternalURL: "http://boot.example"})
