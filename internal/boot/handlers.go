@@ -135,6 +135,14 @@ func (s *Server) serveIPXE(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	// The cached copy turns most requests outside a window away without an API request; a
+	// window opened a moment ago and not yet in the cache costs that boot one local boot
+	// attempt at worst, and the machine asks seconds after its power-on.
+	if !windowOpen(sbc.Status.BootCredential, time.Now(), s.opts.CredentialTTL) {
+		_, _ = io.WriteString(w, localBootScript)
+		bootmetrics.BootScriptsServed.WithLabelValues(bootmetrics.ResultLocalBoot).Inc()
+		return
+	}
 	credential, err := s.issueCredential(r.Context(), client.ObjectKeyFromObject(sbc), clientIP(r))
 	switch {
 	case errors.Is(err, errNoWindow):

@@ -207,12 +207,22 @@ func openWindow(t *testing.T, m *machine, opened time.Time) {
 // boot opens a window for the machine and fetches its iPXE script, as the machine would.
 func (f *fixture) boot(t *testing.T, m *machine) string {
 	t.Helper()
-	g := NewWithT(t)
 	openWindow(t, m, time.Now())
-	code, script := httpGet(g, f.base+"/ipxe/"+m.uuid)
-	g.Expect(code).To(Equal(http.StatusOK))
-	g.Expect(string(script)).To(ContainSubstring("metal.boot_credential="), string(script))
-	return string(script)
+	return f.fetchScript(t, "/ipxe/"+m.uuid)
+}
+
+// fetchScript asks path until the boot server's cache shows the window just opened (until
+// then it answers a local boot, and issues nothing) and returns the script with the credential.
+func (f *fixture) fetchScript(t *testing.T, path string) string {
+	t.Helper()
+	var script string
+	NewWithT(t).Eventually(func(g Gomega) {
+		code, body := httpGet(g, f.base+path)
+		g.Expect(code).To(Equal(http.StatusOK))
+		script = string(body)
+		g.Expect(script).To(ContainSubstring("metal.boot_credential="))
+	}).Should(Succeed())
+	return script
 }
 
 func httpGet(g Gomega, url string) (int, []byte) {
@@ -262,9 +272,7 @@ func TestIPXEBootAsAClientWouldFollowIt(t *testing.T) {
 		"/ipxe?uuid=" + randomUUID() + "&mac=" + m.mac,
 	} {
 		openWindow(t, m, time.Now())
-		c, script := httpGet(g, f.base+u)
-		g.Expect(c).To(Equal(http.StatusOK), u)
-		g.Expect(string(script)).To(ContainSubstring("metal.boot_credential="), u)
+		f.fetchScript(t, u)
 	}
 	text := f.boot(t, m)
 	g.Expect(counterValue(t, bootmetrics.BootScriptsServed.WithLabelValues(bootmetrics.ResultServed))).To(BeNumerically(">", served))
