@@ -223,8 +223,9 @@ func (s *Server) serveHTTPBoot(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The firmware cannot carry a credential, but the request pins the boot to its address
-	// like an iPXE request does, so that nobody else gets this boot's artifacts.
-	if _, err := s.issueCredential(r.Context(), client.ObjectKeyFromObject(sbc), clientIP(r)); err != nil {
+	// like an iPXE request does, so that nobody else gets this boot's artifacts. The pinned
+	// address may ask again (firmware often sends HEAD before GET).
+	if err := s.pinHTTPBoot(r, client.ObjectKeyFromObject(sbc)); err != nil {
 		bootmetrics.BootScriptsServed.WithLabelValues(bootmetrics.ResultLocalBoot).Inc()
 		http.Error(w, "no network boot expected", refusalCode(err))
 		return

@@ -93,6 +93,24 @@ func (s *Server) issueCredential(ctx context.Context, key types.NamespacedName, 
 	return credential, err
 }
 
+// pinHTTPBoot issues the credential of an expected boot to a UEFI HTTP boot request, or
+// accepts the request if the active credential is already pinned to its address.
+func (s *Server) pinHTTPBoot(r *http.Request, key types.NamespacedName) error {
+	ip := clientIP(r)
+	_, err := s.issueCredential(r.Context(), key, ip)
+	if !errors.Is(err, errNoWindow) {
+		return err
+	}
+	sbc := &metalv1alpha1.ServerBootConfiguration{}
+	if err := s.reader.Get(r.Context(), key, sbc); err != nil {
+		return fmt.Errorf("reading boot configuration %s: %w", key, err)
+	}
+	if c := sbc.Status.BootCredential; credentialActive(c, time.Now()) && c.PinnedIP == ip {
+		return nil
+	}
+	return errNoWindow
+}
+
 // authorize checks a credential presented by r: well formed, the hash of its
 // configuration's live status, active, and from the pinned address. A valid credential from
 // another address is reported as misuse. It returns the configuration read live.

@@ -315,6 +315,21 @@ func TestMetadataServiceAnswersThePinnedAddress(t *testing.T) {
 		g.Expect(body).NotTo(ContainSubstring("cloud-config"), path)
 	}
 
+	// User data in a Secret of another type is refused as the reference does.
+	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "meta-opaque"}, StringData: map[string]string{"k": "v"}})
+	g.Eventually(func() error {
+		cur := &metalv1alpha1.ServerClaim{}
+		if err := env.Client.Get(t.Context(), client.ObjectKeyFromObject(claim), cur); err != nil {
+			return err
+		}
+		before := cur.DeepCopy()
+		cur.Spec.UserDataRef = &metalv1alpha1.LocalObjectReference{Name: "meta-opaque"}
+		return env.Client.Patch(t.Context(), cur, client.MergeFrom(before))
+	}).Should(Succeed())
+	code, body = get(http.DefaultClient, "/v1/user-data", flavor)
+	g.Expect(code).To(Equal(http.StatusInternalServerError))
+	g.Expect(body).To(ContainSubstring("wrong secret type for user-data 'Opaque'"))
+
 	// Once the claim is gone, the server's metadata is no longer served.
 	g.Expect(env.Client.Delete(t.Context(), claim)).To(Succeed())
 	g.Eventually(func() int { c, _ := get(http.DefaultClient, "/v1/", flavor); return c }).Should(Equal(http.StatusNotFound))
