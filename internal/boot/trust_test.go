@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -20,17 +19,12 @@ import (
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/boot"
 	bootmetrics "github.com/metalfleet/metal-operator/internal/boot/metrics"
+	"github.com/metalfleet/metal-operator/internal/testing/testenv"
 )
 
 // other is a second loopback address: a machine on the boot network that is not the one
 // the credential was pinned to.
 const other = "127.0.0.2"
-
-// clientFrom is an HTTP client whose connections come from the source address ip.
-func clientFrom(ip string) *http.Client {
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
-	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}}
-}
 
 func do(g Gomega, c *http.Client, method, url string, header map[string]string, body string) (int, string) {
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
@@ -114,7 +108,7 @@ func TestCredentialPinnedToTheFirstRequester(t *testing.T) {
 	f, m, script := booted(t, "pinned", true)
 	url := ignitionRe.FindStringSubmatch(script)[1]
 	kernel := kernelLine.FindStringSubmatch(script)[1]
-	stranger := clientFrom(other)
+	stranger := testenv.ClientFrom(other)
 
 	code, body := do(g, stranger, http.MethodGet, f.base+"/ipxe/"+m.uuid, nil, "")
 	g.Expect(code).To(Equal(http.StatusOK))
@@ -211,7 +205,7 @@ func TestBootStateNeedsTheCredential(t *testing.T) {
 	g.Expect(meta.FindStatusCondition(liveSBC(g, m).Status.Conditions, metalv1alpha1.BootConfigurationBootStateReceived)).To(BeNil(),
 		"another boot's credential reports only that boot")
 	bearer := map[string]string{"Authorization": "Bearer " + credential}
-	g.Expect(post(clientFrom(other), bearer, body)).To(Equal(http.StatusForbidden))
+	g.Expect(post(testenv.ClientFrom(other), bearer, body)).To(Equal(http.StatusForbidden))
 	g.Expect(post(http.DefaultClient, bearer, `not json`)).To(Equal(http.StatusBadRequest))
 
 	g.Expect(post(http.DefaultClient, bearer, body)).To(Equal(http.StatusOK))
@@ -310,7 +304,7 @@ func TestMetadataServiceAnswersThePinnedAddress(t *testing.T) {
 	code, _ = get(http.DefaultClient, "/v1/rack", flavor)
 	g.Expect(code).To(Equal(http.StatusOK))
 	for _, path := range []string{"/v1/", "/v1/rack", "/v1/user-data", "/v1/user-data/cloud-config"} {
-		code, body = get(clientFrom(other), path, flavor)
+		code, body = get(testenv.ClientFrom(other), path, flavor)
 		g.Expect(code).To(Equal(http.StatusNotFound), path)
 		g.Expect(body).NotTo(ContainSubstring("cloud-config"), path)
 	}

@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/metalfleet/metal-operator/internal/boot"
 	"github.com/metalfleet/metal-operator/internal/boot/image"
 	"github.com/metalfleet/metal-operator/internal/index"
+	"github.com/metalfleet/metal-operator/internal/testing/testenv"
 )
 
 // TestClaimBootsOnceThroughTheBootServer: the real claim and server controllers, an emulated
@@ -55,9 +55,7 @@ func TestClaimBootsOnceThroughTheBootServer(t *testing.T) {
 	}).Should(Succeed())
 
 	get := func(from, url string) (int, string) {
-		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
-		hc := &http.Client{Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}}
-		resp, err := hc.Get(url)
+		resp, err := testenv.ClientFrom(from).Get(url)
 		g.Expect(err).NotTo(HaveOccurred())
 		defer func() { _ = resp.Body.Close() }()
 		b, err := io.ReadAll(resp.Body)
