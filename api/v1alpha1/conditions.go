@@ -163,6 +163,15 @@ const (
 	ReasonBootStateReceived = "BootStateReceived"
 	// ReasonBootFailed: the server reported that it did not boot.
 	ReasonBootFailed = "BootFailed"
+
+	// BootConfigurationBootCredentialMisused is True once a boot credential was presented
+	// again after its ignition fetch limit, or from an address it is not pinned to.
+	BootConfigurationBootCredentialMisused = "BootCredentialMisused"
+	// ReasonIgnitionRefetched: the ignition was requested again after the fetch limit.
+	ReasonIgnitionRefetched = "IgnitionRefetched"
+	// ReasonWrongSourceAddress: the credential was presented from another address than the
+	// one it is pinned to.
+	ReasonWrongSourceAddress = "WrongSourceAddress"
 )
 
 // ServerReadinessRule condition types and reasons. Ready=False says why a rule is not

@@ -84,6 +84,51 @@ type ServerBootConfigurationStatus struct {
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// BootCredential is the window of the boot the operator expects and the credential the
+	// boot server issued for it (docs/security.md). Only a hash of the credential is stored.
+	// +optional
+	BootCredential *BootCredentialStatus `json:"bootCredential,omitempty"`
+}
+
+// BootCredentialStatus is one expected network boot of a configuration's server.
+//
+// The server controller opens the window (sets WindowOpenedAt, clears the rest) when it
+// starts a network boot; the boot server issues the credential on the first iPXE request
+// inside the window, pins it to the requester's IP, counts ignition fetches and revokes it
+// when the boot is reported done.
+type BootCredentialStatus struct {
+	// WindowOpenedAt is when the operator started the network boot.
+	// +required
+	WindowOpenedAt metav1.Time `json:"windowOpenedAt"`
+
+	// Hash is the hex SHA-256 of the credential's secret part; empty until issued.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Hash string `json:"hash,omitempty"`
+
+	// IssuedAt is when the boot server issued the credential.
+	// +optional
+	IssuedAt *metav1.Time `json:"issuedAt,omitempty"`
+
+	// ExpiresAt is when the credential stops being honoured.
+	// +optional
+	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
+
+	// PinnedIP is the address the credential was issued to; every later request of the boot,
+	// and metadata requests while the claim holds the server, must come from it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=45
+	PinnedIP string `json:"pinnedIP,omitempty"`
+
+	// IgnitionFetches counts the ignition fetches served with the credential.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	IgnitionFetches int32 `json:"ignitionFetches,omitempty"`
+
+	// BootDone is true once the server reported its boot state: the credential is revoked.
+	// +optional
+	BootDone bool `json:"bootDone,omitempty"`
 }
 
 // +kubebuilder:object:root=true

@@ -11,13 +11,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -121,7 +121,9 @@ func (s *Server) lookupForBoot(w http.ResponseWriter, r *http.Request, uuid, mac
 }
 
 // serveIPXE answers GET /ipxe/{uuid} and GET /ipxe?uuid=...&mac=... with the iPXE script of
-// the server's Ready boot configuration.
+// the server's Ready boot configuration, carrying a boot credential issued to the requester
+// then and there, if a boot is expected and its credential was not issued yet; with a
+// script that boots from local disk otherwise.
 func (s *Server) serveIPXE(w http.ResponseWriter, r *http.Request) {
 	uuid := r.PathValue("uuid")
 	if uuid == "" {
@@ -131,34 +133,54 @@ func (s *Server) serveIPXE(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	script := s.ipxeScript(sbc)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	_, _ = io.WriteString(w, script)
+	// The cached copy turns most requests outside a window away without an API request; a
+	// window opened a moment ago and not yet in the cache costs that boot one local boot
+	// attempt at worst, and the machine asks seconds after its power-on.
+	if !windowOpen(sbc.Status.BootCredential, time.Now(), s.opts.CredentialTTL) {
+		_, _ = io.WriteString(w, localBootScript)
+		bootmetrics.BootScriptsServed.WithLabelValues(bootmetrics.ResultLocalBoot).Inc()
+		return
+	}
+	credential, err := s.issueCredential(r.Context(), client.ObjectKeyFromObject(sbc), clientIP(r))
+	switch {
+	case errors.Is(err, errNoWindow):
+		_, _ = io.WriteString(w, localBootScript)
+		bootmetrics.BootScriptsServed.WithLabelValues(bootmetrics.ResultLocalBoot).Inc()
+		return
+	case err != nil:
+		bootmetrics.BootScriptsServed.WithLabelValues(bootmetrics.ResultError).Inc()
+		s.log.Error(err, "Issuing a boot credential", "ServerBootConfiguration", klog.KObj(sbc))
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	_, _ = io.WriteString(w, s.ipxeScript(sbc, credential))
 	bootmetrics.BootScriptsServed.WithLabelValues(bootmetrics.ResultServed).Inc()
-	s.log.V(1).Info("Served an iPXE script", "Server", klog.KObj(srv), "ServerBootConfiguration", klog.KObj(sbc))
+	s.log.Info("Issued a boot credential", "Server", klog.KObj(srv), "ServerBootConfiguration", klog.KObj(sbc), "source", clientIP(r))
 }
+
+// localBootScript hands the boot back to the firmware, which goes on to the next boot
+// device (the local disk). It carries no URL and no credential.
+const localBootScript = "#!ipxe\necho No network boot expected: booting from local disk\nexit\n"
 
 // artifactURL is where the boot server streams a pinned layer of a configuration.
 func (s *Server) artifactURL(sbc *metalv1alpha1.ServerBootConfiguration, a *metalv1alpha1.BootArtifact) string {
 	return fmt.Sprintf("%s/artifacts/%s/%s/%s", s.base, sbc.Namespace, sbc.Name, a.Digest)
 }
 
-// IgnitionURL is the URL of a configuration's ignition, with its token.
-func (s *Server) IgnitionURL(sbc *metalv1alpha1.ServerBootConfiguration) string {
-	return s.base + "/ignition/" + s.tokens.token(client.ObjectKeyFromObject(sbc), sbc.UID)
-}
-
-// ipxeScript renders the iPXE script that boots a Ready configuration.
-func (s *Server) ipxeScript(sbc *metalv1alpha1.ServerBootConfiguration) string {
+// ipxeScript renders the iPXE script that boots a Ready configuration with a credential:
+// in the ignition URL, and as metal.boot_credential for the boot state report.
+func (s *Server) ipxeScript(sbc *metalv1alpha1.ServerBootConfiguration, credential string) string {
 	img := sbc.Status.Image
 	args := []string{"initrd=initrd"}
 	if sbc.Spec.IgnitionSecretRef != nil {
-		args = append(args, "ignition.firstboot", "ignition.platform.id=metal", "ignition.config.url="+s.IgnitionURL(sbc))
+		args = append(args, "ignition.firstboot", "ignition.platform.id=metal", "ignition.config.url="+s.base+"/ignition/"+credential)
 	}
 	if img.RootFS != nil {
 		args = append(args, "coreos.live.rootfs_url="+s.artifactURL(sbc, img.RootFS))
 	}
+	args = append(args, "metal.boot_credential="+credential)
 	args = append(args, s.opts.KernelArgs...)
 	var b strings.Builder
 	b.WriteString("#!ipxe\n")
@@ -200,17 +222,26 @@ func (s *Server) serveHTTPBoot(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// The firmware cannot carry a credential, but the request pins the boot to its address
+	// like an iPXE request does, so that nobody else gets this boot's artifacts. The pinned
+	// address may ask again (firmware often sends HEAD before GET).
+	if err := s.pinHTTPBoot(r, client.ObjectKeyFromObject(sbc)); err != nil {
+		bootmetrics.BootScriptsServed.WithLabelValues(bootmetrics.ResultLocalBoot).Inc()
+		http.Error(w, "no network boot expected", refusalCode(err))
+		return
+	}
 	bootmetrics.BootScriptsServed.WithLabelValues(bootmetrics.ResultServed).Inc()
 	s.streamArtifact(w, r, sbc, sbc.Status.Image.Kernel, "application/efi")
 }
 
-// serveArtifact streams GET /artifacts/{namespace}/{name}/{digest}: a layer pinned in the
+// serveArtifact streams GET /artifacts/{namespace}/{name}/{digest} to the address the current
+// boot of the configuration is pinned to (read live: the pin may be milliseconds old): a layer pinned in the
 // status of a Ready configuration, and nothing else.
 func (s *Server) serveArtifact(w http.ResponseWriter, r *http.Request) {
 	key := types.NamespacedName{Namespace: r.PathValue("namespace"), Name: r.PathValue("name")}
 	digest := r.PathValue("digest")
 	sbc := &metalv1alpha1.ServerBootConfiguration{}
-	if err := s.client.Get(r.Context(), key, sbc); err != nil {
+	if err := s.reader.Get(r.Context(), key, sbc); err != nil {
 		if apierrors.IsNotFound(err) {
 			http.Error(w, "not found", http.StatusNotFound)
 			return
@@ -219,7 +250,8 @@ func (s *Server) serveArtifact(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	if !isReady(sbc) {
+	// Only to the address a current boot is pinned to.
+	if c := sbc.Status.BootCredential; !isReady(sbc) || !credentialActive(c, time.Now()) || c.PinnedIP != clientIP(r) {
 		http.Error(w, "not found", http.StatusNotFound)
 		return
 	}
@@ -237,8 +269,14 @@ func (s *Server) serveArtifact(w http.ResponseWriter, r *http.Request) {
 // started aborts the connection, so that the client sees a truncated download rather than
 // a complete-looking wrong one.
 func (s *Server) streamArtifact(w http.ResponseWriter, r *http.Request, sbc *metalv1alpha1.ServerBootConfiguration, a *metalv1alpha1.BootArtifact, contentType string) {
+	ip := clientIP(r)
+	if !s.streams.acquire(ip) {
+		http.Error(w, "too many downloads at once", http.StatusTooManyRequests)
+		return
+	}
+	defer s.streams.release(ip)
 	w.Header().Set("Content-Type", contentType)
-	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	w.Header().Set("Cache-Control", "private, no-store")
 	w.Header().Set("ETag", strconv.Quote(a.Digest))
 	if a.Size > 0 {
 		w.Header().Set("Content-Length", strconv.FormatInt(a.Size, 10))
@@ -264,34 +302,18 @@ func (s *Server) streamArtifact(w http.ResponseWriter, r *http.Request, sbc *met
 	}
 }
 
-// serveIgnition answers GET /ignition/{token} with the ignition of the configuration the
-// token was made for. Any invalid token gets the same 404 as an unknown one.
+// serveIgnition answers GET /ignition/{credential} with the ignition of the boot the
+// credential was issued for, to the pinned address, at most IgnitionFetchLimit times. An
+// unknown, expired or revoked credential gets a 404, one from another address a 403, one
+// past the limit a 410 (the last two are reported as misuse).
 func (s *Server) serveIgnition(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	key, mac, err := s.tokens.parse(r.PathValue("token"))
+	sbc, err := s.authorize(r, r.PathValue("credential"))
 	if err != nil {
-		bootmetrics.IgnitionServed.WithLabelValues(bootmetrics.ResultDenied).Inc()
-		http.Error(w, "not found", http.StatusNotFound)
+		s.refuse(w, err, bootmetrics.IgnitionServed)
 		return
 	}
-	sbc := &metalv1alpha1.ServerBootConfiguration{}
-	if err := s.client.Get(ctx, key, sbc); err != nil {
-		if apierrors.IsNotFound(err) {
-			bootmetrics.IgnitionServed.WithLabelValues(bootmetrics.ResultDenied).Inc()
-			http.Error(w, "not found", http.StatusNotFound)
-			return
-		}
-		bootmetrics.IgnitionServed.WithLabelValues(bootmetrics.ResultError).Inc()
-		s.log.Error(err, "Getting a boot configuration for ignition", "ServerBootConfiguration", key)
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	if !s.tokens.verify(key, sbc.UID, mac) {
-		bootmetrics.IgnitionServed.WithLabelValues(bootmetrics.ResultDenied).Inc()
-		s.log.V(1).Info("Refused an ignition request with an invalid token", "ServerBootConfiguration", key)
-		http.Error(w, "not found", http.StatusNotFound)
-		return
-	}
+	key := client.ObjectKeyFromObject(sbc)
 	ref := sbc.Spec.IgnitionSecretRef
 	if ref == nil {
 		bootmetrics.IgnitionServed.WithLabelValues(bootmetrics.ResultNotFound).Inc()
@@ -318,80 +340,86 @@ func (s *Server) serveIgnition(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "ignition config not available", http.StatusServiceUnavailable)
 		return
 	}
+	// Counted only once there is something to serve: a fetch that found no config does not
+	// use the boot's only fetch up.
+	if err := s.consumeIgnitionFetch(r, key, sbc.Status.BootCredential.Hash); err != nil {
+		s.refuse(w, err, bootmetrics.IgnitionServed)
+		return
+	}
 	w.Header().Set("Content-Type", "application/vnd.coreos.ignition+json")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(rendered)
 	bootmetrics.IgnitionServed.WithLabelValues(bootmetrics.ResultServed).Inc()
-	s.log.V(1).Info("Served ignition", "ServerBootConfiguration", key)
+	s.log.Info("Served ignition", "ServerBootConfiguration", key, "source", clientIP(r))
 }
 
-// BootState is the body of POST /bootstate.
+// refuse answers a request whose credential was refused (see refusalCode), counting it in
+// counter.
+func (s *Server) refuse(w http.ResponseWriter, err error, counter *prometheus.CounterVec) {
+	code := refusalCode(err)
+	switch code {
+	case http.StatusInternalServerError:
+		counter.WithLabelValues(bootmetrics.ResultError).Inc()
+		s.log.Error(err, "Checking a boot credential")
+		http.Error(w, "internal error", code)
+	case http.StatusNotFound:
+		counter.WithLabelValues(bootmetrics.ResultDenied).Inc()
+		http.Error(w, "not found", code)
+	default:
+		counter.WithLabelValues(bootmetrics.ResultRefused).Inc()
+		http.Error(w, http.StatusText(code), code)
+	}
+}
+
+// BootState is the body of POST /bootstate; the request carries the boot credential in an
+// "Authorization: Bearer" header.
 type BootState struct {
-	// SystemUUID of the server that booted.
-	SystemUUID string `json:"systemUUID"`
+	// SystemUUID of the server that booted (optional; the credential says which boot it is).
+	SystemUUID string `json:"systemUUID,omitempty"`
 	// Booted is true when the server booted its configuration.
 	Booted bool `json:"booted"`
 }
 
-// serveBootState answers POST /bootstate: it sets the BootStateReceived condition of the
-// boot configuration of the server with that system UUID.
+// serveBootState answers POST /bootstate: with a valid credential from its pinned address,
+// it sets the BootStateReceived condition of the credential's configuration and revokes
+// the credential (the boot is done). 401 without a credential, as refusalCode otherwise.
 func (s *Server) serveBootState(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
+	credential := bearerCredential(r)
+	if credential == "" {
+		http.Error(w, "a boot credential is required", http.StatusUnauthorized)
+		return
+	}
 	var state BootState
-	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&state); err != nil || strings.TrimSpace(state.SystemUUID) == "" {
-		http.Error(w, `want JSON {"systemUUID": "...", "booted": true}`, http.StatusBadRequest)
+	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&state); err != nil {
+		http.Error(w, `want JSON {"booted": true}`, http.StatusBadRequest)
 		return
 	}
-	list := &metalv1alpha1.ServerList{}
-	if err := s.client.List(ctx, list, client.MatchingFields{index.ServerSystemUUID: strings.ToLower(strings.TrimSpace(state.SystemUUID))}); err != nil {
-		s.log.Error(err, "Listing servers for a boot state")
-		http.Error(w, "internal error", http.StatusInternalServerError)
+	sbc, err := s.authorize(r, credential)
+	if err != nil {
+		http.Error(w, http.StatusText(refusalCode(err)), refusalCode(err))
 		return
 	}
-	if len(list.Items) != 1 {
-		http.Error(w, "unknown server", http.StatusNotFound)
-		return
-	}
-	srv := &list.Items[0]
-	ref := srv.Spec.BootConfigurationRef
-	if ref == nil {
-		http.Error(w, "the server has no boot configuration", http.StatusNotFound)
-		return
-	}
+	server := sbc.Spec.ServerRef.Name
 	cond := metav1.Condition{
 		Type:    metalv1alpha1.BootConfigurationBootStateReceived,
 		Status:  metav1.ConditionTrue,
 		Reason:  metalv1alpha1.ReasonBootStateReceived,
-		Message: fmt.Sprintf("Server %s reported that it booted", srv.Name),
+		Message: fmt.Sprintf("Server %s reported that it booted", server),
 	}
 	if !state.Booted {
 		cond.Status, cond.Reason = metav1.ConditionFalse, metalv1alpha1.ReasonBootFailed
-		cond.Message = fmt.Sprintf("Server %s reported that it did not boot", srv.Name)
+		cond.Message = fmt.Sprintf("Server %s reported that it did not boot", server)
 	}
-	key := types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		sbc := &metalv1alpha1.ServerBootConfiguration{}
-		if err := s.reader.Get(ctx, key, sbc); err != nil {
-			return err
+	key := client.ObjectKeyFromObject(sbc)
+	if err := s.revokeCredential(r.Context(), key, sbc.Status.BootCredential.Hash, cond); err != nil {
+		if code := refusalCode(err); code != http.StatusInternalServerError {
+			http.Error(w, http.StatusText(code), code)
+			return
 		}
-		if sbc.Spec.ServerRef.Name != srv.Name {
-			return errNotFound
-		}
-		before := sbc.DeepCopy()
-		cond.ObservedGeneration = sbc.Generation
-		if !meta.SetStatusCondition(&sbc.Status.Conditions, cond) {
-			return nil
-		}
-		return s.client.Status().Patch(ctx, sbc, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
-	})
-	switch {
-	case err == nil:
-		s.log.Info("Received a boot state", "Server", klog.KObj(srv), "ServerBootConfiguration", key, "booted", state.Booted)
-		w.WriteHeader(http.StatusOK)
-	case apierrors.IsNotFound(err), errors.Is(err, errNotFound):
-		http.Error(w, "the server's boot configuration was not found", http.StatusNotFound)
-	default:
 		s.log.Error(err, "Recording a boot state", "ServerBootConfiguration", key)
 		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
 	}
+	s.log.Info("Received a boot state", "ServerBootConfiguration", key, "booted", state.Booted)
+	w.WriteHeader(http.StatusOK)
 }

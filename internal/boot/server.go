@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -40,10 +41,16 @@ type Options struct {
 	ExternalURL string
 	// CertFile and KeyFile, when both set, make the server speak HTTPS.
 	CertFile, KeyFile string
-	// TokenKey signs ignition tokens (at least MinTokenKeyLength bytes). When empty a random
-	// key is generated at start: tokens handed out before a restart then stop working (a
-	// server that reboots fetches a new script, and with it a new token).
-	TokenKey []byte
+	// CredentialTTL is how long a boot credential is honoured after it was issued, and how
+	// long after the operator started a network boot the credential can be issued.
+	CredentialTTL time.Duration
+	// IgnitionFetchLimit is how often one boot may fetch its ignition.
+	IgnitionFetchLimit int32
+	// ArtifactStreams caps the artifact downloads served at once, ArtifactStreamsPerClient
+	// those of one source address.
+	ArtifactStreams, ArtifactStreamsPerClient int
+	// Recorder, when set, emits the BootCredentialMisused Warning events.
+	Recorder events.EventRecorder
 	// KernelArgs are appended to the kernel command line of every iPXE script.
 	KernelArgs []string
 	// HTTPBootLoader is the path of an EFI program (typically an iPXE build that chains to
@@ -54,17 +61,27 @@ type Options struct {
 	ShutdownTimeout time.Duration
 }
 
+// Defaults of Options.
+const (
+	DefaultCredentialTTL            = 15 * time.Minute
+	DefaultIgnitionFetchLimit       = 1
+	DefaultArtifactStreams          = 64
+	DefaultArtifactStreamsPerClient = 4
+	// writeTimeout bounds writing the answer of every handler but the artifact streams.
+	writeTimeout = 30 * time.Second
+)
+
 // Server is the boot HTTP server. It is a manager.Runnable that runs on every replica (it
 // needs no leader election).
 type Server struct {
-	client client.Client
-	reader client.Reader
-	blobs  BlobOpener
-	opts   Options
-	base   string
-	tokens *tokenSigner
-	log    logr.Logger
-	mux    *http.ServeMux
+	client  client.Client
+	reader  client.Reader
+	blobs   BlobOpener
+	opts    Options
+	base    string
+	streams *streamLimiter
+	log     logr.Logger
+	mux     *http.ServeMux
 
 	mu       sync.Mutex
 	listener net.Addr
@@ -78,7 +95,9 @@ var (
 // +kubebuilder:rbac:groups=metal.ironcore.dev,resources=servers,verbs=get;list;watch
 // +kubebuilder:rbac:groups=metal.ironcore.dev,resources=serverbootconfigurations,verbs=get;list;watch
 // +kubebuilder:rbac:groups=metal.ironcore.dev,resources=serverbootconfigurations/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=metal.ironcore.dev,resources=serverclaims,verbs=get
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // NewServer returns a boot server. c reads Servers and ServerBootConfigurations (the
 // manager's cached client, with the indexes of index.Setup and
@@ -104,19 +123,27 @@ func NewServer(c client.Client, apiReader client.Reader, blobs BlobOpener, o Opt
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = 10 * time.Second
 	}
-	tokens, err := newTokenSigner(o.TokenKey)
-	if err != nil {
-		return nil, fmt.Errorf("boot server: %w", err)
+	if o.CredentialTTL <= 0 {
+		o.CredentialTTL = DefaultCredentialTTL
+	}
+	if o.IgnitionFetchLimit <= 0 {
+		o.IgnitionFetchLimit = DefaultIgnitionFetchLimit
+	}
+	if o.ArtifactStreams <= 0 {
+		o.ArtifactStreams = DefaultArtifactStreams
+	}
+	if o.ArtifactStreamsPerClient <= 0 {
+		o.ArtifactStreamsPerClient = DefaultArtifactStreamsPerClient
 	}
 	s := &Server{
-		client: c,
-		reader: apiReader,
-		blobs:  blobs,
-		opts:   o,
-		base:   strings.TrimSuffix(o.ExternalURL, "/"),
-		tokens: tokens,
-		log:    ctrl.Log.WithName("boot-server"),
-		mux:    http.NewServeMux(),
+		client:  c,
+		reader:  apiReader,
+		blobs:   blobs,
+		opts:    o,
+		base:    strings.TrimSuffix(o.ExternalURL, "/"),
+		streams: newStreamLimiter(o.ArtifactStreams, o.ArtifactStreamsPerClient),
+		log:     ctrl.Log.WithName("boot-server"),
+		mux:     http.NewServeMux(),
 	}
 	s.routes()
 	return s, nil
@@ -149,6 +176,7 @@ func (s *Server) Start(ctx context.Context) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
 	s.log.Info("Starting the boot server", "address", ln.Addr().String(), "externalURL", s.base)
@@ -177,12 +205,57 @@ func (s *Server) Start(ctx context.Context) error {
 }
 
 func (s *Server) routes() {
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	s.mux.HandleFunc("GET /ipxe", s.serveIPXE)
-	s.mux.HandleFunc("GET /ipxe/{uuid}", s.serveIPXE)
+	s.mux.HandleFunc("GET /healthz", bounded(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") }))
+	s.mux.HandleFunc("GET /ipxe", bounded(s.serveIPXE))
+	s.mux.HandleFunc("GET /ipxe/{uuid}", bounded(s.serveIPXE))
 	s.mux.HandleFunc("GET /httpboot", s.serveHTTPBoot)
 	s.mux.HandleFunc("GET /httpboot/{uuid}", s.serveHTTPBoot)
 	s.mux.HandleFunc("GET /artifacts/{namespace}/{name}/{digest}", s.serveArtifact)
-	s.mux.HandleFunc("GET /ignition/{token}", s.serveIgnition)
-	s.mux.HandleFunc("POST /bootstate", s.serveBootState)
+	s.mux.HandleFunc("GET /ignition/{credential}", bounded(s.serveIgnition))
+	s.mux.HandleFunc("POST /bootstate", bounded(s.serveBootState))
+	s.mux.HandleFunc("GET /v1/{$}", bounded(s.serveMetadata))
+	s.mux.HandleFunc("GET /v1/{field}", bounded(s.serveMetadata))
+	s.mux.HandleFunc("GET /v1/user-data/{key}", bounded(s.serveMetadata))
+}
+
+// bounded gives a non-streaming handler a write deadline, so that a client that does not
+// read cannot hold the connection (the artifact streams have none: they may be large).
+func bounded(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(writeTimeout))
+		h(w, r)
+	}
+}
+
+// streamLimiter caps concurrent artifact streams, in all and per source address.
+type streamLimiter struct {
+	mu              sync.Mutex
+	total, perIP    int
+	running         int
+	runningByClient map[string]int
+}
+
+func newStreamLimiter(total, perIP int) *streamLimiter {
+	return &streamLimiter{total: total, perIP: perIP, runningByClient: map[string]int{}}
+}
+
+// acquire takes a stream slot for ip, false when a cap is reached; release gives it back.
+func (l *streamLimiter) acquire(ip string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.running >= l.total || l.runningByClient[ip] >= l.perIP {
+		return false
+	}
+	l.running++
+	l.runningByClient[ip]++
+	return true
+}
+
+func (l *streamLimiter) release(ip string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.running--
+	if l.runningByClient[ip]--; l.runningByClient[ip] <= 0 {
+		delete(l.runningByClient, ip)
+	}
 }

@@ -23,7 +23,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -190,6 +189,42 @@ func (f *fixture) waitReady(t *testing.T, m *machine) {
 	}).Should(Equal(http.StatusOK))
 }
 
+// openWindow opens a boot-credential window on the machine's configuration, as the server
+// controller does when it starts a network boot, at opened.
+func openWindow(t *testing.T, m *machine, opened time.Time) {
+	t.Helper()
+	NewWithT(t).Eventually(func() error {
+		sbc := &metalv1alpha1.ServerBootConfiguration{}
+		if err := env.Client.Get(t.Context(), client.ObjectKeyFromObject(m.sbc), sbc); err != nil {
+			return err
+		}
+		before := sbc.DeepCopy()
+		sbc.Status.BootCredential = &metalv1alpha1.BootCredentialStatus{WindowOpenedAt: metav1.NewTime(opened)}
+		return env.Client.Status().Patch(t.Context(), sbc, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+	}).Should(Succeed())
+}
+
+// boot opens a window for the machine and fetches its iPXE script, as the machine would.
+func (f *fixture) boot(t *testing.T, m *machine) string {
+	t.Helper()
+	openWindow(t, m, time.Now())
+	return f.fetchScript(t, "/ipxe/"+m.uuid)
+}
+
+// fetchScript asks path until the boot server's cache shows the window just opened (until
+// then it answers a local boot, and issues nothing) and returns the script with the credential.
+func (f *fixture) fetchScript(t *testing.T, path string) string {
+	t.Helper()
+	var script string
+	NewWithT(t).Eventually(func(g Gomega) {
+		code, body := httpGet(g, f.base+path)
+		g.Expect(code).To(Equal(http.StatusOK))
+		script = string(body)
+		g.Expect(script).To(ContainSubstring("metal.boot_credential="))
+	}).Should(Succeed())
+	return script
+}
+
 func httpGet(g Gomega, url string) (int, []byte) {
 	resp, err := http.Get(url)
 	g.Expect(err).NotTo(HaveOccurred())
@@ -223,27 +258,24 @@ func TestIPXEBootAsAClientWouldFollowIt(t *testing.T) {
 	m := f.newMachine(t, "flatcar", true)
 	served := counterValue(t, bootmetrics.BootScriptsServed.WithLabelValues(bootmetrics.ResultServed))
 	f.waitReady(t, m)
-	g.Expect(counterValue(t, bootmetrics.BootScriptsServed.WithLabelValues(bootmetrics.ResultServed))).To(BeNumerically(">", served))
 
 	sbc := &metalv1alpha1.ServerBootConfiguration{}
 	g.Expect(env.Client.Get(t.Context(), client.ObjectKeyFromObject(m.sbc), sbc)).To(Succeed())
 	pinned := sbc.Status.Image
 
 	// By system UUID in the path (any case), in the query, or by MAC in any notation: the
-	// same script.
-	code, script := httpGet(g, f.base+"/ipxe/"+strings.ToUpper(m.uuid))
-	g.Expect(code).To(Equal(http.StatusOK))
+	// machine is found; the first request inside a window gets the boot.
 	for _, u := range []string{
+		"/ipxe/" + strings.ToUpper(m.uuid),
 		"/ipxe?uuid=" + m.uuid,
 		"/ipxe?mac=" + strings.ToUpper(strings.ReplaceAll(m.mac, ":", "-")),
 		"/ipxe?uuid=" + randomUUID() + "&mac=" + m.mac,
 	} {
-		c, other := httpGet(g, f.base+u)
-		g.Expect(c).To(Equal(http.StatusOK), u)
-		g.Expect(other).To(Equal(script), u)
+		openWindow(t, m, time.Now())
+		f.fetchScript(t, u)
 	}
-
-	text := string(script)
+	text := f.boot(t, m)
+	g.Expect(counterValue(t, bootmetrics.BootScriptsServed.WithLabelValues(bootmetrics.ResultServed))).To(BeNumerically(">", served))
 	g.Expect(text).To(HavePrefix("#!ipxe\n"))
 	g.Expect(text).To(HaveSuffix("\nboot\n"))
 	k := kernelLine.FindStringSubmatch(text)
@@ -317,6 +349,7 @@ func TestBootRequestsWithoutABootableConfiguration(t *testing.T) {
 
 	sbc := &metalv1alpha1.ServerBootConfiguration{}
 	g.Expect(env.Client.Get(t.Context(), client.ObjectKeyFromObject(ready.sbc), sbc)).To(Succeed())
+	f.boot(t, ready)
 	notFound := counterValue(t, bootmetrics.BootScriptsServed.WithLabelValues(bootmetrics.ResultNotFound))
 
 	for _, tc := range []struct {
@@ -342,7 +375,7 @@ func TestBootRequestsWithoutABootableConfiguration(t *testing.T) {
 	g.Expect(counterValue(t, bootmetrics.BootScriptsServed.WithLabelValues(bootmetrics.ResultNotFound))).To(BeNumerically(">=", notFound+2))
 }
 
-func TestIgnitionOnlyWithTheConfigurationsToken(t *testing.T) {
+func TestIgnitionOnlyWithTheBootsCredential(t *testing.T) {
 	g := NewWithT(t)
 	f := start(t)
 	a := f.newMachine(t, "a", true)
@@ -352,35 +385,27 @@ func TestIgnitionOnlyWithTheConfigurationsToken(t *testing.T) {
 		f.waitReady(t, m)
 	}
 	ignitionURL := func(m *machine) string {
-		_, script := httpGet(g, f.base+"/ipxe/"+m.uuid)
-		match := ignitionRe.FindStringSubmatch(string(script))
-		g.Expect(match).NotTo(BeNil(), string(script))
+		script := f.boot(t, m)
+		match := ignitionRe.FindStringSubmatch(script)
+		g.Expect(match).NotTo(BeNil(), script)
 		return match[1]
 	}
 	urlA, urlB := ignitionURL(a), ignitionURL(b)
 	g.Expect(urlA).NotTo(Equal(urlB))
 
-	code, body := httpGet(g, urlA)
-	g.Expect(code).To(Equal(http.StatusOK))
-	g.Expect(string(body)).NotTo(ContainSubstring(b.marker))
-	cfg, _, err := ignconfig.Parse(body)
-	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(*cfg.Storage.Files[0].Contents.Source).To(ContainSubstring(encodeInline(a.marker)))
-
 	// A configuration without ignition gets no ignition arguments.
-	_, script := httpGet(g, f.base+"/ipxe/"+plain.uuid)
-	g.Expect(string(script)).NotTo(ContainSubstring("ignition."))
+	g.Expect(f.boot(t, plain)).NotTo(ContainSubstring("ignition."))
 
 	tokenA := strings.TrimPrefix(urlA, f.base+"/ignition/")
 	tokenB := strings.TrimPrefix(urlB, f.base+"/ignition/")
-	idA, macA, _ := strings.Cut(tokenA, ".")
-	idB, macB, _ := strings.Cut(tokenB, ".")
+	idA, secretA, _ := strings.Cut(tokenA, ".")
+	idB, secretB, _ := strings.Cut(tokenB, ".")
 	denied := counterValue(t, bootmetrics.IgnitionServed.WithLabelValues(bootmetrics.ResultDenied))
 	for name, token := range map[string]string{
-		"B's name with A's MAC":    idB + "." + macA,
-		"A's name with B's MAC":    idA + "." + macB,
-		"A's name without a MAC":   idA,
-		"A's token, one char off":  tokenA[:len(tokenA)-2] + flip(tokenA[len(tokenA)-2]) + tokenA[len(tokenA)-1:],
+		"B's name with A's secret": idB + "." + secretA,
+		"A's name with B's secret": idA + "." + secretB,
+		"A's name without secret":  idA,
+		"A's credential, one off":  tokenA[:len(tokenA)-2] + flip(tokenA[len(tokenA)-2]) + tokenA[len(tokenA)-1:],
 		"the server's system UUID": a.uuid,
 		"the configuration's name": "a",
 		"garbage":                  "not-a-token",
@@ -391,21 +416,23 @@ func TestIgnitionOnlyWithTheConfigurationsToken(t *testing.T) {
 	}
 	g.Expect(counterValue(t, bootmetrics.IgnitionServed.WithLabelValues(bootmetrics.ResultDenied))).To(BeNumerically(">=", denied+6))
 
-	// Re-created under the same name, the configuration is a different object: the old token
-	// no longer works, the new script carries a new one.
-	g.Expect(env.Client.Delete(t.Context(), a.sbc)).To(Succeed())
-	g.Eventually(func() int { c, _ := httpGet(g, urlA); return c }).Should(Equal(http.StatusNotFound))
-	recreated := a.sbc.DeepCopy()
+	code, body := httpGet(g, urlA)
+	g.Expect(code).To(Equal(http.StatusOK))
+	g.Expect(string(body)).NotTo(ContainSubstring(b.marker))
+	cfg, _, err := ignconfig.Parse(body)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(*cfg.Storage.Files[0].Contents.Source).To(ContainSubstring(encodeInline(a.marker)))
+
+	// Re-created under the same name, the configuration has no window: the old credential
+	// is unknown to it.
+	g.Expect(env.Client.Delete(t.Context(), b.sbc)).To(Succeed())
+	g.Eventually(func() int { c, _ := httpGet(g, urlB); return c }).Should(Equal(http.StatusNotFound))
+	recreated := b.sbc.DeepCopy()
 	recreated.ResourceVersion, recreated.UID, recreated.Status = "", "", metalv1alpha1.ServerBootConfigurationStatus{}
 	create(t, recreated)
-	f.waitReady(t, a)
-	newURL := ignitionURL(a)
-	g.Expect(newURL).NotTo(Equal(urlA))
-	code, _ = httpGet(g, urlA)
+	f.waitReady(t, b)
+	code, _ = httpGet(g, urlB)
 	g.Expect(code).To(Equal(http.StatusNotFound))
-	code, body = httpGet(g, newURL)
-	g.Expect(code).To(Equal(http.StatusOK))
-	g.Expect(string(body)).To(ContainSubstring(encodeInline(a.marker)))
 }
 
 func flip(c byte) string {
@@ -420,44 +447,19 @@ func encodeInline(marker string) string {
 	return base64.StdEncoding.EncodeToString([]byte(marker))
 }
 
-func TestBootStateSetsCondition(t *testing.T) {
-	g := NewWithT(t)
-	f := start(t)
-	m := f.newMachine(t, "reporter", false)
-	f.waitReady(t, m)
-
-	post := func(body string) int {
-		resp, err := http.Post(f.base+"/bootstate", "application/json", strings.NewReader(body))
-		g.Expect(err).NotTo(HaveOccurred())
-		_ = resp.Body.Close()
-		return resp.StatusCode
-	}
-	g.Expect(post(`{"systemUUID": "` + randomUUID() + `", "booted": true}`)).To(Equal(http.StatusNotFound))
-	g.Expect(post(`not json`)).To(Equal(http.StatusBadRequest))
-	g.Expect(post(`{"booted": true}`)).To(Equal(http.StatusBadRequest))
-
-	g.Expect(post(`{"systemUUID": "` + strings.ToUpper(m.uuid) + `", "booted": true}`)).To(Equal(http.StatusOK))
-	sbc := &metalv1alpha1.ServerBootConfiguration{}
-	g.Expect(env.Client.Get(t.Context(), client.ObjectKeyFromObject(m.sbc), sbc)).To(Succeed())
-	cond := meta.FindStatusCondition(sbc.Status.Conditions, metalv1alpha1.BootConfigurationBootStateReceived)
-	g.Expect(cond).NotTo(BeNil())
-	g.Expect(cond.Status).To(Equal(metav1.ConditionTrue))
-	g.Expect(cond.Reason).To(Equal(metalv1alpha1.ReasonBootStateReceived))
-	g.Expect(sbc.Status.State).To(Equal(metalv1alpha1.ServerBootConfigurationStateReady), "the state is the controller's")
-
-	g.Expect(post(`{"systemUUID": "` + m.uuid + `", "booted": false}`)).To(Equal(http.StatusOK))
-	g.Expect(env.Client.Get(t.Context(), client.ObjectKeyFromObject(m.sbc), sbc)).To(Succeed())
-	cond = meta.FindStatusCondition(sbc.Status.Conditions, metalv1alpha1.BootConfigurationBootStateReceived)
-	g.Expect(cond.Status).To(Equal(metav1.ConditionFalse))
-	g.Expect(cond.Reason).To(Equal(metalv1alpha1.ReasonBootFailed))
-}
-
 func TestUEFIHTTPBoot(t *testing.T) {
 	t.Run("the server's kernel", func(t *testing.T) {
 		g := NewWithT(t)
 		f := start(t)
 		m := f.newMachine(t, "uefi", true)
 		f.waitReady(t, m)
+		code, _ := httpGet(g, f.base+"/httpboot/"+m.uuid)
+		g.Expect(code).To(Equal(http.StatusNotFound), "no boot expected")
+		openWindow(t, m, time.Now())
+		resp, err := http.Head(f.base + "/httpboot/" + m.uuid)
+		g.Expect(err).NotTo(HaveOccurred())
+		_ = resp.Body.Close()
+		g.Expect(resp.StatusCode).To(Equal(http.StatusOK))
 		code, body := httpGet(g, f.base+"/httpboot/"+m.uuid)
 		g.Expect(code).To(Equal(http.StatusOK))
 		g.Expect(bytes.Equal(body, m.image.Layers[0].Content)).To(BeTrue())
@@ -497,7 +499,6 @@ func TestNewServerRejectsBadOptions(t *testing.T) {
 	for name, o := range map[string]boot.Options{
 		"no external URL":       {},
 		"relative external URL": {ExternalURL: "/boot"},
-		"short token key":       {ExternalURL: "http://boot.example", TokenKey: []byte("short")},
 		"certificate, no key":   {ExternalURL: "https://boot.example", CertFile: "tls.crt"},
 		"missing boot loader":   {ExternalURL: "http://boot.example", HTTPBootLoader: "/nonexistent/ipxe.efi"},
 	} {

@@ -421,7 +421,7 @@ func (r *ServerReconciler) serveClaim(ctx context.Context, sc *serverScope, clai
 	switch claim.Spec.Power {
 	case metalv1alpha1.PowerOn:
 		if s.Status.NetworkBootClaimUID != string(claim.UID) {
-			return r.firstBoot(ctx, sc, claim)
+			return r.firstBoot(ctx, sc, claim, sbc)
 		}
 		return r.powerResult(r.ensureOn(ctx, sc))
 	case metalv1alpha1.PowerOff:
@@ -433,7 +433,7 @@ func (r *ServerReconciler) serveClaim(ctx context.Context, sc *serverScope, clai
 // firstBoot powers a server on for the first time for a claim, from the network, once. A
 // server found already running for the claim (a rebuilt status, or a boot whose record was
 // lost) is adopted, not provisioned again.
-func (r *ServerReconciler) firstBoot(ctx context.Context, sc *serverScope, claim *metalv1alpha1.ServerClaim) (ctrl.Result, error) {
+func (r *ServerReconciler) firstBoot(ctx context.Context, sc *serverScope, claim *metalv1alpha1.ServerClaim, sbc *metalv1alpha1.ServerBootConfiguration) (ctrl.Result, error) {
 	s := sc.obj
 	switch sc.power {
 	case bmc.PowerStateOn:
@@ -443,6 +443,9 @@ func (r *ServerReconciler) firstBoot(ctx context.Context, sc *serverScope, claim
 	default:
 		// A transition is running: decide once it ends.
 		return r.inFlight()
+	}
+	if err := r.openBootWindow(ctx, sbc); err != nil {
+		return conflictOr(ctrl.Result{}, err, r.Options.TransitionPollInterval)
 	}
 	uri := s.Spec.SystemURI
 	if err := sc.bmc.SetBootOverride(ctx, uri, bmc.BootOverride{Target: bmc.BootTargetPxe, Mode: bmc.BootModeUEFI, Once: true}); err != nil {

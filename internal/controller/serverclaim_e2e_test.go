@@ -28,12 +28,18 @@ type claimWorld struct {
 	secret *metalv1alpha1.BMCSecret
 }
 
-func newClaimWorld(t *testing.T, systems int) *claimWorld {
+// newClaimWorld starts the world; extra registers more runnables (e.g. the boot server).
+func newClaimWorld(t *testing.T, systems int, extra ...func(manager.Manager) error) *claimWorld {
 	t.Helper()
 	w := &claimWorld{t: t, ns: env.Namespace(t)}
 	startManager(t, func(mgr manager.Manager) error {
 		if err := setupClaimController(mgr, testClaimOptions()); err != nil {
 			return err
+		}
+		for _, register := range extra {
+			if err := register(mgr); err != nil {
+				return err
+			}
 		}
 		opts := testServerOptions()
 		return (&ServerReconciler{
@@ -130,6 +136,13 @@ func TestClaimEndToEnd(t *testing.T) {
 			history := w.em.BootHistory(s.Spec.SystemUUID)
 			g.Expect(history).NotTo(BeEmpty())
 			g.Expect(history[len(history)-1].Target).To(Equal(bmc.BootTargetPxe))
+			// The network boot opened a boot-credential window; no credential is issued
+			// before the boot server sees the machine's first request.
+			sbc := &metalv1alpha1.ServerBootConfiguration{}
+			g.Expect(env.Client.Get(t.Context(), client.ObjectKey{Namespace: w.ns, Name: c.Name}, sbc)).To(Succeed())
+			g.Expect(sbc.Status.BootCredential).NotTo(BeNil())
+			g.Expect(sbc.Status.BootCredential.WindowOpenedAt.IsZero()).To(BeFalse())
+			g.Expect(sbc.Status.BootCredential.Hash).To(BeEmpty())
 
 			g.Expect(env.Client.Delete(t.Context(), c)).To(Succeed())
 			g.Eventually(func(g Gomega) {

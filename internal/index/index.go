@@ -164,6 +164,10 @@ const (
 	// BootConfigurationIgnitionSecret indexes ServerBootConfigurations by
 	// spec.ignitionSecretRef.name (the Secret is in the configuration's namespace).
 	BootConfigurationIgnitionSecret = "spec.ignitionSecretRef.name"
+	// BootConfigurationPinnedIP indexes ServerBootConfigurations by the address their boot
+	// credential is pinned to (status.bootCredential.pinnedIP); the metadata service finds
+	// its caller with it.
+	BootConfigurationPinnedIP = "status.bootCredential.pinnedIP"
 	// ServerMACAddress indexes Servers by the MAC addresses of
 	// status.networkInterfaces, normalised by NormalizeMAC.
 	ServerMACAddress = "status.networkInterfaces.macAddress"
@@ -203,6 +207,15 @@ func SetupBoot(ctx context.Context, indexer client.FieldIndexer) error {
 		return macs
 	}); err != nil {
 		return fmt.Errorf("registering index %s: %w", ServerMACAddress, err)
+	}
+	if err := indexer.IndexField(ctx, &metalv1alpha1.ServerBootConfiguration{}, BootConfigurationPinnedIP, func(o client.Object) []string {
+		c := o.(*metalv1alpha1.ServerBootConfiguration).Status.BootCredential
+		if c == nil || c.PinnedIP == "" {
+			return nil
+		}
+		return []string{c.PinnedIP}
+	}); err != nil {
+		return fmt.Errorf("registering index %s: %w", BootConfigurationPinnedIP, err)
 	}
 	return nil
 }

@@ -60,8 +60,15 @@ type BootOptions struct {
 	Addr, ExternalURL string
 	// CertFile and KeyFile make the boot server speak HTTPS.
 	CertFile, KeyFile string
-	// TokenKeyFile holds the key that signs ignition URLs; empty generates one per start.
+	// TokenKeyFile is deprecated and ignored: ignition URLs carry a per-boot credential
+	// stored as a hash in the cluster (docs/security.md). Kept so that existing deployments
+	// that pass --boot-token-key-file still start.
 	TokenKeyFile string
+	// CredentialTTL, IgnitionFetchLimit, ArtifactStreams and ArtifactStreamsPerClient: see
+	// boot.Options.
+	CredentialTTL                             time.Duration
+	IgnitionFetchLimit                        int
+	ArtifactStreams, ArtifactStreamsPerClient int
 	// DefaultRegistry resolves image references without a registry host (my-osimage:latest).
 	DefaultRegistry string
 	// InsecureRegistries are reached over plain HTTP.
@@ -86,7 +93,9 @@ func DefaultOptions() Options {
 		BMC:              controller.DefaultBMCOptions(),
 		Readiness:        controller.DefaultServerReadinessRuleOptions(),
 		BMCUser:          controller.DefaultBMCUserOptions(),
-		Boot:             BootOptions{Enabled: true, Addr: ":8082", Controller: controller.DefaultServerBootConfigurationOptions()},
+		Boot: BootOptions{Enabled: true, Addr: ":8082", Controller: controller.DefaultServerBootConfigurationOptions(),
+			CredentialTTL: boot.DefaultCredentialTTL, IgnitionFetchLimit: boot.DefaultIgnitionFetchLimit,
+			ArtifactStreams: boot.DefaultArtifactStreams, ArtifactStreamsPerClient: boot.DefaultArtifactStreamsPerClient},
 	}
 }
 
@@ -114,7 +123,11 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Boot.ExternalURL, "boot-server-external-url", o.Boot.ExternalURL, "Base URL at which servers reach the boot server, e.g. http://192.0.2.10:8082 (required with the boot service).")
 	fs.StringVar(&o.Boot.CertFile, "boot-server-tls-cert", o.Boot.CertFile, "TLS certificate of the boot server (with --boot-server-tls-key).")
 	fs.StringVar(&o.Boot.KeyFile, "boot-server-tls-key", o.Boot.KeyFile, "TLS key of the boot server.")
-	fs.StringVar(&o.Boot.TokenKeyFile, "boot-token-key-file", o.Boot.TokenKeyFile, "File with the key (>= 32 bytes) that signs ignition URLs; empty generates one at start.")
+	fs.StringVar(&o.Boot.TokenKeyFile, "boot-token-key-file", o.Boot.TokenKeyFile, "Deprecated and ignored: ignition URLs now carry a per-boot credential.")
+	fs.DurationVar(&o.Boot.CredentialTTL, "boot-credential-ttl", o.Boot.CredentialTTL, "How long a boot credential is honoured after it was issued (and can be issued after a network boot started).")
+	fs.IntVar(&o.Boot.IgnitionFetchLimit, "ignition-fetch-limit", o.Boot.IgnitionFetchLimit, "How often one boot may fetch its ignition; later fetches answer 410 Gone.")
+	fs.IntVar(&o.Boot.ArtifactStreams, "boot-artifact-streams", o.Boot.ArtifactStreams, "Artifact downloads the boot server serves at once.")
+	fs.IntVar(&o.Boot.ArtifactStreamsPerClient, "boot-artifact-streams-per-client", o.Boot.ArtifactStreamsPerClient, "Artifact downloads the boot server serves at once to one source address.")
 	fs.StringVar(&o.Boot.DefaultRegistry, "default-registry", o.Boot.DefaultRegistry, "Registry of image references without a registry host, e.g. registry.example:5000.")
 	fs.Func("insecure-registry", "A registry reached over plain HTTP (repeatable).", func(v string) error {
 		o.Boot.InsecureRegistries = append(o.Boot.InsecureRegistries, v)
@@ -230,6 +243,9 @@ func setupBoot(mgr manager.Manager, o BootOptions) error {
 	if o.ExternalURL == "" {
 		return fmt.Errorf("the boot service needs --boot-server-external-url (or --enable-boot-service=false)")
 	}
+	if o.IgnitionFetchLimit < 1 || o.IgnitionFetchLimit > 100 || o.CredentialTTL <= 0 {
+		return fmt.Errorf("--ignition-fetch-limit must be 1 to 100 and --boot-credential-ttl positive")
+	}
 	if err := index.SetupBoot(context.Background(), mgr.GetFieldIndexer()); err != nil {
 		return err
 	}
@@ -245,15 +261,11 @@ func setupBoot(mgr manager.Manager, o BootOptions) error {
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the ServerBootConfiguration controller: %w", err)
 	}
-	var key []byte
-	if o.TokenKeyFile != "" {
-		if key, err = boot.ReadTokenKeyFile(o.TokenKeyFile); err != nil {
-			return err
-		}
-	}
 	srv, err := boot.NewServer(mgr.GetClient(), mgr.GetAPIReader(), resolver, boot.Options{
 		Addr: o.Addr, ExternalURL: o.ExternalURL, CertFile: o.CertFile, KeyFile: o.KeyFile,
-		TokenKey: key, HTTPBootLoader: o.HTTPBootLoader,
+		HTTPBootLoader: o.HTTPBootLoader, CredentialTTL: o.CredentialTTL, IgnitionFetchLimit: int32(o.IgnitionFetchLimit),
+		ArtifactStreams: o.ArtifactStreams, ArtifactStreamsPerClient: o.ArtifactStreamsPerClient,
+		Recorder: mgr.GetEventRecorder("boot-server"),
 	})
 	if err != nil {
 		return fmt.Errorf("setting up the boot server: %w", err)

@@ -21,6 +21,12 @@ const (
 	ResultInvalid = "invalid"
 	// ResultError: an internal error (API server, registry).
 	ResultError = "error"
+	// ResultLocalBoot: no boot was expected (or its credential was already issued), so the
+	// script boots from local disk.
+	ResultLocalBoot = "local_boot"
+	// ResultRefused: a valid credential refused: from another address, or after the
+	// ignition fetch limit.
+	ResultRefused = "refused"
 )
 
 var (
@@ -36,6 +42,19 @@ var (
 		Help: "Ignition configs requested, by result.",
 	}, []string{"result"})
 
+	// CredentialMisuse counts valid boot credentials presented from another address than
+	// the pinned one, or after the ignition fetch limit, by reason (the condition reason).
+	CredentialMisuse = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "metal_boot_credential_misuse_total",
+		Help: "Boot credentials refused as misused (wrong source address, ignition fetched again), by reason.",
+	}, []string{"reason"})
+
+	// MetadataServed counts metadata service requests by result.
+	MetadataServed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "metal_boot_metadata_requests_total",
+		Help: "Metadata service requests, by result.",
+	}, []string{"result"})
+
 	// ImageResolutionErrors counts failed OS image resolutions by reason (the condition reason).
 	ImageResolutionErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "metal_boot_image_resolution_errors_total",
@@ -44,5 +63,5 @@ var (
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(BootScriptsServed, IgnitionServed, ImageResolutionErrors)
+	ctrlmetrics.Registry.MustRegister(BootScriptsServed, IgnitionServed, CredentialMisuse, MetadataServed, ImageResolutionErrors)
 }

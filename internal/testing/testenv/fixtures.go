@@ -2,6 +2,8 @@ package testenv
 
 import (
 	"context"
+	"net"
+	"net/http"
 	"testing"
 	"time"
 
@@ -70,4 +72,11 @@ func (e *Env) SetServerStatus(g Gomega, s *metalv1alpha1.Server, state metalv1al
 		cur.Status.PowerState = power
 		return e.Client.Status().Patch(context.Background(), cur, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
 	}, 10*time.Second, 20*time.Millisecond).Should(Succeed())
+}
+
+// ClientFrom is an HTTP client whose connections come from the source address ip, e.g. a
+// second loopback address (127.0.0.2) playing another machine on the boot network.
+func ClientFrom(ip string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}}
 }
