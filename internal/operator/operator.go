@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -41,6 +42,12 @@ type Options struct {
 	BMCInsecureSkipTLS bool
 	BMCCAFile          string
 	BMCSessionAuth     bool
+	// BMCMaxResponseBytes and BMCMaxCollectionMembers bound what one BMC answer may cost.
+	BMCMaxResponseBytes     int64
+	BMCMaxCollectionMembers int
+	// ReconcileTimeout bounds every reconcile of every controller: a peer that answers
+	// slowly holds one worker for at most this long.
+	ReconcileTimeout time.Duration
 
 	Claim     controller.ServerClaimOptions
 	Server    controller.ServerOptions
@@ -75,18 +82,21 @@ type BootOptions struct {
 // DefaultOptions are the defaults of the flags.
 func DefaultOptions() Options {
 	return Options{
-		MetricsAddr:      ":8080",
-		ProbeAddr:        ":8081",
-		LeaderElectionID: "metal-operator.metal.ironcore.dev",
-		ClientQPS:        1000,
-		ClientBurst:      2000,
-		GracefulShutdown: 30 * time.Second,
-		Claim:            controller.DefaultServerClaimOptions(),
-		Server:           controller.DefaultServerOptions(),
-		BMC:              controller.DefaultBMCOptions(),
-		Readiness:        controller.DefaultServerReadinessRuleOptions(),
-		BMCUser:          controller.DefaultBMCUserOptions(),
-		Boot:             BootOptions{Enabled: true, Addr: ":8082", Controller: controller.DefaultServerBootConfigurationOptions()},
+		MetricsAddr:             ":8080",
+		ProbeAddr:               ":8081",
+		LeaderElectionID:        "metal-operator.metal.ironcore.dev",
+		ClientQPS:               1000,
+		ClientBurst:             2000,
+		GracefulShutdown:        30 * time.Second,
+		ReconcileTimeout:        2 * time.Minute,
+		BMCMaxResponseBytes:     redfish.DefaultMaxResponseBytes,
+		BMCMaxCollectionMembers: redfish.DefaultMaxCollectionMembers,
+		Claim:                   controller.DefaultServerClaimOptions(),
+		Server:                  controller.DefaultServerOptions(),
+		BMC:                     controller.DefaultBMCOptions(),
+		Readiness:               controller.DefaultServerReadinessRuleOptions(),
+		BMCUser:                 controller.DefaultBMCUserOptions(),
+		Boot:                    BootOptions{Enabled: true, Addr: ":8082", Controller: controller.DefaultServerBootConfigurationOptions()},
 	}
 }
 
@@ -104,6 +114,9 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.BMCInsecureSkipTLS, "bmc-insecure-skip-verify", o.BMCInsecureSkipTLS, "Do not verify the TLS certificates of BMCs.")
 	fs.BoolVar(&o.BMCSessionAuth, "bmc-session-auth", o.BMCSessionAuth, "Authenticate to BMCs with a Redfish session (X-Auth-Token, one per reconcile) instead of HTTP basic auth, for BMCs that throttle basic auth.")
 	fs.StringVar(&o.BMCCAFile, "bmc-ca-file", o.BMCCAFile, "PEM bundle of the CA(s) that sign the BMCs' TLS certificates (default: the system's trust store).")
+	fs.Int64Var(&o.BMCMaxResponseBytes, "bmc-max-response-bytes", o.BMCMaxResponseBytes, "Largest Redfish response body read from a BMC; a larger one fails the request.")
+	fs.IntVar(&o.BMCMaxCollectionMembers, "bmc-max-collection-members", o.BMCMaxCollectionMembers, "Most members of one Redfish collection (all pages together) read from a BMC; a larger one fails the request.")
+	fs.DurationVar(&o.ReconcileTimeout, "reconcile-timeout", o.ReconcileTimeout, "Longest time one reconcile of any controller may take; its context is cancelled then.")
 	o.Claim.BindFlags(fs)
 	o.Server.BindFlags(fs)
 	o.BMC.BindFlags(fs)
@@ -129,6 +142,10 @@ func New(cfg *rest.Config, o Options) (manager.Manager, error) {
 	if o.ClientQPS == 0 || (o.ClientQPS > 0 && o.ClientBurst < 1) {
 		return nil, fmt.Errorf("--kube-api-qps must be positive with a positive --kube-api-burst, or negative to turn client-side rate limiting off (got %v and %d)", o.ClientQPS, o.ClientBurst)
 	}
+	if o.ReconcileTimeout <= 0 || o.BMCMaxResponseBytes <= 0 || o.BMCMaxCollectionMembers <= 0 {
+		return nil, fmt.Errorf("--reconcile-timeout, --bmc-max-response-bytes and --bmc-max-collection-members must be positive (got %s, %d and %d)",
+			o.ReconcileTimeout, o.BMCMaxResponseBytes, o.BMCMaxCollectionMembers)
+	}
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS = float32(o.ClientQPS)
 	cfg.Burst = o.ClientBurst
@@ -142,6 +159,8 @@ func New(cfg *rest.Config, o Options) (manager.Manager, error) {
 		LeaderElectionID:        o.LeaderElectionID,
 		LeaderElectionNamespace: o.LeaderElectionNS,
 		GracefulShutdownTimeout: &grace,
+		// Every controller inherits the timeout: a reconcile's context ends after it.
+		Controller: config.Controller{ReconciliationTimeout: o.ReconcileTimeout},
 		// Nothing here reads managedFields: dropping them from the cache halves the memory
 		// per cached object and the cost of every deep copy.
 		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
@@ -163,7 +182,7 @@ func New(cfg *rest.Config, o Options) (manager.Manager, error) {
 	}
 	connector := &access.RedfishConnector{
 		Reader: mgr.GetClient(), Timeout: o.Server.BMCRequestTimeout, InsecureSkipVerify: o.BMCInsecureSkipTLS,
-		UseSessions: o.BMCSessionAuth,
+		UseSessions: o.BMCSessionAuth, MaxResponseBytes: o.BMCMaxResponseBytes, MaxCollectionMembers: o.BMCMaxCollectionMembers,
 	}
 	if o.BMCCAFile != "" {
 		if connector.CACertPEM, err = os.ReadFile(o.BMCCAFile); err != nil {

@@ -1,0 +1,45 @@
+package redfish
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// FuzzResolveReference: whatever reference a BMC puts in a link, the client only ever
+// addresses the BMC it was built for, with no credentials in the URL, and a path that
+// starts with a slash. The seed corpus is in testdata/fuzz/FuzzResolveReference.
+func FuzzResolveReference(f *testing.F) {
+	for _, seed := range []string{
+		"/redfish/v1/Systems/1",
+		"https://bmc.example:8443/redfish/v1/Systems/1",
+		"http://other.example/redfish/v1",
+		"//other.example/redfish/v1",
+		"redfish/v1/Managers/1?$expand=.",
+		"https://user:pw@bmc.example:8443/x",
+		"/redfish/v1/Systems/%2e%2e/%2e%2e",
+		"\\\\other.example\\x",
+	} {
+		f.Add(seed)
+	}
+	c, err := New(Config{Endpoint: "https://bmc.example:8443"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, ref string) {
+		target, path, err := c.resolve(ref)
+		if err != nil {
+			return
+		}
+		u, err := url.Parse(target)
+		if err != nil {
+			t.Fatalf("resolve(%q) gave an unparsable URL %q: %v", ref, target, err)
+		}
+		if u.Scheme != "https" || u.Host != "bmc.example:8443" || u.User != nil {
+			t.Fatalf("resolve(%q) left the BMC: %q", ref, target)
+		}
+		if !strings.HasPrefix(path, "/") || u.Path != path {
+			t.Fatalf("resolve(%q) gave path %q for URL %q", ref, path, target)
+		}
+	})
+}
