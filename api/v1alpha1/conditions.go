@@ -147,6 +147,10 @@ const (
 	ReasonImageNotFound = "ImageNotFound"
 	// ReasonRegistryUnreachable: the registry did not answer.
 	ReasonRegistryUnreachable = "RegistryUnreachable"
+	// ReasonRegistryNotAllowed: the image's registry is not among the manager's allowed
+	// registries, or its address is a loopback, link-local or cloud metadata address that
+	// is not listed.
+	ReasonRegistryNotAllowed = "RegistryNotAllowed"
 	// ReasonInvalidImage: the image lacks a kernel or initrd layer, or its reference is invalid.
 	ReasonInvalidImage = "InvalidImage"
 	// ReasonImageResolved: the image was resolved and pinned by digest.

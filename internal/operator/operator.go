@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -73,6 +74,9 @@ type BootOptions struct {
 	DefaultRegistry string
 	// InsecureRegistries are reached over plain HTTP.
 	InsecureRegistries []string
+	// AllowedRegistries are the host patterns images may come from (empty: any); the
+	// default registry is always allowed (image.Options.AllowedRegistries).
+	AllowedRegistries []string
 	// HTTPBootLoader is an EFI program served to UEFI HTTP boot (see docs/boot.md).
 	HTTPBootLoader string
 	// Controller tunes the ServerBootConfiguration controller.
@@ -131,6 +135,14 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Boot.DefaultRegistry, "default-registry", o.Boot.DefaultRegistry, "Registry of image references without a registry host, e.g. registry.example:5000.")
 	fs.Func("insecure-registry", "A registry reached over plain HTTP (repeatable).", func(v string) error {
 		o.Boot.InsecureRegistries = append(o.Boot.InsecureRegistries, v)
+		return nil
+	})
+	fs.Func("allowed-registries", "Comma-separated host patterns (e.g. registry.example,*.example.com,10.0.0.5:*) of the registries images may come from; empty allows any. The default registry is always allowed; loopback, link-local and cloud metadata addresses are refused unless listed (repeatable).", func(v string) error {
+		for p := range strings.SplitSeq(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				o.Boot.AllowedRegistries = append(o.Boot.AllowedRegistries, p)
+			}
+		}
 		return nil
 	})
 	fs.StringVar(&o.Boot.HTTPBootLoader, "boot-http-loader", o.Boot.HTTPBootLoader, "EFI program served to UEFI HTTP boot.")
@@ -252,7 +264,9 @@ func setupBoot(mgr manager.Manager, o BootOptions) error {
 	if err := index.SetupBoot(context.Background(), mgr.GetFieldIndexer()); err != nil {
 		return err
 	}
-	resolver, err := image.NewResolver(image.Options{DefaultRegistry: o.DefaultRegistry, InsecureRegistries: o.InsecureRegistries})
+	resolver, err := image.NewResolver(image.Options{
+		DefaultRegistry: o.DefaultRegistry, InsecureRegistries: o.InsecureRegistries, AllowedRegistries: o.AllowedRegistries,
+	})
 	if err != nil {
 		return err
 	}
