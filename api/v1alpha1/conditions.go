@@ -193,6 +193,9 @@ const (
 	BMCReady = "Ready"
 	// BMCSystemsMissing is True while servers enrolled from the BMC are no longer reported by it.
 	BMCSystemsMissing = "SystemsMissing"
+	// BMCDuplicateSystemUUIDs is True while the BMC reports two or more systems with one
+	// UUID; those systems are not enrolled (a Server is one system, found by its UUID).
+	BMCDuplicateSystemUUIDs = "DuplicateSystemUUIDs"
 	// BMCDeletionBlocked is True while a BMC being deleted waits until none of its servers
 	// is bound to a claim.
 	BMCDeletionBlocked = "DeletionBlocked"
@@ -205,6 +208,10 @@ const (
 	ReasonSystemsMissing = "SystemsMissing"
 	// ReasonAllSystemsPresent: every enrolled system is still reported.
 	ReasonAllSystemsPresent = "AllSystemsPresent"
+	// ReasonDuplicateSystemUUIDs: systems of the BMC share a UUID.
+	ReasonDuplicateSystemUUIDs = "DuplicateSystemUUIDs"
+	// ReasonSystemUUIDsUnique: every system of the BMC has a UUID of its own.
+	ReasonSystemUUIDsUnique = "SystemUUIDsUnique"
 	// ReasonServersClaimed: servers reached through the BMC are still bound to claims.
 	ReasonServersClaimed = "ServersClaimed"
 	// ReasonNoAddress: the BMC has neither spec.hostname nor spec.access.ip (nor an
