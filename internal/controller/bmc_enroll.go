@@ -1,13 +1,10 @@
 package controller
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"maps"
-	"path"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -40,29 +37,6 @@ import (
 // name of the missing system's Server (which is kept).
 func BMCServerName(bmcName string, n int) string {
 	return fmt.Sprintf("%s-system-%d", bmcName, n)
-}
-
-// compareSystems orders systems by URI: by parent path, then by the last segment, numeric
-// segments in numeric order and before the others.
-func compareSystems(a, b bmc.System) int {
-	da, ba := path.Split(strings.TrimRight(a.URI, "/"))
-	db, bb := path.Split(strings.TrimRight(b.URI, "/"))
-	if c := strings.Compare(da, db); c != 0 {
-		return c
-	}
-	na, errA := strconv.ParseUint(ba, 10, 64)
-	nb, errB := strconv.ParseUint(bb, 10, 64)
-	switch {
-	case errA == nil && errB == nil:
-		if c := cmp.Compare(na, nb); c != 0 {
-			return c
-		}
-	case errA == nil:
-		return -1
-	case errB == nil:
-		return 1
-	}
-	return cmp.Or(strings.Compare(ba, bb), strings.Compare(a.URI, b.URI), strings.Compare(a.UUID, b.UUID))
 }
 
 // enrollment is what one round of enrollment found.
@@ -102,7 +76,7 @@ func (r *BMCReconciler) enroll(ctx context.Context, sc *bmcScope, systems []bmc.
 	obj := sc.obj
 	var out enrollment
 	sorted := slices.Clone(systems)
-	slices.SortFunc(sorted, compareSystems)
+	slices.SortFunc(sorted, bmc.CompareSystems)
 
 	taken := map[string]bool{}
 	byName := map[string]*metalv1alpha1.Server{}
