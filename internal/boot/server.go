@@ -77,7 +77,7 @@ var (
 
 // +kubebuilder:rbac:groups=metal.ironcore.dev,resources=servers,verbs=get;list;watch
 // +kubebuilder:rbac:groups=metal.ironcore.dev,resources=serverbootconfigurations,verbs=get;list;watch
-// +kubebuilder:rbac:groups=metal.ironcore.dev,resources=serverbootconfigurations/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=metal.ironcore.dev,resources=serverbootconfigurations/status,verbs=patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 
 // NewServer returns a boot server. c reads Servers and ServerBootConfigurations (the
