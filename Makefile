@@ -48,6 +48,18 @@ test: generate manifests fmt vet verify envtest ## Generators, vet, verify, then
 test-only: envtest ## Run the tests without the generators.
 	$(GO) test -race -count=1 -timeout 20m ./...
 
+FUZZTIME ?= 30s
+
+.PHONY: fuzz
+fuzz: ## Run every Go fuzz target (func FuzzXxx) for FUZZTIME (30s) each; plain go test runs their seed corpora only.
+	@set -e; for f in $$(git grep -l '^func Fuzz' -- '*_test.go'); do \
+		pkg=./$$(dirname $$f); \
+		for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+			echo "== $$pkg $$t"; \
+			$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
+
 .PHONY: run
 run: envtest ## Run the operator on an embedded control plane with an emulated fleet (see README).
 	$(GO) run ./cmd/devenv $(ARGS)

@@ -213,6 +213,12 @@ const (
 	// ParkedAnnotation is set by the server controller (value "true") while a server is parked.
 	ParkedAnnotation = "metal.ironcore.dev/parked"
 
+	// AdoptByBMCAnnotation on a Server names the BMC object that may adopt it although the
+	// Server's BMC is set elsewhere (inline spec.bmc, or spec.bmcRef naming another BMC).
+	// Adopting points spec.bmcRef at that BMC and drops spec.bmc. Without it a BMC adopts
+	// only a Server whose BMC is unset or already that BMC.
+	AdoptByBMCAnnotation = "metal.ironcore.dev/adopt-by-bmc"
+
 	// BMCLabelsAnnotation lists, comma-separated and sorted, the label keys a Server carries
 	// from its BMC, so that a label removed from the BMC is removed from its Servers too and
 	// labels set on a Server by anyone else are left alone.

@@ -147,6 +147,10 @@ const (
 	ReasonImageNotFound = "ImageNotFound"
 	// ReasonRegistryUnreachable: the registry did not answer.
 	ReasonRegistryUnreachable = "RegistryUnreachable"
+	// ReasonRegistryNotAllowed: the image's registry is not among the manager's allowed
+	// registries, or its address is a loopback, link-local or cloud metadata address that
+	// is not listed.
+	ReasonRegistryNotAllowed = "RegistryNotAllowed"
 	// ReasonInvalidImage: the image lacks a kernel or initrd layer, or its reference is invalid.
 	ReasonInvalidImage = "InvalidImage"
 	// ReasonImageResolved: the image was resolved and pinned by digest.
@@ -198,6 +202,9 @@ const (
 	BMCReady = "Ready"
 	// BMCSystemsMissing is True while servers enrolled from the BMC are no longer reported by it.
 	BMCSystemsMissing = "SystemsMissing"
+	// BMCDuplicateSystemUUIDs is True while the BMC reports two or more systems with one
+	// UUID; those systems are not enrolled (a Server is one system, found by its UUID).
+	BMCDuplicateSystemUUIDs = "DuplicateSystemUUIDs"
 	// BMCDeletionBlocked is True while a BMC being deleted waits until none of its servers
 	// is bound to a claim.
 	BMCDeletionBlocked = "DeletionBlocked"
@@ -229,6 +236,10 @@ const (
 	ReasonSystemsMissing = "SystemsMissing"
 	// ReasonAllSystemsPresent: every enrolled system is still reported.
 	ReasonAllSystemsPresent = "AllSystemsPresent"
+	// ReasonDuplicateSystemUUIDs: systems of the BMC share a UUID.
+	ReasonDuplicateSystemUUIDs = "DuplicateSystemUUIDs"
+	// ReasonSystemUUIDsUnique: every system of the BMC has a UUID of its own.
+	ReasonSystemUUIDsUnique = "SystemUUIDsUnique"
 	// ReasonServersClaimed: servers reached through the BMC are still bound to claims.
 	ReasonServersClaimed = "ServersClaimed"
 	// ReasonNoAddress: the BMC has neither spec.hostname nor spec.access.ip (nor an

@@ -903,7 +903,7 @@ func TestBMCSystemOrder(t *testing.T) {
 		{URI: "/redfish/v1/Systems/10"}, {URI: "/redfish/v1/Systems/Self"}, {URI: "/redfish/v1/Systems/2"},
 		{URI: "/redfish/v1/Systems/1/"}, {URI: "/redfish/v1/Systems/System.Embedded.1"},
 	}
-	slices.SortFunc(systems, compareSystems)
+	slices.SortFunc(systems, bmc.CompareSystems)
 	var uris []string
 	for _, s := range systems {
 		uris = append(uris, s.URI)

@@ -1,12 +1,10 @@
 package controller
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"path"
+	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -41,29 +39,6 @@ func BMCServerName(bmcName string, n int) string {
 	return fmt.Sprintf("%s-system-%d", bmcName, n)
 }
 
-// compareSystems orders systems by URI: by parent path, then by the last segment, numeric
-// segments in numeric order and before the others.
-func compareSystems(a, b bmc.System) int {
-	da, ba := path.Split(strings.TrimRight(a.URI, "/"))
-	db, bb := path.Split(strings.TrimRight(b.URI, "/"))
-	if c := strings.Compare(da, db); c != 0 {
-		return c
-	}
-	na, errA := strconv.ParseUint(ba, 10, 64)
-	nb, errB := strconv.ParseUint(bb, 10, 64)
-	switch {
-	case errA == nil && errB == nil:
-		if c := cmp.Compare(na, nb); c != 0 {
-			return c
-		}
-	case errA == nil:
-		return -1
-	case errB == nil:
-		return 1
-	}
-	return cmp.Or(strings.Compare(ba, bb), strings.Compare(a.URI, b.URI), strings.Compare(a.UUID, b.UUID))
-}
-
 // enrollment is what one round of enrollment found.
 type enrollment struct {
 	// enrolled counts the systems that have a Server of this BMC (created, adopted or found).
@@ -72,6 +47,9 @@ type enrollment struct {
 	elsewhere []string
 	// noUUID counts systems reported without a UUID (they cannot be enrolled).
 	noUUID int
+	// shared counts systems reported with a UUID another system of the BMC has too (they
+	// are not enrolled: a Server is found by its system's UUID).
+	shared int
 	// waiting is set while a Server created a moment ago is not in the cache yet.
 	waiting bool
 }
@@ -84,6 +62,9 @@ func (e enrollment) readyMessage(systems int) string {
 	if e.noUUID > 0 {
 		msg += fmt.Sprintf("; %d reported without a UUID", e.noUUID)
 	}
+	if e.shared > 0 {
+		msg += fmt.Sprintf("; %d reported with a UUID another system shares", e.shared)
+	}
 	return msg
 }
 
@@ -95,7 +76,7 @@ func (r *BMCReconciler) enroll(ctx context.Context, sc *bmcScope, systems []bmc.
 	obj := sc.obj
 	var out enrollment
 	sorted := slices.Clone(systems)
-	slices.SortFunc(sorted, compareSystems)
+	slices.SortFunc(sorted, bmc.CompareSystems)
 
 	taken := map[string]bool{}
 	byName := map[string]*metalv1alpha1.Server{}
@@ -103,6 +84,7 @@ func (r *BMCReconciler) enroll(ctx context.Context, sc *bmcScope, systems []bmc.
 		taken[s.Name] = true
 		byName[s.Name] = s
 	}
+	shared := sharedUUIDs(sorted)
 	present := map[string]bool{}
 	for i, sys := range sorted {
 		uuid := strings.ToLower(sys.UUID)
@@ -111,6 +93,11 @@ func (r *BMCReconciler) enroll(ctx context.Context, sc *bmcScope, systems []bmc.
 			continue
 		}
 		present[uuid] = true
+		if len(shared[uuid]) > 0 {
+			// Which of the systems a Server of this UUID is would flip between reconciles.
+			out.shared++
+			continue
+		}
 		own, adoptable, other, err := r.serversForSystem(ctx, obj, uuid, byName)
 		if err != nil {
 			return out, err
@@ -153,12 +140,53 @@ func (r *BMCReconciler) enroll(ctx context.Context, sc *bmcScope, systems []bmc.
 		}
 	}
 	r.setSystemsMissing(sc, missing)
+	r.setDuplicateUUIDs(sc, shared)
 	return out, nil
+}
+
+// sharedUUIDs maps each UUID (lower case) that more than one of the systems reports to the
+// URIs of those systems, in the systems' order.
+func sharedUUIDs(systems []bmc.System) map[string][]string {
+	uris := map[string][]string{}
+	for _, sys := range systems {
+		if uuid := strings.ToLower(sys.UUID); uuid != "" {
+			uris[uuid] = append(uris[uuid], sys.URI)
+		}
+	}
+	for uuid, u := range uris {
+		if len(u) < 2 {
+			delete(uris, uuid)
+		}
+	}
+	return uris
+}
+
+// setDuplicateUUIDs sets condition DuplicateSystemUUIDs from the UUIDs systems share, with
+// an event when that list changes. The message is the same for the same systems, so that a
+// BMC that keeps reporting them writes nothing.
+func (r *BMCReconciler) setDuplicateUUIDs(sc *bmcScope, shared map[string][]string) {
+	obj := sc.obj
+	prev := bmcCondition(obj, metalv1alpha1.BMCDuplicateSystemUUIDs)
+	if len(shared) == 0 {
+		r.setCondition(obj, metalv1alpha1.BMCDuplicateSystemUUIDs, metav1.ConditionFalse, metalv1alpha1.ReasonSystemUUIDsUnique,
+			"Every system of the BMC has a UUID of its own")
+		return
+	}
+	var list []string
+	for _, uuid := range slices.Sorted(maps.Keys(shared)) {
+		list = append(list, fmt.Sprintf("%s (%s)", uuid, strings.Join(shared[uuid], ", ")))
+	}
+	msg := fmt.Sprintf("The BMC reports %d UUID(s) for more than one system; those systems are not enrolled: %s",
+		len(shared), shortList(list))
+	r.setCondition(obj, metalv1alpha1.BMCDuplicateSystemUUIDs, metav1.ConditionTrue, metalv1alpha1.ReasonDuplicateSystemUUIDs, msg)
+	if prev.Status != metav1.ConditionTrue || prev.Message != msg {
+		sc.eventf(nil, corev1.EventTypeWarning, metalv1alpha1.ReasonDuplicateSystemUUIDs, "Enroll", "%s", msg)
+	}
 }
 
 // serversForSystem classifies the servers with the system's UUID (index index.ServerSystemUUID):
 // the one this BMC controls; else one it may adopt (no controller, not being deleted, and
-// spec.bmcRef empty or naming this BMC); else any other. A server in known (written earlier
+// its BMC unset or this one, see mayAdopt); else any other. A server in known (written earlier
 // in this reconcile) is taken from there rather than from the cache.
 func (r *BMCReconciler) serversForSystem(ctx context.Context, obj *metalv1alpha1.BMC, uuid string, known map[string]*metalv1alpha1.Server) (own, adoptable, other *metalv1alpha1.Server, err error) {
 	var list metalv1alpha1.ServerList
@@ -177,7 +205,7 @@ func (r *BMCReconciler) serversForSystem(ctx context.Context, obj *metalv1alpha1
 			if own == nil {
 				own = s
 			}
-		case ref == nil && s.DeletionTimestamp.IsZero() && (s.Spec.BMCRef == nil || s.Spec.BMCRef.Name == obj.Name):
+		case ref == nil && s.DeletionTimestamp.IsZero() && mayAdopt(s, obj):
 			if adoptable == nil {
 				adoptable = s
 			}
@@ -188,6 +216,17 @@ func (r *BMCReconciler) serversForSystem(ctx context.Context, obj *metalv1alpha1
 		}
 	}
 	return own, adoptable, other, nil
+}
+
+// mayAdopt reports whether the BMC may adopt the server: its BMC is not set elsewhere
+// (neither inline spec.bmc nor a spec.bmcRef naming another BMC), or the server's
+// AdoptByBMCAnnotation names this BMC. A BMC reporting a system's UUID proves nothing about
+// who owns the server: UUIDs can be guessed or cloned.
+func mayAdopt(s *metalv1alpha1.Server, obj *metalv1alpha1.BMC) bool {
+	if s.Annotations[metalv1alpha1.AdoptByBMCAnnotation] == obj.Name {
+		return true
+	}
+	return s.Spec.BMC == nil && (s.Spec.BMCRef == nil || s.Spec.BMCRef.Name == obj.Name)
 }
 
 // syncServer sets what a server of the BMC carries from it: spec.bmcRef, spec.systemURI and
@@ -208,6 +247,9 @@ func (r *BMCReconciler) adopt(ctx context.Context, sc *bmcScope, s *metalv1alpha
 	var refErr error
 	err := r.patchServer(ctx, s, func(o *metalv1alpha1.Server) {
 		refErr = controllerutil.SetControllerReference(obj, o, r.Scheme)
+		// Adoption (allowed by the annotation) moves a server reached elsewhere to this BMC.
+		o.Spec.BMC = nil
+		o.Spec.BMCRef = &metalv1alpha1.LocalObjectReference{Name: obj.Name}
 		syncServer(o, obj, sys)
 	})
 	if refErr != nil {

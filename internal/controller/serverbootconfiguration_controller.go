@@ -119,7 +119,7 @@ func (o ServerBootConfigurationOptions) Validate() error {
 }
 
 // +kubebuilder:rbac:groups=metal.ironcore.dev,resources=serverbootconfigurations,verbs=get;list;watch
-// +kubebuilder:rbac:groups=metal.ironcore.dev,resources=serverbootconfigurations/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=metal.ironcore.dev,resources=serverbootconfigurations/status,verbs=patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
@@ -137,7 +137,11 @@ func (r *ServerBootConfigurationReconciler) SetupWithManager(mgr ctrl.Manager) e
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("serverbootconfiguration").
 		WithOptions(crcontroller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles}).
-		For(&metalv1alpha1.ServerBootConfiguration{}).
+		// Only spec (generation) and annotation changes wake the controller, never a status
+		// write, its own or the boot server's: a registry answering with a different error
+		// each time would otherwise loop it at network speed past its backoff.
+		For(&metalv1alpha1.ServerBootConfiguration{},
+			builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(secrets, handler.EnqueueRequestsFromMapFunc(r.enqueueForSecret),
 			builder.OnlyMetadata, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{}))
 	if r.Options.Namespace != "" {
@@ -181,9 +185,11 @@ func (r *ServerBootConfigurationReconciler) Reconcile(ctx context.Context, req c
 
 func (r *ServerBootConfigurationReconciler) reconcileNormal(ctx context.Context, sbc *metalv1alpha1.ServerBootConfiguration) (ctrl.Result, error) {
 	if sbc.Status.State == "" || sbc.Status.ObservedGeneration != sbc.Generation {
-		// The update event of this write brings the configuration back, read afresh, to do
-		// the work: resolving now would race the cache with the write just made.
-		return ctrl.Result{}, ignoreConflict(r.markPending(ctx, sbc))
+		// Status writes do not wake the controller: go on from the object as written (the
+		// status write below is locked on its resourceVersion).
+		if err := r.markPending(ctx, sbc); err != nil {
+			return ctrl.Result{}, ignoreConflict(err)
+		}
 	}
 	before := sbc.DeepCopy()
 
@@ -236,8 +242,12 @@ func (r *ServerBootConfigurationReconciler) reconcileImage(ctx context.Context, 
 	resolved, err := r.Resolver.Resolve(ctx, sbc.Spec.Image)
 	if err != nil {
 		sbc.Status.Image = nil
+		// The condition and the event say what failed and the registry's status code; what
+		// the registry sent back goes to the manager's log only.
 		reason := image.Reason(err)
-		r.setCondition(sbc, metalv1alpha1.BootConfigurationImageResolved, metav1.ConditionFalse, reason, message.Truncate(err.Error(), message.MaxCondition))
+		ctrl.LoggerFrom(ctx).Info("Resolving the image failed", "image", sbc.Spec.Image, "reason", reason, "error", err.Error())
+		r.setCondition(sbc, metalv1alpha1.BootConfigurationImageResolved, metav1.ConditionFalse, reason,
+			message.Truncate(fmt.Sprintf("Resolving %s failed: %s", sbc.Spec.Image, image.Message(err)), message.MaxCondition))
 		return backoffSince(falseCondition(sbc.Status.Conditions, metalv1alpha1.BootConfigurationImageResolved), r.Options.ImageRetryMin, r.Options.ImageRetryMax)
 	}
 	sbc.Status.Image = resolved

@@ -34,10 +34,18 @@ passwd:
 `
 
 // startBootController starts a manager with the ServerBootConfiguration controller for the
-// namespace ns, resolving references without a registry host against defaultRegistry.
+// namespace ns, resolving references without a registry host against defaultRegistry and
+// allowing the test registries on 127.0.0.1.
 func startBootController(t *testing.T, ns, defaultRegistry string) {
 	t.Helper()
-	resolver, err := image.NewResolver(image.Options{DefaultRegistry: defaultRegistry})
+	startBootControllerWith(t, image.Options{DefaultRegistry: defaultRegistry, AllowedRegistries: []string{"127.0.0.1"}},
+		ServerBootConfigurationOptions{ImageRetryMin: 100 * time.Millisecond, ImageRetryMax: 400 * time.Millisecond,
+			MaxConcurrentReconciles: 4, Namespace: ns})
+}
+
+func startBootControllerWith(t *testing.T, io image.Options, o ServerBootConfigurationOptions) {
+	t.Helper()
+	resolver, err := image.NewResolver(io)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,8 +57,7 @@ func startBootController(t *testing.T, ns, defaultRegistry string) {
 			Client:   mgr.GetClient(),
 			Resolver: resolver,
 			Recorder: mgr.GetEventRecorder("serverbootconfiguration-controller"),
-			Options: ServerBootConfigurationOptions{ImageRetryMin: 100 * time.Millisecond, ImageRetryMax: 400 * time.Millisecond,
-				MaxConcurrentReconciles: 4, Namespace: ns},
+			Options:  o,
 		}).SetupWithManager(mgr)
 	})
 }

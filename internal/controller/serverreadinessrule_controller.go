@@ -79,10 +79,9 @@ type ServerReadinessRuleReconciler struct {
 	writer objectWriter[*metalv1alpha1.ServerReadinessRule]
 }
 
-// +kubebuilder:rbac:groups=metal.ironcore.dev,resources=serverreadinessrules,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=metal.ironcore.dev,resources=serverreadinessrules/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=metal.ironcore.dev,resources=serverreadinessrules/finalizers,verbs=update
-// +kubebuilder:rbac:groups=metal.ironcore.dev,resources=servers,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=metal.ironcore.dev,resources=serverreadinessrules,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=metal.ironcore.dev,resources=serverreadinessrules/status,verbs=patch
+// +kubebuilder:rbac:groups=metal.ironcore.dev,resources=servers,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // ruleScope is what one reconcile of a rule works with.

@@ -8,11 +8,13 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -41,6 +43,12 @@ type Options struct {
 	BMCInsecureSkipTLS bool
 	BMCCAFile          string
 	BMCSessionAuth     bool
+	// BMCMaxResponseBytes and BMCMaxCollectionMembers bound what one BMC answer may cost.
+	BMCMaxResponseBytes     int64
+	BMCMaxCollectionMembers int
+	// ReconcileTimeout bounds every reconcile of every controller: a peer that answers
+	// slowly holds one worker for at most this long.
+	ReconcileTimeout time.Duration
 
 	Claim     controller.ServerClaimOptions
 	Server    controller.ServerOptions
@@ -73,6 +81,9 @@ type BootOptions struct {
 	DefaultRegistry string
 	// InsecureRegistries are reached over plain HTTP.
 	InsecureRegistries []string
+	// AllowedRegistries are the host patterns images may come from (empty: any); the
+	// default registry is always allowed (image.Options.AllowedRegistries).
+	AllowedRegistries []string
 	// HTTPBootLoader is an EFI program served to UEFI HTTP boot (see docs/boot.md).
 	HTTPBootLoader string
 	// Controller tunes the ServerBootConfiguration controller.
@@ -82,17 +93,20 @@ type BootOptions struct {
 // DefaultOptions are the defaults of the flags.
 func DefaultOptions() Options {
 	return Options{
-		MetricsAddr:      ":8080",
-		ProbeAddr:        ":8081",
-		LeaderElectionID: "metal-operator.metal.ironcore.dev",
-		ClientQPS:        1000,
-		ClientBurst:      2000,
-		GracefulShutdown: 30 * time.Second,
-		Claim:            controller.DefaultServerClaimOptions(),
-		Server:           controller.DefaultServerOptions(),
-		BMC:              controller.DefaultBMCOptions(),
-		Readiness:        controller.DefaultServerReadinessRuleOptions(),
-		BMCUser:          controller.DefaultBMCUserOptions(),
+		MetricsAddr:             ":8080",
+		ProbeAddr:               ":8081",
+		LeaderElectionID:        "metal-operator.metal.ironcore.dev",
+		ClientQPS:               1000,
+		ClientBurst:             2000,
+		GracefulShutdown:        30 * time.Second,
+		ReconcileTimeout:        2 * time.Minute,
+		BMCMaxResponseBytes:     redfish.DefaultMaxResponseBytes,
+		BMCMaxCollectionMembers: redfish.DefaultMaxCollectionMembers,
+		Claim:                   controller.DefaultServerClaimOptions(),
+		Server:                  controller.DefaultServerOptions(),
+		BMC:                     controller.DefaultBMCOptions(),
+		Readiness:               controller.DefaultServerReadinessRuleOptions(),
+		BMCUser:                 controller.DefaultBMCUserOptions(),
 		Boot: BootOptions{Enabled: true, Addr: ":8082", Controller: controller.DefaultServerBootConfigurationOptions(),
 			CredentialTTL: boot.DefaultCredentialTTL, IgnitionFetchLimit: boot.DefaultIgnitionFetchLimit,
 			ArtifactStreams: boot.DefaultArtifactStreams, ArtifactStreamsPerClient: boot.DefaultArtifactStreamsPerClient},
@@ -113,6 +127,9 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.BMCInsecureSkipTLS, "bmc-insecure-skip-verify", o.BMCInsecureSkipTLS, "Do not verify the TLS certificates of BMCs.")
 	fs.BoolVar(&o.BMCSessionAuth, "bmc-session-auth", o.BMCSessionAuth, "Authenticate to BMCs with a Redfish session (X-Auth-Token, one per reconcile) instead of HTTP basic auth, for BMCs that throttle basic auth.")
 	fs.StringVar(&o.BMCCAFile, "bmc-ca-file", o.BMCCAFile, "PEM bundle of the CA(s) that sign the BMCs' TLS certificates (default: the system's trust store).")
+	fs.Int64Var(&o.BMCMaxResponseBytes, "bmc-max-response-bytes", o.BMCMaxResponseBytes, "Largest Redfish response body read from a BMC; a larger one fails the request.")
+	fs.IntVar(&o.BMCMaxCollectionMembers, "bmc-max-collection-members", o.BMCMaxCollectionMembers, "Most members of one Redfish collection (all pages together) read from a BMC; a larger one fails the request.")
+	fs.DurationVar(&o.ReconcileTimeout, "reconcile-timeout", o.ReconcileTimeout, "Longest time one reconcile of any controller may take; its context is cancelled then.")
 	o.Claim.BindFlags(fs)
 	o.Server.BindFlags(fs)
 	o.BMC.BindFlags(fs)
@@ -133,6 +150,14 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 		o.Boot.InsecureRegistries = append(o.Boot.InsecureRegistries, v)
 		return nil
 	})
+	fs.Func("allowed-registries", "Comma-separated host patterns (e.g. registry.example,*.example.com,10.0.0.5:*) of the registries images may come from; empty allows any. The default registry is always allowed; loopback, link-local and cloud metadata addresses are refused unless listed (repeatable).", func(v string) error {
+		for p := range strings.SplitSeq(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				o.Boot.AllowedRegistries = append(o.Boot.AllowedRegistries, p)
+			}
+		}
+		return nil
+	})
 	fs.StringVar(&o.Boot.HTTPBootLoader, "boot-http-loader", o.Boot.HTTPBootLoader, "EFI program served to UEFI HTTP boot.")
 	o.Boot.Controller.BindFlags(fs)
 }
@@ -141,6 +166,10 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 func New(cfg *rest.Config, o Options) (manager.Manager, error) {
 	if o.ClientQPS == 0 || (o.ClientQPS > 0 && o.ClientBurst < 1) {
 		return nil, fmt.Errorf("--kube-api-qps must be positive with a positive --kube-api-burst, or negative to turn client-side rate limiting off (got %v and %d)", o.ClientQPS, o.ClientBurst)
+	}
+	if o.ReconcileTimeout <= 0 || o.BMCMaxResponseBytes <= 0 || o.BMCMaxCollectionMembers <= 0 {
+		return nil, fmt.Errorf("--reconcile-timeout, --bmc-max-response-bytes and --bmc-max-collection-members must be positive (got %s, %d and %d)",
+			o.ReconcileTimeout, o.BMCMaxResponseBytes, o.BMCMaxCollectionMembers)
 	}
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS = float32(o.ClientQPS)
@@ -155,6 +184,8 @@ func New(cfg *rest.Config, o Options) (manager.Manager, error) {
 		LeaderElectionID:        o.LeaderElectionID,
 		LeaderElectionNamespace: o.LeaderElectionNS,
 		GracefulShutdownTimeout: &grace,
+		// Every controller inherits the timeout: a reconcile's context ends after it.
+		Controller: config.Controller{ReconciliationTimeout: o.ReconcileTimeout},
 		// Nothing here reads managedFields: dropping them from the cache halves the memory
 		// per cached object and the cost of every deep copy.
 		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
@@ -176,7 +207,7 @@ func New(cfg *rest.Config, o Options) (manager.Manager, error) {
 	}
 	connector := &access.RedfishConnector{
 		Reader: mgr.GetClient(), Timeout: o.Server.BMCRequestTimeout, InsecureSkipVerify: o.BMCInsecureSkipTLS,
-		UseSessions: o.BMCSessionAuth,
+		UseSessions: o.BMCSessionAuth, MaxResponseBytes: o.BMCMaxResponseBytes, MaxCollectionMembers: o.BMCMaxCollectionMembers,
 	}
 	if o.BMCCAFile != "" {
 		if connector.CACertPEM, err = os.ReadFile(o.BMCCAFile); err != nil {
@@ -249,7 +280,9 @@ func setupBoot(mgr manager.Manager, o BootOptions) error {
 	if err := index.SetupBoot(context.Background(), mgr.GetFieldIndexer()); err != nil {
 		return err
 	}
-	resolver, err := image.NewResolver(image.Options{DefaultRegistry: o.DefaultRegistry, InsecureRegistries: o.InsecureRegistries})
+	resolver, err := image.NewResolver(image.Options{
+		DefaultRegistry: o.DefaultRegistry, InsecureRegistries: o.InsecureRegistries, AllowedRegistries: o.AllowedRegistries,
+	})
 	if err != nil {
 		return err
 	}

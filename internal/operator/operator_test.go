@@ -30,6 +30,20 @@ func TestNewRejectsClientRateLimitsThatThrottleEverything(t *testing.T) {
 	}
 }
 
+// TestNewRejectsUnboundedWork: the reconcile timeout and the BMC response bounds must be set.
+func TestNewRejectsUnboundedWork(t *testing.T) {
+	for name, unset := range map[string]func(*Options){
+		"reconcile timeout":  func(o *Options) { o.ReconcileTimeout = 0 },
+		"response bytes":     func(o *Options) { o.BMCMaxResponseBytes = 0 },
+		"collection members": func(o *Options) { o.BMCMaxCollectionMembers = -1 },
+	} {
+		o := DefaultOptions()
+		unset(&o)
+		_, err := New(&rest.Config{Host: "https://127.0.0.1:1"}, o)
+		NewWithT(t).Expect(err).To(MatchError(ContainSubstring("must be positive")), name)
+	}
+}
+
 // TestNewAcceptsTheDefaults: the flag defaults make a manager that runs, and its cache holds
 // objects without their managedFields. (One manager per process: controller names must be
 // unique.)
@@ -40,6 +54,9 @@ func TestNewAcceptsTheDefaults(t *testing.T) {
 	o.Boot.Enabled = false
 	mgr, err := New(env.Config, o)
 	g.Expect(err).NotTo(HaveOccurred())
+	// Every controller inherits the manager's reconcile timeout.
+	g.Expect(o.ReconcileTimeout).To(BeNumerically(">", 0))
+	g.Expect(mgr.GetControllerOptions().ReconciliationTimeout).To(Equal(o.ReconcileTimeout))
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()

@@ -126,6 +126,10 @@ type RedfishConnector struct {
 	// UseSessions authenticates with a Redfish session (created on the first request of a
 	// reconcile, deleted by its Logout) instead of HTTP basic auth.
 	UseSessions bool
+	// MaxResponseBytes and MaxCollectionMembers bound what one BMC answer may cost
+	// (redfish.DefaultMaxResponseBytes and redfish.DefaultMaxCollectionMembers when zero).
+	MaxResponseBytes     int64
+	MaxCollectionMembers int
 }
 
 var _ Connector = (*RedfishConnector)(nil)
@@ -170,14 +174,16 @@ func (c *RedfishConnector) connectEndpoint(ctx context.Context, ep bmcEndpoint) 
 		hostPort = net.JoinHostPort(ep.address, strconv.Itoa(int(ep.protocol.Port)))
 	}
 	cl, err := redfish.New(redfish.Config{
-		Endpoint:           string(scheme) + "://" + hostPort,
-		Username:           username,
-		Password:           password,
-		Timeout:            c.Timeout,
-		InsecureSkipVerify: c.InsecureSkipVerify,
-		CACertPEM:          c.CACertPEM,
-		UseSessions:        c.UseSessions,
-		Observer:           metrics.ObserveBMCRequest,
+		Endpoint:             string(scheme) + "://" + hostPort,
+		Username:             username,
+		Password:             password,
+		Timeout:              c.Timeout,
+		InsecureSkipVerify:   c.InsecureSkipVerify,
+		CACertPEM:            c.CACertPEM,
+		UseSessions:          c.UseSessions,
+		MaxResponseBytes:     c.MaxResponseBytes,
+		MaxCollectionMembers: c.MaxCollectionMembers,
+		Observer:             metrics.ObserveBMCRequest,
 	})
 	if err != nil {
 		// The configuration is invalid (e.g. a malformed address); the message has no secrets.

@@ -259,6 +259,8 @@ func (c *Client) CheckLogin(ctx context.Context, userName, password string) erro
 		timeout:     c.timeout,
 		useSessions: c.useSessions,
 		hc:          c.hc,
+		maxBody:     c.maxBody,
+		maxMembers:  c.maxMembers,
 	}
 	defer func() { _ = probe.Logout(context.WithoutCancel(ctx)) }()
 	_, err := probe.do(ctx, http.MethodGet, pathAccountService, nil, nil)

@@ -6,6 +6,7 @@ package redfish
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -25,6 +26,18 @@ import (
 // DefaultTimeout bounds a single HTTP exchange when Config.Timeout is not set.
 const DefaultTimeout = 10 * time.Second
 
+// Bounds of what one BMC may make the client hold, when Config leaves them unset.
+const (
+	// DefaultMaxResponseBytes bounds one response body.
+	DefaultMaxResponseBytes = 4 << 20
+	// DefaultMaxCollectionMembers bounds the members of one collection, all pages together.
+	DefaultMaxCollectionMembers = 4096
+)
+
+// ErrResponseTooLarge: a response body or a collection exceeded the client's bounds. It
+// wraps no bmc sentinel: asking again gets the same answer.
+var ErrResponseTooLarge = errors.New("response too large")
+
 // Well-known Redfish paths.
 const (
 	pathServiceRoot = "/redfish/v1"
@@ -38,8 +51,6 @@ const (
 	maxGetAttempts = 3
 	// retryBackoff is the wait before the second attempt; it doubles per attempt.
 	retryBackoff = 100 * time.Millisecond
-	// maxBodyBytes bounds how much of a response body is read.
-	maxBodyBytes = 32 << 20
 	// maxErrorMessage bounds the BMC-provided message quoted in an error.
 	maxErrorMessage = 200
 	// fetchConcurrency bounds parallel GETs of collection members against one BMC.
@@ -61,6 +72,12 @@ type Config struct {
 	CACertPEM []byte
 	// Timeout bounds one HTTP exchange (default DefaultTimeout).
 	Timeout time.Duration
+	// MaxResponseBytes bounds one response body (default DefaultMaxResponseBytes); a
+	// larger one fails with ErrResponseTooLarge after reading one byte past the bound.
+	MaxResponseBytes int64
+	// MaxCollectionMembers bounds the members of one collection, all pages together
+	// (default DefaultMaxCollectionMembers); a larger one fails with ErrResponseTooLarge.
+	MaxCollectionMembers int
 	// UseSessions authenticates with a Redfish session (X-Auth-Token) instead of HTTP basic
 	// auth. The session is created on the first request and deleted by Logout.
 	UseSessions bool
@@ -80,6 +97,8 @@ type Client struct {
 	timeout     time.Duration
 	useSessions bool
 	hc          *http.Client
+	maxBody     int64
+	maxMembers  int
 
 	// sessionMu serialises session creation and deletion; mu guards the fields below.
 	sessionMu  sync.Mutex
@@ -119,6 +138,8 @@ func New(cfg Config) (*Client, error) {
 		password:    cfg.Password,
 		timeout:     timeout,
 		useSessions: cfg.UseSessions,
+		maxBody:     cmp.Or(max(cfg.MaxResponseBytes, 0), DefaultMaxResponseBytes),
+		maxMembers:  cmp.Or(max(cfg.MaxCollectionMembers, 0), DefaultMaxCollectionMembers),
 	}
 	var rt http.RoundTripper = t
 	if cfg.Observer != nil {
@@ -379,9 +400,12 @@ func (c *Client) exchange(ctx context.Context, method, target, path string, body
 		return nil, c.transportError(ctx, method, path, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
 	if err != nil {
 		return nil, c.transportError(ctx, method, path, err)
+	}
+	if int64(len(data)) > c.maxBody {
+		return nil, fmt.Errorf("redfish: %s %s: %w: the body exceeds %d bytes", method, path, ErrResponseTooLarge, c.maxBody)
 	}
 	return &response{status: resp.StatusCode, header: resp.Header, body: data}, nil
 }

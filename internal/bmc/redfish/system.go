@@ -442,6 +442,9 @@ func (c *Client) listMembers(ctx context.Context, collectionURI string) ([]strin
 		if _, err := c.getJSON(ctx, next, &col); err != nil {
 			return nil, err
 		}
+		if len(uris)+len(col.Members) > c.maxMembers {
+			return nil, fmt.Errorf("redfish: collection %s: %w: more than %d members", pathOf(collectionURI), ErrResponseTooLarge, c.maxMembers)
+		}
 		for _, m := range col.Members {
 			if m.ODataID != "" {
 				uris = append(uris, m.ODataID)

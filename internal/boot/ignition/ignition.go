@@ -20,6 +20,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	ignconfig "github.com/coreos/ignition/v2/config"
@@ -80,6 +82,11 @@ func Render(data map[string][]byte) ([]byte, error) {
 	var doc map[string]any
 	jsonErr := json.Unmarshal(content, &doc)
 	if jsonErr == nil {
+		// A key given twice would be read as its last value by one reader and its first by
+		// another: refuse it.
+		if err := rejectDuplicateKeys(content); err != nil {
+			return nil, err
+		}
 		if _, butane := doc["variant"]; !butane {
 			return validateIgnition(content)
 		}
@@ -88,13 +95,66 @@ func Render(data map[string][]byte) ([]byte, error) {
 	if format == FormatIgnition || format == FormatJSON || bytes.HasPrefix(bytes.TrimSpace(content), []byte("{")) {
 		return nil, invalidf("the ignition config is not valid JSON%s", jsonPosition(content, jsonErr))
 	}
-	if err := yaml.Unmarshal(content, &doc); err != nil {
+	// Strict: a key given twice in a YAML mapping is an error.
+	converted, err := yaml.YAMLToJSONStrict(content)
+	if err != nil && strings.Contains(err.Error(), "already set in map") {
+		return nil, invalidf("the Butane config has a key twice: %s", yamlPosition(err))
+	}
+	if err != nil {
 		return nil, invalidf("the ignition config is neither Ignition JSON nor Butane YAML: %s", yamlPosition(err))
 	}
-	if doc == nil {
+	if err := json.Unmarshal(converted, &doc); err != nil || doc == nil {
 		return nil, invalidf("the ignition config is neither Ignition JSON nor Butane YAML")
 	}
 	return translateButane(doc)
+}
+
+// rejectDuplicateKeys fails on the first object key (in document order) given twice in one
+// object of the JSON document data, naming its path.
+func rejectDuplicateKeys(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	at := path.New("json")
+	if dup, found := duplicateIn(dec, at); found {
+		return invalidf("the config has the key %s twice", butanePath(dup))
+	}
+	return nil
+}
+
+// duplicateIn reads one JSON value from dec and reports the path of the first duplicate key
+// in it. A syntax error ends the walk without a finding: the caller has parsed data already.
+func duplicateIn(dec *json.Decoder, at path.ContextPath) (path.ContextPath, bool) {
+	tok, err := dec.Token()
+	if err != nil {
+		return at, false
+	}
+	switch tok {
+	case json.Delim('{'):
+		seen := map[string]bool{}
+		for dec.More() {
+			kt, err := dec.Token()
+			if err != nil {
+				return at, false
+			}
+			k, _ := kt.(string)
+			if seen[k] {
+				return at.Append(k), true
+			}
+			seen[k] = true
+			if dup, found := duplicateIn(dec, at.Append(k)); found {
+				return dup, true
+			}
+		}
+		_, _ = dec.Token()
+	case json.Delim('['):
+		for i := 0; dec.More(); i++ {
+			if dup, found := duplicateIn(dec, at.Append(i)); found {
+				return dup, true
+			}
+		}
+		_, _ = dec.Token()
+	}
+	return at, false
 }
 
 // validateIgnition validates Ignition JSON and returns it unchanged.
@@ -173,26 +233,38 @@ func translateButane(doc map[string]any) ([]byte, error) {
 }
 
 // convert turns Butane's snake_case keys into Ignition's camelCase ones and "inline"
-// contents into data URLs, recursively.
+// contents into data URLs, recursively. Keys are visited in sorted order, so that the
+// outcome (and the error, if any) does not depend on map order. A key that is not lower
+// snake_case is no Butane key and is refused: camelKey would otherwise make "files_" or
+// "source_" into a key Ignition knows, silently.
 func convert(v any, at path.ContextPath) (any, error) {
 	switch t := v.(type) {
 	case map[string]any:
 		out := make(map[string]any, len(t))
-		for k, val := range t {
+		from := make(map[string]string, len(t))
+		for _, k := range slices.Sorted(maps.Keys(t)) {
+			val := t[k]
+			if !butaneKey(k) {
+				return nil, invalidf("the Butane config has the unknown key %s", butanePath(at.Append(k)))
+			}
+			ck := camelKey(k)
+			if k == "inline" {
+				ck = "source"
+			}
+			if prev, dup := from[ck]; dup {
+				if prev == "inline" || k == "inline" {
+					return nil, invalidf("the Butane keys inline and source are exclusive at %s", butanePath(at))
+				}
+				return nil, invalidf("the Butane config has the key %s twice", butanePath(at.Append(k)))
+			}
+			from[ck] = k
 			if k == "inline" {
 				s, ok := val.(string)
 				if !ok {
 					return nil, invalidf("the Butane key %s must be a string", butanePath(at.Append(k)))
 				}
-				if _, both := t["source"]; both {
-					return nil, invalidf("the Butane keys inline and source are exclusive at %s", butanePath(at))
-				}
-				out["source"] = "data:;base64," + base64.StdEncoding.EncodeToString([]byte(s))
+				out[ck] = "data:;base64," + base64.StdEncoding.EncodeToString([]byte(s))
 				continue
-			}
-			ck := camelKey(k)
-			if _, dup := out[ck]; dup {
-				return nil, invalidf("the Butane config has the key %s twice", butanePath(at.Append(k)))
 			}
 			c, err := convert(val, at.Append(ck))
 			if err != nil {
@@ -216,24 +288,39 @@ func convert(v any, at path.ContextPath) (any, error) {
 	}
 }
 
-// camelKey maps a Butane key to its Ignition spelling: ssh_authorized_keys ->
-// sshAuthorizedKeys, size_mib -> sizeMiB.
-func camelKey(k string) string {
-	parts := strings.Split(k, "_")
-	if len(parts) == 1 {
-		return k
+// butaneKey reports whether k is spelled like a Butane key: lower-case words of letters and
+// digits joined by single underscores, starting with a letter.
+func butaneKey(k string) bool {
+	if k == "" || k[0] < 'a' || k[0] > 'z' {
+		return false
 	}
+	for word := range strings.SplitSeq(k, "_") {
+		if word == "" {
+			return false
+		}
+		for _, r := range word {
+			if (r < 'a' || r > 'z') && (r < '0' || r > '9') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// camelKey maps a Butane key to its Ignition spelling: ssh_authorized_keys ->
+// sshAuthorizedKeys, size_mib -> sizeMiB. k is a butaneKey.
+func camelKey(k string) string {
+	first, rest, _ := strings.Cut(k, "_")
 	var b strings.Builder
-	b.WriteString(parts[0])
-	for _, p := range parts[1:] {
-		if p == "" {
-			continue
-		}
-		if p == "mib" {
+	b.WriteString(first)
+	for p := range strings.SplitSeq(rest, "_") {
+		switch p {
+		case "":
+		case "mib":
 			b.WriteString("MiB")
-			continue
+		default:
+			b.WriteString(strings.ToUpper(p[:1]) + p[1:])
 		}
-		b.WriteString(strings.ToUpper(p[:1]) + p[1:])
 	}
 	return b.String()
 }

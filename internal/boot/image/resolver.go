@@ -94,12 +94,20 @@ type Options struct {
 	// InsecureRegistries are registry hosts reached over plain HTTP. Loopback and RFC 1918
 	// addresses and "localhost" always are.
 	InsecureRegistries []string
+	// AllowedRegistries are the host patterns (path.Match syntax against host or host:port,
+	// e.g. "registry.example", "*.example.com", "10.0.0.5:*") of the registries images may
+	// come from; empty allows any. The default registry is always allowed. A registry at a
+	// loopback, link-local or cloud metadata address is refused unless it is the default
+	// registry or matches a pattern here (see guard.go).
+	AllowedRegistries []string
 	// Platform selects the manifest of an image index; the default is linux/amd64.
 	Platform *v1.Platform
 	// Keychain provides registry credentials; nil means authn.DefaultKeychain (the Docker
 	// config file, if any, else anonymous).
 	Keychain authn.Keychain
-	// Transport is the HTTP transport; nil means remote.DefaultTransport.
+	// Transport is the HTTP transport; nil means remote.DefaultTransport with a dialer
+	// that refuses loopback, link-local and cloud metadata addresses of registries that are
+	// not listed. A transport given here is used as it is.
 	Transport http.RoundTripper
 	// Timeout bounds one resolution; the default is 30s.
 	Timeout time.Duration
@@ -109,6 +117,7 @@ type Options struct {
 type Resolver struct {
 	defaultRegistry string
 	insecure        []string
+	allow           allowList
 	platform        v1.Platform
 	keychain        authn.Keychain
 	transport       http.RoundTripper
@@ -125,10 +134,9 @@ func NewResolver(o Options) (*Resolver, error) {
 		transport:       o.Transport,
 		timeout:         o.Timeout,
 	}
-	if o.DefaultRegistry != "" {
-		if _, err := name.NewRegistry(o.DefaultRegistry); err != nil {
-			return nil, fmt.Errorf("invalid default registry %q: %w", o.DefaultRegistry, err)
-		}
+	var err error
+	if r.allow, err = newAllowList(o.DefaultRegistry, o.AllowedRegistries); err != nil {
+		return nil, err
 	}
 	if o.Platform != nil {
 		r.platform = *o.Platform
@@ -137,7 +145,7 @@ func NewResolver(o Options) (*Resolver, error) {
 		r.keychain = authn.DefaultKeychain
 	}
 	if r.transport == nil {
-		r.transport = remote.DefaultTransport
+		r.transport = r.allow.transport()
 	}
 	if r.timeout <= 0 {
 		r.timeout = 30 * time.Second
@@ -146,10 +154,14 @@ func NewResolver(o Options) (*Resolver, error) {
 }
 
 // Error is a failed resolution; Reason is one of the ServerBootConfiguration condition
-// reasons ReasonImageNotFound, ReasonRegistryUnreachable or ReasonInvalidImage.
+// reasons ReasonImageNotFound, ReasonRegistryUnreachable, ReasonRegistryNotAllowed or
+// ReasonInvalidImage. Err is the whole story, for the manager's log; Public is what a
+// tenant may read (see Message).
 type Error struct {
 	Reason string
 	Err    error
+	// Public says what failed without quoting the registry: never a response body.
+	Public string
 }
 
 func (e *Error) Error() string { return e.Err.Error() }
@@ -164,8 +176,27 @@ func Reason(err error) string {
 	return metalv1alpha1.ReasonRegistryUnreachable
 }
 
+// Message is what a tenant may read about a resolution error, in a condition or an event:
+// the reason and, when the registry answered, its status code; never what the registry sent.
+// The full error belongs in the manager's log.
+func Message(err error) string {
+	if e, ok := errors.AsType[*Error](err); ok && e.Public != "" {
+		return e.Public
+	}
+	return "the registry could not be reached"
+}
+
+// invalid is an InvalidImage error of this package's own making: its message is public.
 func invalid(format string, args ...any) error {
-	return &Error{Reason: metalv1alpha1.ReasonInvalidImage, Err: fmt.Errorf(format, args...)}
+	err := fmt.Errorf(format, args...)
+	return &Error{Reason: metalv1alpha1.ReasonInvalidImage, Err: err, Public: err.Error()}
+}
+
+// unparsable is an InvalidImage error for content the registry sent that does not parse:
+// the parser's message, which may quote that content, stays out of the public one.
+func unparsable(what string, err error) error {
+	return &Error{Reason: metalv1alpha1.ReasonInvalidImage, Err: fmt.Errorf("%s cannot be parsed: %w", what, err),
+		Public: what + " cannot be parsed"}
 }
 
 // ParseReference parses an image reference, resolving one without a registry host against
@@ -178,6 +209,9 @@ func (r *Resolver) ParseReference(image string) (name.Reference, error) {
 	ref, err := name.ParseReference(image, opts...)
 	if err != nil {
 		return nil, invalid("invalid image reference: %w", err)
+	}
+	if err := r.allow.check(ref.Context().RegistryStr()); err != nil {
+		return nil, err
 	}
 	if slices.Contains(r.insecure, ref.Context().RegistryStr()) {
 		ref, err = name.ParseReference(image, append(opts, name.Insecure)...)
@@ -242,7 +276,7 @@ func (r *Resolver) resolve(ctx context.Context, image string) (*metalv1alpha1.Re
 	}
 	manifest, err := v1.ParseManifest(strings.NewReader(string(raw)))
 	if err != nil {
-		return nil, invalid("image %s: manifest cannot be parsed: %w", ref, err)
+		return nil, unparsable(fmt.Sprintf("the manifest of image %s", ref), err)
 	}
 	artifacts, err := classifyLayers(manifest.Layers)
 	if err != nil {
@@ -288,7 +322,7 @@ func isIndex(raw []byte, mt types.MediaType) bool {
 func (r *Resolver) selectManifest(raw []byte) (*v1.Descriptor, error) {
 	index, err := v1.ParseIndexManifest(strings.NewReader(string(raw)))
 	if err != nil {
-		return nil, invalid("image index cannot be parsed: %w", err)
+		return nil, unparsable("the image index", err)
 	}
 	var match *v1.Descriptor
 	for i := range index.Manifests {
@@ -336,33 +370,39 @@ func classifyLayers(layers []v1.Descriptor) (map[role]*metalv1alpha1.BootArtifac
 	return out, nil
 }
 
-// classify turns a registry or network error into an *Error with its condition reason.
+// classify turns a registry or network error into an *Error with its condition reason and a
+// public message that gives the registry's status code, never its response body.
 func classify(err error) error {
 	if _, ok := errors.AsType[*Error](err); ok {
 		return err
 	}
-	if terr, ok := errors.AsType[*transport.Error](err); ok {
-		for _, d := range terr.Errors {
-			switch d.Code {
-			case transport.ManifestUnknownErrorCode, transport.NameUnknownErrorCode, transport.BlobUnknownErrorCode:
-				return &Error{Reason: metalv1alpha1.ReasonImageNotFound, Err: err}
-			case transport.UnauthorizedErrorCode, transport.DeniedErrorCode:
-				// Registries answer an anonymous pull of a missing repository this way too.
-				return &Error{Reason: metalv1alpha1.ReasonImageNotFound, Err: fmt.Errorf("access denied (the image does not exist or needs credentials): %w", err)}
-			case transport.NameInvalidErrorCode, transport.TagInvalidErrorCode, transport.ManifestInvalidErrorCode:
-				return &Error{Reason: metalv1alpha1.ReasonInvalidImage, Err: err}
-			}
-		}
-		switch {
-		case terr.StatusCode == http.StatusNotFound:
-			return &Error{Reason: metalv1alpha1.ReasonImageNotFound, Err: err}
-		case terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden:
-			return &Error{Reason: metalv1alpha1.ReasonImageNotFound, Err: fmt.Errorf("access denied (the image does not exist or needs credentials): %w", err)}
-		}
-		return &Error{Reason: metalv1alpha1.ReasonRegistryUnreachable, Err: err}
+	const denied = "access denied (the image does not exist or needs credentials)"
+	terr, ok := errors.AsType[*transport.Error](err)
+	if !ok {
+		// Connection errors, timeouts and anything else: the registry could not be asked.
+		return &Error{Reason: metalv1alpha1.ReasonRegistryUnreachable, Err: err, Public: "the registry could not be reached"}
 	}
-	// Connection errors, timeouts and anything else: the registry could not be asked.
-	return &Error{Reason: metalv1alpha1.ReasonRegistryUnreachable, Err: err}
+	answered := func(reason, what string) error {
+		return &Error{Reason: reason, Err: err, Public: fmt.Sprintf("%s: the registry answered HTTP %d", what, terr.StatusCode)}
+	}
+	for _, d := range terr.Errors {
+		switch d.Code {
+		case transport.ManifestUnknownErrorCode, transport.NameUnknownErrorCode, transport.BlobUnknownErrorCode:
+			return answered(metalv1alpha1.ReasonImageNotFound, "the image does not exist")
+		case transport.UnauthorizedErrorCode, transport.DeniedErrorCode:
+			// Registries answer an anonymous pull of a missing repository this way too.
+			return answered(metalv1alpha1.ReasonImageNotFound, denied)
+		case transport.NameInvalidErrorCode, transport.TagInvalidErrorCode, transport.ManifestInvalidErrorCode:
+			return answered(metalv1alpha1.ReasonInvalidImage, "the registry refused the reference or manifest")
+		}
+	}
+	switch terr.StatusCode {
+	case http.StatusNotFound:
+		return answered(metalv1alpha1.ReasonImageNotFound, "the image does not exist")
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return answered(metalv1alpha1.ReasonImageNotFound, denied)
+	}
+	return answered(metalv1alpha1.ReasonRegistryUnreachable, "the registry failed")
 }
 
 // OpenBlob opens the layer digest of the repository of reference (a ResolvedImage's

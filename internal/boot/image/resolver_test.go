@@ -18,9 +18,10 @@ import (
 	bootmetrics "github.com/metalfleet/metal-operator/internal/boot/metrics"
 )
 
+// newResolver returns a resolver that allows the test registries on 127.0.0.1.
 func newResolver(t *testing.T, defaultRegistry string) *image.Resolver {
 	t.Helper()
-	r, err := image.NewResolver(image.Options{DefaultRegistry: defaultRegistry})
+	r, err := image.NewResolver(image.Options{DefaultRegistry: defaultRegistry, AllowedRegistries: []string{"127.0.0.1"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,6 +66,9 @@ type Options struct {
 	PowerDelay time.Duration
 	// Operator are the operator's options; the environment sets the boot service's.
 	Operator operator.Options
+	// ManagerRBAC runs the operator as the manager's service account with the roles of
+	// config/rbac only (and leader election on), instead of as an administrator.
+	ManagerRBAC bool
 	// Log receives progress lines.
 	Log io.Writer
 }
@@ -193,7 +196,14 @@ func Start(ctx context.Context, o Options) (env *Env, err error) {
 	opts.Boot.ExternalURL = "http://" + o.BootAddr
 	opts.Boot.DefaultRegistry = env.RegistryHost
 	opts.Boot.InsecureRegistries = append(opts.Boot.InsecureRegistries, env.RegistryHost)
-	mgr, err := operator.New(cfg, opts)
+	managerCfg := cfg
+	if o.ManagerRBAC {
+		if managerCfg, err = managerIdentity(ctx, c, cfg, o.RootDir); err != nil {
+			return nil, err
+		}
+		opts.LeaderElect, opts.LeaderElectionNS = true, ManagerNamespace
+	}
+	mgr, err := operator.New(managerCfg, opts)
 	if err != nil {
 		return nil, err
 	}

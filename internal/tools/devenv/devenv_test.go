@@ -90,6 +90,8 @@ func TestEmbeddedEnvironmentRunsTheSamples(t *testing.T) {
 	o.Operator.Server.PowerOffTimeout = 2 * time.Second
 	o.Operator.Claim.UnboundRetryMin = 100 * time.Millisecond
 	o.Operator.Claim.UnboundRetryMax = time.Second
+	// The operator holds the published roles only: a verb they lack stalls the samples.
+	o.ManagerRBAC = true
 
 	ctx, cancel := context.WithCancel(context.Background())
 	env, err := Start(ctx, o)
