@@ -176,6 +176,12 @@ const (
 	// ReasonWrongSourceAddress: the credential was presented from another address than the
 	// one it is pinned to.
 	ReasonWrongSourceAddress = "WrongSourceAddress"
+	// ReasonAnotherRequester: a boot was requested from another address while the boot's
+	// credential was out: someone else asked first (or the machine changed its address).
+	ReasonAnotherRequester = "AnotherRequester"
+	// ReasonBootNotCompleted: a credential was issued and its boot never fetched the ignition
+	// before a new window opened.
+	ReasonBootNotCompleted = "BootNotCompleted"
 )
 
 // ServerReadinessRule condition types and reasons. Ready=False says why a rule is not

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
@@ -117,4 +119,18 @@ func bearerCredential(r *http.Request) string {
 		return ""
 	}
 	return strings.TrimSpace(credential)
+}
+
+// issuedRecently tells whether this boot's credential was issued and its TTL has not run
+// out, reported done or not: a boot reported done by whoever held the credential still makes
+// a later request from another address worth a Warning.
+func issuedRecently(c *metalv1alpha1.BootCredentialStatus, now time.Time) bool {
+	return c != nil && c.Hash != "" && c.ExpiresAt != nil && now.Before(c.ExpiresAt.Time)
+}
+
+// misuseRecorded tells whether the configuration already says BootCredentialMisused with
+// this reason for this address, so that a repeat costs no write.
+func misuseRecorded(sbc *metalv1alpha1.ServerBootConfiguration, reason, ip string) bool {
+	c := meta.FindStatusCondition(sbc.Status.Conditions, metalv1alpha1.BootConfigurationBootCredentialMisused)
+	return c != nil && c.Status == metav1.ConditionTrue && c.Reason == reason && strings.Contains(c.Message, "from "+ip+" ")
 }

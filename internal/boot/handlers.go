@@ -138,7 +138,22 @@ func (s *Server) serveIPXE(w http.ResponseWriter, r *http.Request) {
 	// The cached copy turns most requests outside a window away without an API request; a
 	// window opened a moment ago and not yet in the cache costs that boot one local boot
 	// attempt at worst, and the machine asks seconds after its power-on.
-	if !windowOpen(sbc.Status.BootCredential, time.Now(), s.opts.CredentialTTL) {
+	now, ip := time.Now(), clientIP(r)
+	c := sbc.Status.BootCredential
+	if issuedRecently(c, now) && c.PinnedIP != ip {
+		// The boot's credential is out to another address: a second requester is either the
+		// real server after someone else asked first, or someone after the server. Both are
+		// worth a Warning, once per address (decided on the cached copy: no API request for
+		// a repeat).
+		if !misuseRecorded(sbc, metalv1alpha1.ReasonAnotherRequester, ip) {
+			s.reportMisuse(r.Context(), client.ObjectKeyFromObject(sbc), metalv1alpha1.ReasonAnotherRequester, ip)
+		}
+		_, _ = io.WriteString(w, localBootScript)
+		bootmetrics.BootScriptsServed.WithLabelValues(bootmetrics.ResultLocalBoot).Inc()
+		return
+	}
+	retry := credentialActive(c, now) && c.PinnedIP == ip && c.IgnitionFetches == 0
+	if !windowOpen(c, now, s.opts.CredentialTTL) && !retry {
 		_, _ = io.WriteString(w, localBootScript)
 		bootmetrics.BootScriptsServed.WithLabelValues(bootmetrics.ResultLocalBoot).Inc()
 		return

@@ -75,13 +75,20 @@ func (s *Server) issueCredential(ctx context.Context, key types.NamespacedName, 
 	_, err := s.patchCredential(ctx, key, func(sbc *metalv1alpha1.ServerBootConfiguration) error {
 		now := time.Now()
 		c := sbc.Status.BootCredential
-		if ip == "" || !windowOpen(c, now, s.opts.CredentialTTL) {
+		retry := ip != "" && credentialActive(c, now) && c.PinnedIP == ip && c.IgnitionFetches == 0
+		if ip == "" || (!windowOpen(c, now, s.opts.CredentialTTL) && !retry) {
 			return errNoWindow
 		}
 		var hash string
 		var err error
 		if credential, hash, err = newCredential(key); err != nil {
 			return err
+		}
+		if retry {
+			// The machine the boot is pinned to asks again before it fetched its ignition
+			// (a lost answer, an iPXE retry): the credential is rotated, its expiry kept.
+			c.Hash = hash
+			return nil
 		}
 		c.Hash, c.PinnedIP, c.IgnitionFetches = hash, ip, 0
 		c.IssuedAt, c.ExpiresAt = &metav1.Time{Time: now}, &metav1.Time{Time: now.Add(s.opts.CredentialTTL)}
@@ -180,8 +187,12 @@ func (s *Server) revokeCredential(ctx context.Context, key types.NamespacedName,
 func (s *Server) reportMisuse(ctx context.Context, key types.NamespacedName, reason, ip string) {
 	bootmetrics.CredentialMisuse.WithLabelValues(reason).Inc()
 	msg := fmt.Sprintf("The boot credential was presented from %s after the ignition was fetched", ip)
-	if reason == metalv1alpha1.ReasonWrongSourceAddress {
+	switch reason {
+	case metalv1alpha1.ReasonWrongSourceAddress:
 		msg = fmt.Sprintf("The boot credential was presented from %s, not from the address it is pinned to", ip)
+	case metalv1alpha1.ReasonAnotherRequester:
+		msg = fmt.Sprintf("A boot was requested from %s while this boot's credential was out to another address: "+
+			"if %s is the server, someone else asked first; rotate what the ignition carries", ip, ip)
 	}
 	sbc, err := s.patchCredential(ctx, key, func(sbc *metalv1alpha1.ServerBootConfiguration) error {
 		meta.SetStatusCondition(&sbc.Status.Conditions, metav1.Condition{

@@ -328,3 +328,39 @@ func TestMetadataServiceAnswersThePinnedAddress(t *testing.T) {
 	g.Expect(env.Client.Delete(t.Context(), claim)).To(Succeed())
 	g.Eventually(func() int { c, _ := get(http.DefaultClient, "/v1/", flavor); return c }).Should(Equal(http.StatusNotFound))
 }
+
+// A second requester while the boot's credential is out is reported, whichever of the two is
+// the real server: when an attacker asked first, the real server's request is what makes the
+// theft loud.
+func TestSecondRequesterIsReported(t *testing.T) {
+	g := NewWithT(t)
+	f, m, _ := booted(t, "second", true)
+	second := testenv.ClientFrom(other)
+	g.Eventually(func(g Gomega) {
+		code, body := do(g, second, http.MethodGet, f.base+"/ipxe/"+m.uuid, nil, "")
+		g.Expect(code).To(Equal(http.StatusOK))
+		g.Expect(body).NotTo(ContainSubstring("credential"))
+		g.Expect(misuseReason(g, m)).To(Equal(metalv1alpha1.ReasonAnotherRequester))
+	}).Should(Succeed())
+	c := meta.FindStatusCondition(liveSBC(g, m).Status.Conditions, metalv1alpha1.BootConfigurationBootCredentialMisused)
+	g.Expect(c.Message).To(ContainSubstring(other))
+}
+
+// The pinned machine asking again before it fetched its ignition (a lost answer, an iPXE
+// retry) gets a fresh script; the credential is rotated, so the first script's URL is dead.
+func TestPinnedRetryGetsANewScript(t *testing.T) {
+	g := NewWithT(t)
+	f, m, first := booted(t, "retry", true)
+	var again string
+	g.Eventually(func(g Gomega) {
+		_, body := httpGet(g, f.base+"/ipxe/"+m.uuid)
+		again = string(body)
+		g.Expect(again).To(ContainSubstring("metal.boot_credential="))
+	}).Should(Succeed())
+	g.Expect(credentialOf(g, again)).NotTo(Equal(credentialOf(g, first)))
+	code, _ := httpGet(g, ignitionRe.FindStringSubmatch(first)[1])
+	g.Expect(code).To(Equal(http.StatusNotFound), "the rotated credential is gone")
+	code, _ = httpGet(g, ignitionRe.FindStringSubmatch(again)[1])
+	g.Expect(code).To(Equal(http.StatusOK))
+	g.Expect(misuseReason(g, m)).To(BeEmpty())
+}

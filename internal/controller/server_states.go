@@ -444,12 +444,14 @@ func (r *ServerReconciler) firstBoot(ctx context.Context, sc *serverScope, claim
 		// A transition is running: decide once it ends.
 		return r.inFlight()
 	}
-	if err := r.openBootWindow(ctx, sbc); err != nil {
-		return conflictOr(ctrl.Result{}, err, r.Options.TransitionPollInterval)
-	}
 	uri := s.Spec.SystemURI
 	if err := sc.bmc.SetBootOverride(ctx, uri, bmc.BootOverride{Target: bmc.BootTargetPxe, Mode: bmc.BootModeUEFI, Once: true}); err != nil {
 		return ctrl.Result{}, fmt.Errorf("setting the one-time network boot: %w", err)
+	}
+	// The window opens only once the BMC took the network boot, right before the power-on: a
+	// BMC that refuses the override leaves no window open for anyone to take.
+	if err := r.openBootWindow(ctx, sbc); err != nil {
+		return conflictOr(ctrl.Result{}, err, r.Options.TransitionPollInterval)
 	}
 	if err := sc.bmc.PowerOn(ctx, uri); err != nil {
 		return ctrl.Result{}, fmt.Errorf("powering on: %w", err)
