@@ -11,7 +11,7 @@ import (
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 )
 
-// +kubebuilder:rbac:groups=metal.ironcore.dev,resources=serverbootconfigurations/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=metal.ironcore.dev,resources=serverbootconfigurations/status,verbs=patch
 
 // openBootWindow says on a boot configuration that its server is about to boot from the
 // network: it opens a new boot-credential window and drops what the previous boot left (its
