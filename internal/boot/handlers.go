@@ -143,11 +143,8 @@ func (s *Server) serveIPXE(w http.ResponseWriter, r *http.Request) {
 	if issuedRecently(c, now) && c.PinnedIP != ip {
 		// The boot's credential is out to another address: a second requester is either the
 		// real server after someone else asked first, or someone after the server. Both are
-		// worth a Warning, once per address (decided on the cached copy: no API request for
-		// a repeat).
-		if !misuseRecorded(sbc, metalv1alpha1.ReasonAnotherRequester, ip) {
-			s.reportMisuse(r.Context(), client.ObjectKeyFromObject(sbc), metalv1alpha1.ReasonAnotherRequester, ip)
-		}
+		// worth a Warning, once per address (reportMisuse decides on the cached copy).
+		s.reportMisuse(r.Context(), client.ObjectKeyFromObject(sbc), metalv1alpha1.ReasonAnotherRequester, ip)
 		_, _ = io.WriteString(w, localBootScript)
 		bootmetrics.BootScriptsServed.WithLabelValues(bootmetrics.ResultLocalBoot).Inc()
 		return

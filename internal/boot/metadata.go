@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
@@ -62,8 +63,16 @@ func (s *Server) serveMetadata(w http.ResponseWriter, r *http.Request) {
 	}
 	userData, err := s.userData(r.Context(), claim)
 	if err != nil {
+		// What is wrong with the tenant's own Secret is said (as the reference does); an API
+		// error's detail (RBAC, the API server) is the operator's, not the caller's.
 		bootmetrics.MetadataServed.WithLabelValues(bootmetrics.ResultInvalid).Inc()
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		msg := err.Error()
+		var apiErr apierrors.APIStatus
+		if errors.As(err, &apiErr) {
+			s.log.Error(err, "Reading user data", "ServerClaim", klog.KObj(claim))
+			msg = "user data unavailable"
+		}
+		http.Error(w, msg, http.StatusInternalServerError)
 		return
 	}
 	md := metadata(srv)

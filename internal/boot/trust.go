@@ -186,10 +186,16 @@ func (s *Server) revokeCredential(ctx context.Context, key types.NamespacedName,
 // failure to record is logged: the request is refused either way.
 func (s *Server) reportMisuse(ctx context.Context, key types.NamespacedName, reason, ip string) {
 	bootmetrics.CredentialMisuse.WithLabelValues(reason).Inc()
+	// A repeat from the same address is counted, not written again: a requester cannot make
+	// the boot server write status at will (decided on the cached copy).
+	cached := &metalv1alpha1.ServerBootConfiguration{}
+	if err := s.client.Get(ctx, key, cached); err == nil && misuseRecorded(cached, reason, ip) {
+		return
+	}
 	msg := fmt.Sprintf("The boot credential was presented from %s after the ignition was fetched", ip)
 	switch reason {
 	case metalv1alpha1.ReasonWrongSourceAddress:
-		msg = fmt.Sprintf("The boot credential was presented from %s, not from the address it is pinned to", ip)
+		msg = fmt.Sprintf("The boot credential was presented from %s while it is pinned to another address", ip)
 	case metalv1alpha1.ReasonAnotherRequester:
 		msg = fmt.Sprintf("A boot was requested from %s while this boot's credential was out to another address: "+
 			"if %s is the server, someone else asked first; rotate what the ignition carries", ip, ip)
