@@ -90,8 +90,9 @@ func isReady(sbc *metalv1alpha1.ServerBootConfiguration) bool {
 }
 
 // lookupForBoot finds the server of a boot request and its Ready configuration, answering
-// the request itself (and counting it) when there is none.
-func (s *Server) lookupForBoot(w http.ResponseWriter, r *http.Request, uuid, mac string) (*metalv1alpha1.Server, *metalv1alpha1.ServerBootConfiguration, bool) {
+// the request itself (and counting it) when there is none: with a local-boot script for an
+// iPXE request (localBoot), else 404.
+func (s *Server) lookupForBoot(w http.ResponseWriter, r *http.Request, uuid, mac string, localBoot bool) (*metalv1alpha1.Server, *metalv1alpha1.ServerBootConfiguration, bool) {
 	ctx := r.Context()
 	if uuid == "" && mac == "" {
 		bootmetrics.BootScriptsServed.WithLabelValues(bootmetrics.ResultNotFound).Inc()
@@ -105,13 +106,24 @@ func (s *Server) lookupForBoot(w http.ResponseWriter, r *http.Request, uuid, mac
 			return srv, sbc, true
 		}
 	}
+	// An unknown server and one without a Ready configuration get the same answer as one
+	// whose boot window is closed (a local boot for iPXE, 404 for HTTP boot), so that the boot
+	// network cannot tell which UUIDs and MACs exist or are being provisioned; the metrics
+	// tell them apart for the operator.
 	switch {
-	case errors.Is(err, errNotFound):
-		bootmetrics.BootScriptsServed.WithLabelValues(bootmetrics.ResultNotFound).Inc()
-		http.Error(w, "unknown server", http.StatusNotFound)
-	case errors.Is(err, errNotReady):
-		bootmetrics.BootScriptsServed.WithLabelValues(bootmetrics.ResultNotReady).Inc()
-		http.Error(w, "no Ready boot configuration for this server", http.StatusNotFound)
+	case errors.Is(err, errNotFound), errors.Is(err, errNotReady):
+		result := bootmetrics.ResultNotFound
+		if errors.Is(err, errNotReady) {
+			result = bootmetrics.ResultNotReady
+		}
+		bootmetrics.BootScriptsServed.WithLabelValues(result).Inc()
+		if localBoot {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Header().Set("Cache-Control", "no-store")
+			_, _ = io.WriteString(w, localBootScript)
+			return nil, nil, false
+		}
+		http.Error(w, "not found", http.StatusNotFound)
 	default:
 		bootmetrics.BootScriptsServed.WithLabelValues(bootmetrics.ResultError).Inc()
 		s.log.Error(err, "Looking up a boot request")
@@ -129,7 +141,7 @@ func (s *Server) serveIPXE(w http.ResponseWriter, r *http.Request) {
 	if uuid == "" {
 		uuid = r.URL.Query().Get("uuid")
 	}
-	srv, sbc, ok := s.lookupForBoot(w, r, uuid, r.URL.Query().Get("mac"))
+	srv, sbc, ok := s.lookupForBoot(w, r, uuid, r.URL.Query().Get("mac"), true)
 	if !ok {
 		return
 	}
@@ -230,7 +242,7 @@ func (s *Server) serveHTTPBoot(w http.ResponseWriter, r *http.Request) {
 	if uuid == "" {
 		uuid = r.URL.Query().Get("uuid")
 	}
-	_, sbc, ok := s.lookupForBoot(w, r, uuid, r.URL.Query().Get("mac"))
+	_, sbc, ok := s.lookupForBoot(w, r, uuid, r.URL.Query().Get("mac"), false)
 	if !ok {
 		return
 	}

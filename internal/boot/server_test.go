@@ -179,14 +179,14 @@ func (f *fixture) newMachine(t *testing.T, name string, withIgnition bool) *mach
 // waitReady waits until the machine's configuration is Ready and the boot server sees it so.
 func (f *fixture) waitReady(t *testing.T, m *machine) {
 	t.Helper()
-	NewWithT(t).Eventually(func() int {
-		resp, err := http.Get(f.base + "/ipxe/" + m.uuid)
-		if err != nil {
-			return 0
-		}
-		_ = resp.Body.Close()
-		return resp.StatusCode
-	}).Should(Equal(http.StatusOK))
+	// The boot server answers unknown and not-Ready servers alike (a local boot), so readiness
+	// is read from the cache the boot server reads.
+	NewWithT(t).Eventually(func(g Gomega) {
+		sbc := &metalv1alpha1.ServerBootConfiguration{}
+		g.Expect(f.client.Get(context.Background(), client.ObjectKeyFromObject(m.sbc), sbc)).To(Succeed())
+		g.Expect(sbc.Status.State).To(Equal(metalv1alpha1.ServerBootConfigurationStateReady))
+		g.Expect(sbc.Status.Image).NotTo(BeNil())
+	}).Should(Succeed())
 }
 
 // openWindow opens a boot-credential window on the machine's configuration, as the server
@@ -356,11 +356,11 @@ func TestBootRequestsWithoutABootableConfiguration(t *testing.T) {
 		path string
 		code int
 	}{
-		{"/ipxe/" + randomUUID(), http.StatusNotFound},
-		{"/ipxe?mac=" + randomMAC(), http.StatusNotFound},
+		{"/ipxe/" + randomUUID(), http.StatusOK},
+		{"/ipxe?mac=" + randomMAC(), http.StatusOK},
 		{"/ipxe", http.StatusBadRequest},
-		{"/ipxe/" + bare.Spec.SystemUUID, http.StatusNotFound},
-		{"/ipxe/" + broken.uuid, http.StatusNotFound},
+		{"/ipxe/" + bare.Spec.SystemUUID, http.StatusOK},
+		{"/ipxe/" + broken.uuid, http.StatusOK},
 		{"/httpboot/" + broken.uuid, http.StatusNotFound},
 		{"/httpboot", http.StatusBadRequest},
 		// Only digests pinned in that configuration's status are served.
@@ -371,6 +371,12 @@ func TestBootRequestsWithoutABootableConfiguration(t *testing.T) {
 	} {
 		code, body := httpGet(g, f.base+tc.path)
 		g.Expect(code).To(Equal(tc.code), "%s: %s", tc.path, body)
+		if strings.HasPrefix(tc.path, "/ipxe/") || strings.HasPrefix(tc.path, "/ipxe?") {
+			// Unknown, unconfigured and not-Ready servers look alike: a local boot.
+			g.Expect(string(body)).To(HavePrefix("#!ipxe"), tc.path)
+			g.Expect(string(body)).To(ContainSubstring("exit"), tc.path)
+			g.Expect(string(body)).NotTo(ContainSubstring("http"), tc.path)
+		}
 	}
 	g.Expect(counterValue(t, bootmetrics.BootScriptsServed.WithLabelValues(bootmetrics.ResultNotFound))).To(BeNumerically(">=", notFound+2))
 }
