@@ -146,12 +146,15 @@ type serverScope struct {
 }
 
 // Reconcile brings one server closer to the state its spec and claim ask for.
-func (r *ServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+func (r *ServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, err error) {
+	fetched := false
+	defer func() { metrics.CountServerReconcile(fetched, err) }()
 	server := &metalv1alpha1.Server{}
 	found, err := readFresh(ctx, r.Client, r.APIReader, r.versions, req.NamespacedName, server)
 	if errors.Is(err, errCacheBehind) {
 		return ctrl.Result{RequeueAfter: cacheCatchUpDelay}, nil
 	}
+	fetched = err == nil
 	if err != nil || !found {
 		return ctrl.Result{}, err
 	}

@@ -1,8 +1,6 @@
 package metrics
 
 import (
-	"context"
-	"errors"
 	"sync"
 	"time"
 
@@ -43,9 +41,8 @@ func ObserveReady(claim *metalv1alpha1.ServerClaim) {
 // claimCollector counts claims by phase from the cache at scrape time: O(claims) per scrape,
 // nothing per event.
 type claimCollector struct {
-	mu     sync.RWMutex
-	reader client.Reader
-	desc   *prometheus.Desc
+	readerSlot
+	desc *prometheus.Desc
 }
 
 var (
@@ -60,25 +57,14 @@ var (
 // process that builds more than one manager (tests) reports the newest one's claims.
 func RegisterClaimMetrics(reader client.Reader) {
 	registerClaimsOnce.Do(func() { ctrlmetrics.Registry.MustRegister(claims) })
-	claims.mu.Lock()
-	defer claims.mu.Unlock()
-	claims.reader = reader
+	claims.set(reader)
 }
 
 func (c *claimCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 
 func (c *claimCollector) Collect(ch chan<- prometheus.Metric) {
-	c.mu.RLock()
-	reader := c.reader
-	c.mu.RUnlock()
-	ctx, cancel := context.WithTimeout(context.Background(), listTimeout)
-	defer cancel()
 	list := &metalv1alpha1.ServerClaimList{}
-	if reader == nil {
-		ch <- prometheus.NewInvalidMetric(c.desc, errors.New("no reader registered"))
-		return
-	}
-	if err := reader.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+	if err := c.list(list); err != nil {
 		ch <- prometheus.NewInvalidMetric(c.desc, err)
 		return
 	}

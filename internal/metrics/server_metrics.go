@@ -5,6 +5,10 @@
 // of Available servers, and every state has a series (0 when no server is in it), so alerts
 // such as "no Available servers" work with a plain comparison. They are computed at scrape
 // time from the manager's cache, O(servers) per scrape and nothing per event.
+// With --metrics-per-server, per_server_metrics.go adds one series per server and state,
+// power state and condition under names that do not clash with these (the reference
+// operator's per-server metal_server_state has other labels). Server reconciles are also
+// counted under the reference's name, metal_server_reconciliation_total.
 // Reconcile durations and counts come from controller-runtime itself. Every HTTP request to a
 // BMC is timed by metal_bmc_request_duration_seconds (ObserveBMCRequest, wired into the
 // Redfish client).
@@ -12,6 +16,7 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"sync"
 	"time"
@@ -93,24 +98,50 @@ var (
 		"1 if listing the servers for this scrape failed, else 0.", nil, nil)
 )
 
-// ServerCollector computes the server gauges from a reader (the manager's cache) at scrape
-// time.
-type ServerCollector struct {
+// readerSlot holds the reader a scrape-time collector lists through: one collector per
+// process, its reader replaced by each manager built (tests build several).
+type readerSlot struct {
 	mu     sync.RWMutex
 	reader client.Reader
 }
 
+func (s *readerSlot) set(reader client.Reader) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reader = reader
+}
+
+// errNoReader: no manager has registered its cache yet.
+var errNoReader = errors.New("no reader registered")
+
+// list lists through the current reader, read-only (no deep copies), bounded by listTimeout.
+func (s *readerSlot) list(list client.ObjectList) error {
+	s.mu.RLock()
+	reader := s.reader
+	s.mu.RUnlock()
+	if reader == nil {
+		return errNoReader
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), listTimeout)
+	defer cancel()
+	return reader.List(ctx, list, client.UnsafeDisableDeepCopy)
+}
+
+// ServerCollector computes the server gauges from a reader (the manager's cache) at scrape
+// time.
+type ServerCollector struct {
+	readerSlot
+}
+
 // NewServerCollector returns a collector listing servers through reader.
 func NewServerCollector(reader client.Reader) *ServerCollector {
-	return &ServerCollector{reader: reader}
+	c := &ServerCollector{}
+	c.set(reader)
+	return c
 }
 
 // SetReader replaces the reader the collector lists servers with.
-func (c *ServerCollector) SetReader(reader client.Reader) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.reader = reader
-}
+func (c *ServerCollector) SetReader(reader client.Reader) { c.set(reader) }
 
 // Describe implements prometheus.Collector.
 func (c *ServerCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -121,18 +152,8 @@ func (c *ServerCollector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (c *ServerCollector) Collect(ch chan<- prometheus.Metric) {
-	c.mu.RLock()
-	reader := c.reader
-	c.mu.RUnlock()
-
-	ctx, cancel := context.WithTimeout(context.Background(), listTimeout)
-	defer cancel()
 	var list metalv1alpha1.ServerList
-	if reader == nil {
-		ch <- prometheus.MustNewConstMetric(scrapeErrorDesc, prometheus.GaugeValue, 1)
-		return
-	}
-	if err := reader.List(ctx, &list); err != nil {
+	if err := c.list(&list); err != nil {
 		ch <- prometheus.MustNewConstMetric(scrapeErrorDesc, prometheus.GaugeValue, 1)
 		return
 	}
@@ -195,13 +216,17 @@ func RegisterBMCMetrics() {
 }
 
 // RegisterServerMetrics registers the server and BMC metrics on controller-runtime's registry
-// (once per process) and makes the state gauges list servers through reader. A later call
+// (once per process), metal_server_reconciliation_total with a 0 series for each result, and
+// makes the state gauges list servers through reader. A later call
 // only replaces the reader, so a process that builds more than one manager (tests) reports
 // the newest one's servers.
 func RegisterServerMetrics(reader client.Reader) {
 	RegisterBMCMetrics()
 	registerOnce.Do(func() {
-		ctrlmetrics.Registry.MustRegister(collector)
+		ctrlmetrics.Registry.MustRegister(collector, ServerReconciliations)
+		for _, result := range []string{ReconcileSuccess, ReconcileErrorFetch, ReconcileError} {
+			ServerReconciliations.WithLabelValues(result)
+		}
 	})
 	collector.SetReader(reader)
 }

@@ -31,7 +31,9 @@ import (
 
 // Options configure the manager and every controller.
 type Options struct {
-	MetricsAddr        string
+	MetricsAddr string
+	// MetricsPerServer adds the per-server series (servers x states; docs/metrics.md).
+	MetricsPerServer   bool
 	ProbeAddr          string
 	PprofAddr          string
 	LeaderElect        bool
@@ -116,6 +118,7 @@ func DefaultOptions() Options {
 // BindFlags registers every option as a flag.
 func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", o.MetricsAddr, "Address of the Prometheus metrics endpoint; 0 disables it.")
+	fs.BoolVar(&o.MetricsPerServer, "metrics-per-server", o.MetricsPerServer, "Also export one series per server: metal_server_state_by_server, metal_server_power_state_by_server and metal_server_condition_status (servers x states series).")
 	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", o.ProbeAddr, "Address of the /healthz and /readyz endpoints; 0 disables them.")
 	fs.StringVar(&o.PprofAddr, "pprof-bind-address", o.PprofAddr, "Address of the Go profiling endpoints (/debug/pprof); empty or 0 disables them.")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "Elect a leader so that only one manager is active (on in the cluster manifests).")
@@ -252,6 +255,11 @@ func New(cfg *rest.Config, o Options) (manager.Manager, error) {
 		}
 	}
 	metrics.RegisterClaimMetrics(mgr.GetClient())
+	if o.MetricsPerServer {
+		metrics.RegisterPerServerMetrics(mgr.GetCache())
+	} else {
+		metrics.RegisterPerServerMetrics(nil)
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, err
 	}

@@ -3,8 +3,11 @@ package operator
 import (
 	"context"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -45,12 +48,14 @@ func TestNewRejectsUnboundedWork(t *testing.T) {
 }
 
 // TestNewAcceptsTheDefaults: the flag defaults make a manager that runs, and its cache holds
-// objects without their managedFields. (One manager per process: controller names must be
-// unique.)
+// objects without their managedFields; its metrics endpoint (on a loopback port, with
+// --metrics-per-server) shows every metric docs/metrics.md lists. (One manager per process:
+// controller names must be unique.)
 func TestNewAcceptsTheDefaults(t *testing.T) {
 	g := NewWithT(t)
 	o := DefaultOptions()
-	o.MetricsAddr, o.ProbeAddr = "0", "0"
+	o.MetricsAddr, o.ProbeAddr = freeLoopbackAddr(t), "0"
+	o.MetricsPerServer = true
 	o.Boot.Enabled = false
 	mgr, err := New(env.Config, o)
 	g.Expect(err).NotTo(HaveOccurred())
@@ -75,4 +80,36 @@ func TestNewAcceptsTheDefaults(t *testing.T) {
 		g.Expect(cached.Status.State).To(Equal(metalv1alpha1.ServerStateAvailable))
 		g.Expect(cached.ManagedFields).To(BeEmpty())
 	}).Should(Succeed())
+
+	// A condition, so that metal_server_condition_status has a series.
+	g.Eventually(func() error {
+		cur := &metalv1alpha1.Server{}
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(s), cur); err != nil {
+			return err
+		}
+		base := cur.DeepCopy()
+		meta.SetStatusCondition(&cur.Status.Conditions, metav1.Condition{
+			Type: "MetricsTest", Status: metav1.ConditionTrue, Reason: "Testing"})
+		return env.Client.Status().Patch(ctx, cur, client.MergeFrom(base))
+	}).Should(Succeed())
+
+	always, lazy := documentedMetrics(t)
+	g.Expect(always).To(ContainElements("metal_server_state", "metal_server_reconciliation_total",
+		"metal_server_condition_status", "controller_runtime_reconcile_total"), "the doc's tables are read")
+	t.Logf("Metrics documented as appearing with their first event, not checked: %v", lazy)
+	g.Eventually(func(g Gomega) {
+		names, samples := scrapedMetrics(g, o.MetricsAddr)
+		for _, name := range always {
+			g.Expect(names).To(HaveKey(name), "documented in docs/metrics.md but not exported")
+		}
+		g.Expect(samples).To(ContainElement(And(
+			HavePrefix("metal_server_condition_status{"), ContainSubstring(`server="`+s.Name+`"`),
+			ContainSubstring(`condition_type="MetricsTest"`), ContainSubstring(`status="True"`), HaveSuffix(" 1"))))
+		g.Expect(samples).To(ContainElement(And(
+			HavePrefix("metal_server_state_by_server{"), ContainSubstring(`server="`+s.Name+`"`),
+			ContainSubstring(`state="Available"`), HaveSuffix(" 1"))))
+		g.Expect(samples).To(ContainElement(And(
+			HavePrefix("metal_server_power_state_by_server{"), ContainSubstring(`server="`+s.Name+`"`),
+			ContainSubstring(`power_state="On"`), HaveSuffix(" 0"))))
+	}).WithTimeout(30 * time.Second).Should(Succeed())
 }
