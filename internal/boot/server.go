@@ -49,6 +49,10 @@ type Options struct {
 	// ArtifactStreams caps the artifact downloads served at once, ArtifactStreamsPerClient
 	// those of one source address.
 	ArtifactStreams, ArtifactStreamsPerClient int
+	// RequestsPerSecond and RequestBurst bound the requests of one source address (429 above,
+	// before any work); RequestsPerSecond <= 0 turns the limit off.
+	RequestsPerSecond float64
+	RequestBurst      int
 	// Recorder, when set, emits the BootCredentialMisused Warning events.
 	Recorder events.EventRecorder
 	// KernelArgs are appended to the kernel command line of every iPXE script.
@@ -67,6 +71,8 @@ const (
 	DefaultIgnitionFetchLimit       = 1
 	DefaultArtifactStreams          = 64
 	DefaultArtifactStreamsPerClient = 4
+	DefaultRequestsPerSecond        = 10
+	DefaultRequestBurst             = 40
 	// writeTimeout bounds writing the answer of every handler but the artifact streams.
 	writeTimeout = 30 * time.Second
 )
@@ -82,6 +88,8 @@ type Server struct {
 	streams *streamLimiter
 	log     logr.Logger
 	mux     *http.ServeMux
+	// handler is mux behind the per-address request limit.
+	handler http.Handler
 
 	mu       sync.Mutex
 	listener net.Addr
@@ -146,11 +154,13 @@ func NewServer(c client.Client, apiReader client.Reader, blobs BlobOpener, o Opt
 		mux:     http.NewServeMux(),
 	}
 	s.routes()
+	s.handler = newClientLimits(o.RequestsPerSecond, o.RequestBurst).wrap(s.mux)
 	return s, nil
 }
 
-// Handler is the server's HTTP handler (for tests, or to mount it elsewhere).
-func (s *Server) Handler() http.Handler { return s.mux }
+// Handler is the server's HTTP handler (for tests, or to mount it elsewhere): the routes
+// behind the per-address request limit.
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // NeedLeaderElection is false: every replica serves boots.
 func (s *Server) NeedLeaderElection() bool { return false }
@@ -172,7 +182,7 @@ func (s *Server) Start(ctx context.Context) error {
 	s.listener = ln.Addr()
 	s.mu.Unlock()
 	srv := &http.Server{
-		Handler:           s.mux,
+		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,

@@ -79,6 +79,9 @@ type BootOptions struct {
 	CredentialTTL                             time.Duration
 	IgnitionFetchLimit                        int
 	ArtifactStreams, ArtifactStreamsPerClient int
+	// RequestsPerSecond and RequestBurst bound one source address's requests: see boot.Options.
+	RequestsPerSecond float64
+	RequestBurst      int
 	// DefaultRegistry resolves image references without a registry host (my-osimage:latest).
 	DefaultRegistry string
 	// InsecureRegistries are reached over plain HTTP.
@@ -111,7 +114,8 @@ func DefaultOptions() Options {
 		BMCUser:                 controller.DefaultBMCUserOptions(),
 		Boot: BootOptions{Enabled: true, Addr: ":8082", Controller: controller.DefaultServerBootConfigurationOptions(),
 			CredentialTTL: boot.DefaultCredentialTTL, IgnitionFetchLimit: boot.DefaultIgnitionFetchLimit,
-			ArtifactStreams: boot.DefaultArtifactStreams, ArtifactStreamsPerClient: boot.DefaultArtifactStreamsPerClient},
+			ArtifactStreams: boot.DefaultArtifactStreams, ArtifactStreamsPerClient: boot.DefaultArtifactStreamsPerClient,
+			RequestsPerSecond: boot.DefaultRequestsPerSecond, RequestBurst: boot.DefaultRequestBurst},
 	}
 }
 
@@ -147,6 +151,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.Boot.CredentialTTL, "boot-credential-ttl", o.Boot.CredentialTTL, "How long a boot credential is honoured after it was issued (and can be issued after a network boot started).")
 	fs.IntVar(&o.Boot.IgnitionFetchLimit, "ignition-fetch-limit", o.Boot.IgnitionFetchLimit, "How often one boot may fetch its ignition; later fetches answer 410 Gone.")
 	fs.IntVar(&o.Boot.ArtifactStreams, "boot-artifact-streams", o.Boot.ArtifactStreams, "Artifact downloads the boot server serves at once.")
+	fs.Float64Var(&o.Boot.RequestsPerSecond, "boot-requests-per-second", o.Boot.RequestsPerSecond, "Requests per second the boot server accepts from one source address on average (429 above, before any work); 0 turns the limit off.")
+	fs.IntVar(&o.Boot.RequestBurst, "boot-request-burst", o.Boot.RequestBurst, "Requests the boot server accepts from one source address at once.")
 	fs.IntVar(&o.Boot.ArtifactStreamsPerClient, "boot-artifact-streams-per-client", o.Boot.ArtifactStreamsPerClient, "Artifact downloads the boot server serves at once to one source address.")
 	fs.StringVar(&o.Boot.DefaultRegistry, "default-registry", o.Boot.DefaultRegistry, "Registry of image references without a registry host, e.g. registry.example:5000.")
 	fs.Func("insecure-registry", "A registry reached over plain HTTP (repeatable).", func(v string) error {
@@ -306,6 +312,7 @@ func setupBoot(mgr manager.Manager, o BootOptions) error {
 		Addr: o.Addr, ExternalURL: o.ExternalURL, CertFile: o.CertFile, KeyFile: o.KeyFile,
 		HTTPBootLoader: o.HTTPBootLoader, CredentialTTL: o.CredentialTTL, IgnitionFetchLimit: int32(o.IgnitionFetchLimit),
 		ArtifactStreams: o.ArtifactStreams, ArtifactStreamsPerClient: o.ArtifactStreamsPerClient,
+		RequestsPerSecond: o.RequestsPerSecond, RequestBurst: o.RequestBurst,
 		Recorder: mgr.GetEventRecorder("boot-server"),
 	})
 	if err != nil {

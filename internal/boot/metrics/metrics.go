@@ -56,6 +56,12 @@ var (
 	}, []string{"result"})
 
 	// ImageResolutionErrors counts failed OS image resolutions by reason (the condition reason).
+	// RequestsLimited counts requests refused (429) because their source address was over
+	// its request rate.
+	RequestsLimited = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "metal_boot_requests_limited_total",
+		Help: "Boot server requests refused because their source address was over its request rate.",
+	})
 	ImageResolutionErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "metal_boot_image_resolution_errors_total",
 		Help: "OS image resolutions that failed, by reason.",
@@ -63,5 +69,5 @@ var (
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(BootScriptsServed, IgnitionServed, CredentialMisuse, MetadataServed, ImageResolutionErrors)
+	ctrlmetrics.Registry.MustRegister(BootScriptsServed, IgnitionServed, CredentialMisuse, MetadataServed, ImageResolutionErrors, RequestsLimited)
 }
