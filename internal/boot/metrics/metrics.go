@@ -55,13 +55,14 @@ var (
 		Help: "Metadata service requests, by result.",
 	}, []string{"result"})
 
-	// ImageResolutionErrors counts failed OS image resolutions by reason (the condition reason).
 	// RequestsLimited counts requests refused (429) because their source address was over
 	// its request rate.
 	RequestsLimited = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "metal_boot_requests_limited_total",
 		Help: "Boot server requests refused because their source address was over its request rate.",
 	})
+
+	// ImageResolutionErrors counts failed OS image resolutions by reason (the condition reason).
 	ImageResolutionErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "metal_boot_image_resolution_errors_total",
 		Help: "OS image resolutions that failed, by reason.",
