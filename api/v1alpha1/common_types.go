@@ -174,6 +174,29 @@ type Protocol struct {
 	Scheme ProtocolScheme `json:"scheme,omitempty"`
 }
 
+// Annotation keys of our own group on reference kinds.
+const (
+	// SkipWipeAnnotation on a Server skips the wipe it is about to run, or is running,
+	// once. Its value is the operator's reason; it is recorded in status.lastWipe and an
+	// event, and the annotation is removed.
+	SkipWipeAnnotation = "fleet.metalfleet.dev/skip-wipe"
+	// AgentModeAnnotation on an internal ServerBootConfiguration says the boot runs the
+	// in-band agent, in mode discover or wipe; the boot server reads it only on
+	// configurations in the agent namespace.
+	AgentModeAnnotation = "fleet.metalfleet.dev/agent-mode"
+	// WipePolicyAnnotation on an internal wipe ServerBootConfiguration is the policy the
+	// agent wipes with.
+	WipePolicyAnnotation = "fleet.metalfleet.dev/wipe-policy"
+	// AgentReportServerLabel on an agent report ConfigMap names the server it is about.
+	AgentReportServerLabel = "fleet.metalfleet.dev/agent-report-for"
+)
+
+// Agent modes (AgentModeAnnotation).
+const (
+	AgentModeDiscover = "discover"
+	AgentModeWipe     = "wipe"
+)
+
 // Annotation keys and values shared by the kinds of this group.
 const (
 	// OperationAnnotation asks a controller for a one-off operation on an object.

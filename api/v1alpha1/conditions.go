@@ -291,3 +291,35 @@ const (
 	// (the BMC's own BMCSecret); the controller leaves it alone.
 	ReasonBMCAdminAccount = "BMCAdminAccount"
 )
+
+// Server conditions of the agent boots between two tenants: discovery (Discovered, with the
+// reasons below when --discovery-boot is on) and wipe (Wiped).
+const (
+	// ServerWiped is True once the last wipe succeeded, False while one runs or after one
+	// failed. Absent on servers that were never wiped.
+	ServerWiped = "Wiped"
+
+	// ReasonAgentBooting: the in-band agent is booting over the network; its report is due
+	// before the agent boot timeout.
+	ReasonAgentBooting = "AgentBooting"
+	// ReasonBootConfigurationNotReady: the agent's boot configuration did not become Ready
+	// within the agent boot timeout (image not resolvable, ...); retried on a backoff.
+	ReasonBootConfigurationNotReady = "BootConfigurationNotReady"
+	// ReasonReportTimeout: the agent booted but sent no report within the agent boot
+	// timeout; retried on a backoff.
+	ReasonReportTimeout = "ReportTimeout"
+	// ReasonReportAccepted: the agent's discovery report was accepted and merged into status.
+	ReasonReportAccepted = "ReportAccepted"
+	// ReasonWipeInProgress: a wipe is running.
+	ReasonWipeInProgress = "WipeInProgress"
+	// ReasonWipeSucceeded: every disk was wiped and verified.
+	ReasonWipeSucceeded = "WipeSucceeded"
+	// ReasonWipeFailed: a disk could not be wiped or verified; the server stays out of the
+	// pool (Error) until an operator acts. The message names the disk.
+	ReasonWipeFailed = "WipeFailed"
+	// ReasonWipeSkipped: an operator skipped the wipe with the skip-wipe annotation.
+	ReasonWipeSkipped = "WipeSkipped"
+	// ReasonNoWipeMethod: neither the in-band agent (no --agent-image) nor the BMC's
+	// Drive.SecureErase can wipe this server; it stays out of the pool.
+	ReasonNoWipeMethod = "NoWipeMethod"
+)

@@ -40,6 +40,9 @@ const (
 	ServerStateReleased ServerState = "Released"
 	// ServerStateError: the server's BMC cannot be used; a condition says why.
 	ServerStateError ServerState = "Error"
+	// ServerStateWiping: the server's disks are being wiped after its claim (wipe policy
+	// Quick or Secure); it returns to Available only once every disk reports success.
+	ServerStateWiping ServerState = "Wiping"
 	// ServerStateParked: the server was parked by the operation annotation.
 	ServerStateParked ServerState = "Parked"
 )
@@ -184,6 +187,112 @@ type ServerSpec struct {
 	// +optional
 	// +kubebuilder:default=false
 	Unclaimable bool `json:"unclaimable,omitempty"`
+
+	// WipePolicy says how the server's disks are wiped after a claim, before the server is
+	// Available again: Disabled (no wipe), Quick (partition tables, signatures, first and
+	// last MiB, discard) or Secure (sanitize, crypto or secure erase, else a full
+	// overwrite). Empty means the manager's --default-wipe-policy. Our addition; see
+	// docs/wipe.md.
+	// +optional
+	WipePolicy WipePolicy `json:"wipePolicy,omitempty"`
+}
+
+// WipePolicy is how a server's disks are wiped between two claims.
+// +kubebuilder:validation:Enum=Disabled;Quick;Secure
+type WipePolicy string
+
+// Wipe policies, weakest first.
+const (
+	WipePolicyDisabled WipePolicy = "Disabled"
+	WipePolicyQuick    WipePolicy = "Quick"
+	WipePolicySecure   WipePolicy = "Secure"
+)
+
+// WipeResult is the outcome of a wipe.
+type WipeResult string
+
+// Wipe results.
+const (
+	WipeResultRunning   WipeResult = "Running"
+	WipeResultSucceeded WipeResult = "Succeeded"
+	WipeResultFailed    WipeResult = "Failed"
+	WipeResultSkipped   WipeResult = "Skipped"
+)
+
+// WipeRecord is the record of the last wipe of a server: what it followed, how it was done,
+// and per disk what was done and verified.
+type WipeRecord struct {
+	// ClaimUID is the uid of the claim whose release the wipe followed.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	ClaimUID string `json:"claimUID,omitempty"`
+	// Claim is namespace/name of that claim, for the reader.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Claim string `json:"claim,omitempty"`
+	// Policy the wipe ran with.
+	// +required
+	Policy WipePolicy `json:"policy"`
+	// Method is how the disks were wiped: Agent (the in-band agent booted over the network)
+	// or RedfishSecureErase (the BMC's Drive.SecureErase).
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Method string `json:"method,omitempty"`
+	// Result of the wipe.
+	// +required
+	Result WipeResult `json:"result"`
+	// Message says why a wipe failed or was skipped (never text from the machine).
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message,omitempty"`
+	// StartedAt is when the wipe started.
+	// +optional
+	StartedAt *metav1.Time `json:"startedAt,omitempty"`
+	// FinishedAt is when the last disk reported.
+	// +optional
+	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
+	// Disks wiped, one entry per disk.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=256
+	Disks []DiskWipeRecord `json:"disks,omitempty"`
+	// ReportDigest is the SHA-256 of the agent's report the operator accepted.
+	// +optional
+	// +kubebuilder:validation:MaxLength=80
+	ReportDigest string `json:"reportDigest,omitempty"`
+}
+
+// DiskWipeRecord is the wipe of one disk.
+type DiskWipeRecord struct {
+	// +required
+	// +kubebuilder:validation:MaxLength=256
+	Path string `json:"path"`
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Model string `json:"model,omitempty"`
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Serial string `json:"serial,omitempty"`
+	// +optional
+	SizeBytes int64 `json:"sizeBytes,omitempty"`
+	// Method is what was done to the disk (e.g. signatures+ends, overwrite, SecureErase).
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Method string `json:"method,omitempty"`
+	// +required
+	Result WipeResult `json:"result"`
+	// Error says why this disk's wipe failed.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Error string `json:"error,omitempty"`
+	// SampledBlocks read back after the wipe, and how many of them were not clean.
+	// +optional
+	SampledBlocks int32 `json:"sampledBlocks,omitempty"`
+	// +optional
+	Mismatches int32 `json:"mismatches,omitempty"`
+	// Verified is true when every sampled block read back clean.
+	// +optional
+	Verified bool `json:"verified,omitempty"`
 }
 
 // LLDPNeighbor is a neighbour seen through LLDP.
@@ -347,6 +456,10 @@ type ServerStatus struct {
 	// +optional
 	NetworkBootClaimUID string `json:"networkBootClaimUID,omitempty"`
 
+	// LastWipe is the record of the server's last wipe between two claims.
+	// +optional
+	LastWipe *WipeRecord `json:"lastWipe,omitempty"`
+
 	// Conditions are the latest observations of the server.
 	// +optional
 	// +listType=map
@@ -367,6 +480,7 @@ type ServerStatus struct {
 // +kubebuilder:printcolumn:name="IndicatorLED",type=string,JSONPath=`.status.indicatorLED`,priority=100
 // +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.status.state`
 // +kubebuilder:printcolumn:name="Unclaimable",type=boolean,JSONPath=`.spec.unclaimable`,priority=100
+// +kubebuilder:printcolumn:name="LastWipe",type=string,JSONPath=`.status.lastWipe.result`,priority=100
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 
 // Server is a physical machine reached through its BMC.

@@ -184,3 +184,16 @@ func HasParkedMarker(s *metalv1alpha1.Server) bool {
 	_, ok := s.Annotations[metalv1alpha1.ParkedAnnotation]
 	return ok
 }
+
+// WipeOwed reports whether a server holds what a claim left on its disks: it booted for a
+// claim (status.networkBootClaimUID) and no wipe that succeeded or was skipped on purpose is
+// recorded for that claim. A server that never booted for its claim has nothing to wipe.
+func WipeOwed(s *metalv1alpha1.Server) bool {
+	booted := s.Status.NetworkBootClaimUID
+	if booted == "" {
+		return false
+	}
+	w := s.Status.LastWipe
+	return w == nil || w.ClaimUID != booted ||
+		(w.Result != metalv1alpha1.WipeResultSucceeded && w.Result != metalv1alpha1.WipeResultSkipped)
+}

@@ -257,3 +257,27 @@ func TestServerCause(t *testing.T) {
 	long := ruleServer(inState(metalv1alpha1.ServerStateError), unreachable(answered503+strings.Repeat("x", 2000)))
 	g.Expect(len(ServerCause(long))).To(BeNumerically("<=", message.MaxCondition+len("...")))
 }
+
+func TestWipeOwed(t *testing.T) {
+	rec := func(uid string, r metalv1alpha1.WipeResult) *metalv1alpha1.WipeRecord {
+		return &metalv1alpha1.WipeRecord{ClaimUID: uid, Result: r, Policy: metalv1alpha1.WipePolicyQuick}
+	}
+	for name, tc := range map[string]struct {
+		booted string
+		last   *metalv1alpha1.WipeRecord
+		want   bool
+	}{
+		"never booted for a claim":          {},
+		"booted, never wiped":               {booted: "a", want: true},
+		"wiped after that claim":            {booted: "a", last: rec("a", metalv1alpha1.WipeResultSucceeded)},
+		"skipped on purpose for that claim": {booted: "a", last: rec("a", metalv1alpha1.WipeResultSkipped)},
+		"wipe failed":                       {booted: "a", last: rec("a", metalv1alpha1.WipeResultFailed), want: true},
+		"wipe running":                      {booted: "a", last: rec("a", metalv1alpha1.WipeResultRunning), want: true},
+		"wiped after an earlier claim only": {booted: "b", last: rec("a", metalv1alpha1.WipeResultSucceeded), want: true},
+	} {
+		s := &metalv1alpha1.Server{Status: metalv1alpha1.ServerStatus{NetworkBootClaimUID: tc.booted, LastWipe: tc.last}}
+		if got := WipeOwed(s); got != tc.want {
+			t.Errorf("%s: WipeOwed = %v, want %v", name, got, tc.want)
+		}
+	}
+}

@@ -205,6 +205,7 @@ func (s *Server) ipxeScript(sbc *metalv1alpha1.ServerBootConfiguration, credenti
 		args = append(args, "coreos.live.rootfs_url="+s.artifactURL(sbc, img.RootFS))
 	}
 	args = append(args, "metal.boot_credential="+credential)
+	args = append(args, s.agentKernelArgs(sbc)...)
 	args = append(args, s.opts.KernelArgs...)
 	var b strings.Builder
 	b.WriteString("#!ipxe\n")

@@ -25,6 +25,9 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+	"github.com/metalfleet/metal-operator/internal/agent/report"
 )
 
 // BlobOpener opens a layer of an image repository by digest; *image.Resolver implements it.
@@ -61,6 +64,10 @@ type Options struct {
 	// /ipxe?uuid=${uuid}&mac=${net0/mac}) served to UEFI HTTP boot at /httpboot. When empty,
 	// /httpboot/{uuid} serves the server's pinned kernel (an EFI stub) instead.
 	HTTPBootLoader string
+	// AgentNamespace is where the operator keeps the boot configurations of its own agent
+	// boots (discovery, wipe) and where agent reports are stored. Agent reports are accepted
+	// only for boot configurations there; empty turns the agent endpoints off.
+	AgentNamespace string
 	// ShutdownTimeout bounds a graceful stop; the default is 10s.
 	ShutdownTimeout time.Duration
 }
@@ -223,6 +230,8 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /artifacts/{namespace}/{name}/{digest}", s.serveArtifact)
 	s.mux.HandleFunc("GET /ignition/{credential}", bounded(s.serveIgnition))
 	s.mux.HandleFunc("POST /bootstate", bounded(s.serveBootState))
+	s.mux.HandleFunc("POST "+report.DiscoveryPath, bounded(s.serveAgentReport(metalv1alpha1.AgentModeDiscover)))
+	s.mux.HandleFunc("POST "+report.WipePath, bounded(s.serveAgentReport(metalv1alpha1.AgentModeWipe)))
 	s.mux.HandleFunc("GET /v1/{$}", bounded(s.serveMetadata))
 	s.mux.HandleFunc("GET /v1/{field}", bounded(s.serveMetadata))
 	s.mux.HandleFunc("GET /v1/user-data/{key}", bounded(s.serveMetadata))

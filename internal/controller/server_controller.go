@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
+	"os"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -16,6 +19,7 @@ import (
 	"github.com/metalfleet/metal-operator/internal/bmc"
 	"github.com/metalfleet/metal-operator/internal/bmc/access"
 	"github.com/metalfleet/metal-operator/internal/cachelag"
+	"github.com/metalfleet/metal-operator/internal/inventory"
 	"github.com/metalfleet/metal-operator/internal/metrics"
 )
 
@@ -38,6 +42,23 @@ type ServerOptions struct {
 	// BMCRequestTimeout bounds one request to a BMC; pass it to the access.Connector
 	// (access.RedfishConnector.Timeout).
 	BMCRequestTimeout time.Duration
+
+	// DiscoveryBoot makes discovery boot the in-band agent after reading the BMC's
+	// inventory (docs/agent.md); off, discovery is Redfish only.
+	DiscoveryBoot bool
+	// AgentImage is the OS image (an OCI reference, like a claim's spec.image) that boots
+	// the in-band agent, for discovery and for wipes. Empty: no agent boots.
+	AgentImage string
+	// AgentNamespace is where agent boots keep their objects (the manager's namespace).
+	AgentNamespace string
+	// AgentBootTimeout bounds one agent boot attempt, from its start to the report.
+	AgentBootTimeout time.Duration
+	// AgentRetryDelay is the pause after a failed agent boot attempt.
+	AgentRetryDelay time.Duration
+	// DefaultWipePolicy is the wipe policy of servers whose spec.wipePolicy is empty.
+	DefaultWipePolicy metalv1alpha1.WipePolicy
+	// InventoryLabels put facts of discovery reports on Servers as labels.
+	InventoryLabels []inventory.Rule
 }
 
 // DefaultServerOptions are the defaults of the manager's flags.
@@ -48,7 +69,20 @@ func DefaultServerOptions() ServerOptions {
 		TransitionPollInterval:  2 * time.Second,
 		MaxConcurrentReconciles: 10,
 		BMCRequestTimeout:       10 * time.Second,
+		AgentNamespace:          defaultAgentNamespace(),
+		AgentBootTimeout:        15 * time.Minute,
+		AgentRetryDelay:         time.Minute,
+		DefaultWipePolicy:       metalv1alpha1.WipePolicyDisabled,
 	}
+}
+
+// defaultAgentNamespace is the manager's namespace (POD_NAMESPACE, set by the chart and
+// config/manager), else metal-operator-system.
+func defaultAgentNamespace() string {
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns
+	}
+	return "metal-operator-system"
 }
 
 // BindFlags registers the options as flags on fs, with the current values as defaults.
@@ -63,14 +97,46 @@ func (o *ServerOptions) BindFlags(fs *flag.FlagSet) {
 		"Number of servers reconciled in parallel.")
 	fs.DurationVar(&o.BMCRequestTimeout, "bmc-request-timeout", o.BMCRequestTimeout,
 		"Timeout of one request to a BMC.")
+	fs.BoolVar(&o.DiscoveryBoot, "discovery-boot", o.DiscoveryBoot,
+		"Boot the in-band agent during discovery (needs --discovery-image); off, discovery reads the BMC only.")
+	fs.StringVar(&o.AgentImage, "discovery-image", o.AgentImage,
+		"OS image that boots the in-band agent, for discovery and wipe boots (an OCI reference).")
+	fs.StringVar(&o.AgentNamespace, "agent-namespace", o.AgentNamespace,
+		"Namespace of the agent boots' objects (default: POD_NAMESPACE, else metal-operator-system).")
+	fs.DurationVar(&o.AgentBootTimeout, "agent-boot-timeout", o.AgentBootTimeout,
+		"How long one agent boot (discovery or wipe) may take from its start to the agent's report.")
+	fs.DurationVar(&o.AgentRetryDelay, "agent-boot-retry-delay", o.AgentRetryDelay,
+		"Pause after an agent boot that timed out before the next attempt.")
+	fs.Func("default-wipe-policy", "Wipe policy of servers without spec.wipePolicy: Disabled, Quick or Secure (default Disabled).",
+		func(v string) error {
+			p := metalv1alpha1.WipePolicy(v)
+			if p != metalv1alpha1.WipePolicyDisabled && p != metalv1alpha1.WipePolicyQuick && p != metalv1alpha1.WipePolicySecure {
+				return fmt.Errorf("want Disabled, Quick or Secure")
+			}
+			o.DefaultWipePolicy = p
+			return nil
+		})
+	fs.Func("label-from-inventory", "KEY=FACT: label discovered Servers with a fact of the agent's report (repeatable; facts in docs/agent.md).",
+		func(v string) error {
+			rule, err := inventory.ParseRule(v)
+			if err != nil {
+				return err
+			}
+			o.InventoryLabels = append(o.InventoryLabels, rule)
+			return nil
+		})
 }
 
 // Validate reports options that are missing or out of range.
 func (o ServerOptions) Validate() error {
+	if o.DiscoveryBoot && (o.AgentImage == "" || o.AgentNamespace == "") {
+		return errors.New("--discovery-boot needs --discovery-image and --agent-namespace")
+	}
 	return positive(map[string]any{
 		"ResyncInterval": o.ResyncInterval, "PowerOffTimeout": o.PowerOffTimeout,
 		"TransitionPollInterval": o.TransitionPollInterval, "BMCRequestTimeout": o.BMCRequestTimeout,
 		"MaxConcurrentReconciles": o.MaxConcurrentReconciles,
+		"AgentBootTimeout": o.AgentBootTimeout, "AgentRetryDelay": o.AgentRetryDelay,
 	})
 }
 
@@ -202,6 +268,10 @@ func (r *ServerReconciler) reconcileNormal(ctx context.Context, sc *serverScope)
 		return r.bmcFailed(ctx, sc, err)
 	}
 	if s.Status.State == metalv1alpha1.ServerStateError {
+		if wipeFailed(s) {
+			res, err := r.holdFailedWipe(ctx, sc)
+			return r.bmcResult(ctx, sc, res, err)
+		}
 		return r.recover(ctx, sc)
 	}
 	if res, done, err := r.handleBMCOperations(ctx, sc); done || err != nil {
@@ -224,6 +294,8 @@ func (r *ServerReconciler) dispatch(ctx context.Context, sc *serverScope) (ctrl.
 		return r.reconcileReserved(ctx, sc)
 	case metalv1alpha1.ServerStateReleased:
 		return r.reconcileReleased(ctx, sc)
+	case metalv1alpha1.ServerStateWiping:
+		return r.reconcileWiping(ctx, sc)
 	}
 	// Parked and Error are handled before the BMC operations; anything else is not a state
 	// this controller knows: start over.
@@ -261,7 +333,12 @@ func (r *ServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.writer = objectWriter[*metalv1alpha1.Server]{client: r.Client, versions: r.versions,
 		status: func(s *metalv1alpha1.Server) any { return &s.Status }}
 	metrics.RegisterServerMetrics(mgr.GetCache())
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr)
+	if r.agentBootsEnabled() {
+		// Agent reports (the operator's own ConfigMaps, labelled with the server).
+		b = b.Watches(&corev1.ConfigMap{}, r.enqueueServerForAgentReport())
+	}
+	return b.
 		Named("server").
 		For(&metalv1alpha1.Server{}, builder.WithPredicates(ownChangePredicate(false))).
 		Watches(&metalv1alpha1.ServerClaim{}, r.enqueueServersForClaim(), builder.WithPredicates(claimChangedForServer())).

@@ -32,7 +32,7 @@ func isResetOperation(op string) bool {
 func isServerOperation(op string) bool {
 	switch op {
 	case metalv1alpha1.OperationAnnotationIgnore, metalv1alpha1.OperationAnnotationPark,
-		metalv1alpha1.OperationAnnotationUnpark:
+		metalv1alpha1.OperationAnnotationUnpark, metalv1alpha1.OperationAnnotationRetry:
 		return true
 	}
 	return isResetOperation(op)
@@ -65,6 +65,10 @@ func (r *ServerReconciler) handleBMCFreeOperations(ctx context.Context, sc *serv
 			return ctrl.Result{}, true, err
 		}
 		res, err := r.inFlight()
+		return res, true, err
+
+	case op == metalv1alpha1.OperationAnnotationRetry:
+		res, err := r.retryWipe(ctx, sc)
 		return res, true, err
 
 	case op == metalv1alpha1.OperationAnnotationUnpark:

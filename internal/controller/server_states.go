@@ -166,7 +166,11 @@ func (r *ServerReconciler) resumeState(ctx context.Context, sc *serverScope) (me
 		}
 		confirmed = claim != nil && binding.Confirmed(s, claim)
 	}
-	return binding.RecoveryState(s, confirmed), nil
+	to := binding.RecoveryState(s, confirmed)
+	if to == metalv1alpha1.ServerStateAvailable && r.wipeDue(s) {
+		to = metalv1alpha1.ServerStateWiping
+	}
+	return to, nil
 }
 
 // recover returns a server in Error to where it was, now that its BMC answers.
@@ -185,23 +189,18 @@ func (r *ServerReconciler) reconcileInitial(ctx context.Context, sc *serverScope
 	return r.transition(ctx, sc, metalv1alpha1.ServerStateDiscovery)
 }
 
-// reconcileDiscovery reads the inventory from the BMC into status; the server is Available then.
-func (r *ServerReconciler) reconcileDiscovery(ctx context.Context, sc *serverScope) (ctrl.Result, error) {
-	if err := readInventory(ctx, sc); err != nil {
-		return ctrl.Result{}, err
-	}
-	setCondition(sc.obj, metalv1alpha1.ServerDiscovered, metav1.ConditionTrue, metalv1alpha1.ReasonInventoryRead,
-		"The inventory was read from the BMC")
-	sc.eventf(nil, corev1.EventTypeNormal, "Discovered", "Discover",
-		"Inventory read from the BMC; server is Available")
-	return r.transition(ctx, sc, metalv1alpha1.ServerStateAvailable)
-}
 
 // reconcileAvailable keeps a free server off, and reserves it once it holds a claim.
 func (r *ServerReconciler) reconcileAvailable(ctx context.Context, sc *serverScope) (ctrl.Result, error) {
 	s := sc.obj
 	if s.Spec.ServerClaimRef != nil {
 		return r.takeUp(ctx, sc)
+	}
+	if r.wipeDue(s) {
+		return r.startWipe(ctx, sc, "")
+	}
+	if err := r.finishAgentBoot(ctx, sc); err != nil {
+		return ctrl.Result{}, err
 	}
 	if s.Spec.BootConfigurationRef != nil {
 		// A leftover of a binding that is gone: nothing boots from it here.
@@ -309,6 +308,9 @@ func (r *ServerReconciler) reconcileReserved(ctx context.Context, sc *serverScop
 		if err != nil || !done {
 			return r.powerResult(done, err)
 		}
+		if r.wipeDue(s) {
+			return r.startWipe(ctx, sc, "")
+		}
 		sc.eventf(nil, corev1.EventTypeNormal, "Available", "Release",
 			"Server is off and its claim reference cleared; it is Available again")
 		return r.transition(ctx, sc, metalv1alpha1.ServerStateAvailable)
@@ -337,10 +339,14 @@ func (r *ServerReconciler) reconcileReserved(ctx context.Context, sc *serverScop
 			"Claim %s/%s is gone; server is off and Released (reclaim policy Retain)", ref.Namespace, ref.Name)
 		return r.transition(ctx, sc, metalv1alpha1.ServerStateReleased)
 	}
-	// Recycle, and any other value: clear the binding; the next look finds it cleared.
+	// Recycle, and any other value: clear the binding; the next look finds it cleared, or
+	// the wipe it owes starts now.
 	done, err := r.release(ctx, sc, true)
 	if err != nil || !done {
 		return r.powerResult(done, err)
+	}
+	if r.wipeDue(s) {
+		return r.startWipe(ctx, sc, ref.Namespace+"/"+ref.Name)
 	}
 	return r.inFlight()
 }
@@ -470,6 +476,9 @@ func (r *ServerReconciler) firstBoot(ctx context.Context, sc *serverScope, claim
 func (r *ServerReconciler) reconcileReleased(ctx context.Context, sc *serverScope) (ctrl.Result, error) {
 	s := sc.obj
 	if s.Spec.ServerClaimRef == nil {
+		if r.wipeDue(s) {
+			return r.startWipe(ctx, sc, "")
+		}
 		sc.eventf(nil, corev1.EventTypeNormal, "Available", "Release",
 			"Claim reference cleared; server is Available again")
 		return r.transition(ctx, sc, metalv1alpha1.ServerStateAvailable)
@@ -500,6 +509,9 @@ func (r *ServerReconciler) reconcileDelete(ctx context.Context, sc *serverScope)
 		if claim != nil {
 			return r.waitForClaim(ctx, sc, claim)
 		}
+	}
+	if err := r.finishAgentBoot(ctx, sc); err != nil {
+		return ctrl.Result{}, err
 	}
 	err := r.writer.patchSpec(ctx, sc.scope, func(o *metalv1alpha1.Server) {
 		controllerutil.RemoveFinalizer(o, metalv1alpha1.ServerFinalizer)

@@ -77,6 +77,17 @@ func (r *ServerReconciler) enqueueServersForBootConfiguration() handler.EventHan
 	})
 }
 
+// enqueueServerForAgentReport maps an agent report ConfigMap to the server its label names.
+func (r *ServerReconciler) enqueueServerForAgentReport() handler.EventHandler {
+	return handler.EnqueueRequestsFromMapFunc(func(_ context.Context, obj client.Object) []reconcile.Request {
+		name, ok := obj.GetLabels()[metalv1alpha1.AgentReportServerLabel]
+		if !ok || obj.GetNamespace() != r.Options.AgentNamespace {
+			return nil
+		}
+		return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: name}}}
+	})
+}
+
 // enqueueServersForBMC maps a BMC to the servers reached through it (index index.ServerBMCRef).
 func (r *ServerReconciler) enqueueServersForBMC() handler.EventHandler {
 	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, obj client.Object) []reconcile.Request {

@@ -31,7 +31,18 @@ type claimWorld struct {
 // newClaimWorld starts the world; extra registers more runnables (e.g. the boot server).
 func newClaimWorld(t *testing.T, systems int, extra ...func(manager.Manager) error) *claimWorld {
 	t.Helper()
+	return newClaimWorldWith(t, systems, nil, extra...)
+}
+
+// newClaimWorldWith is newClaimWorld with the server controller's options changed by
+// serverOpts (which also learns the world's namespace).
+func newClaimWorldWith(t *testing.T, systems int, serverOpts func(ns string, o *ServerOptions), extra ...func(manager.Manager) error) *claimWorld {
+	t.Helper()
 	w := &claimWorld{t: t, ns: env.Namespace(t)}
+	opts := testServerOptions()
+	if serverOpts != nil {
+		serverOpts(w.ns, &opts)
+	}
 	startManager(t, func(mgr manager.Manager) error {
 		if err := setupClaimController(mgr, testClaimOptions()); err != nil {
 			return err
@@ -41,7 +52,6 @@ func newClaimWorld(t *testing.T, systems int, extra ...func(manager.Manager) err
 				return err
 			}
 		}
-		opts := testServerOptions()
 		return (&ServerReconciler{
 			Client:    mgr.GetClient(),
 			APIReader: mgr.GetAPIReader(),

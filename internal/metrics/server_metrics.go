@@ -43,6 +43,7 @@ var ServerStates = []metalv1alpha1.ServerState{
 	metalv1alpha1.ServerStateReleased,
 	metalv1alpha1.ServerStateError,
 	metalv1alpha1.ServerStateParked,
+	metalv1alpha1.ServerStateWiping,
 }
 
 // ServerPowerStates are the power states metal_server_power_state always reports, in order.
@@ -59,6 +60,19 @@ var BMCErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Name: "metal_server_bmc_errors_total",
 	Help: "BMC failures seen by the server controller, by reason (Unreachable, Unauthorized, TLSError, SystemNotFound, ...).",
 }, []string{"reason"})
+
+// Wipes counts finished wipes by result (Succeeded, Failed, Skipped).
+var Wipes = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "metal_server_wipes_total",
+	Help: "Wipes of servers between two claims, by result (Succeeded, Failed, Skipped).",
+}, []string{"result"})
+
+// WipeDuration is how long finished wipes took, from start to the last disk's report.
+var WipeDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+	Name:    "metal_server_wipe_duration_seconds",
+	Help:    "How long wipes took, from their start to the last disk's report.",
+	Buckets: []float64{10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 43200},
+})
 
 // BMCResets counts the resets the BMC controller sent to BMCs (Redfish Manager.Reset), by
 // why (UserRequested, AutoResetting) and outcome (sent, failed).
@@ -223,9 +237,12 @@ func RegisterBMCMetrics() {
 func RegisterServerMetrics(reader client.Reader) {
 	RegisterBMCMetrics()
 	registerOnce.Do(func() {
-		ctrlmetrics.Registry.MustRegister(collector, ServerReconciliations)
+		ctrlmetrics.Registry.MustRegister(collector, ServerReconciliations, Wipes, WipeDuration)
 		for _, result := range []string{ReconcileSuccess, ReconcileErrorFetch, ReconcileError} {
 			ServerReconciliations.WithLabelValues(result)
+		}
+		for _, result := range []metalv1alpha1.WipeResult{metalv1alpha1.WipeResultSucceeded, metalv1alpha1.WipeResultFailed, metalv1alpha1.WipeResultSkipped} {
+			Wipes.WithLabelValues(string(result))
 		}
 	})
 	collector.SetReader(reader)

@@ -11,14 +11,19 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/bmc/access"
 	"github.com/metalfleet/metal-operator/internal/bmc/redfish"
 	"github.com/metalfleet/metal-operator/internal/boot"
@@ -197,7 +202,7 @@ func New(cfg *rest.Config, o Options) (manager.Manager, error) {
 		Controller: config.Controller{ReconciliationTimeout: o.ReconcileTimeout},
 		// Nothing here reads managedFields: dropping them from the cache halves the memory
 		// per cached object and the cost of every deep copy.
-		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		Cache: cacheOptions(o),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating the manager: %w", err)
@@ -256,7 +261,7 @@ func New(cfg *rest.Config, o Options) (manager.Manager, error) {
 		return nil, fmt.Errorf("setting up the BMCUser controller: %w", err)
 	}
 	if o.Boot.Enabled {
-		if err := setupBoot(mgr, o.Boot); err != nil {
+		if err := setupBoot(mgr, o.Boot, o.Server); err != nil {
 			return nil, err
 		}
 	}
@@ -284,7 +289,32 @@ func New(cfg *rest.Config, o Options) (manager.Manager, error) {
 	return mgr, nil
 }
 
-func setupBoot(mgr manager.Manager, o BootOptions) error {
+// agentNamespace is where the boot server takes agent reports: only where this manager
+// boots the agent.
+func agentNamespace(o controller.ServerOptions) string {
+	if o.AgentImage == "" {
+		return ""
+	}
+	return o.AgentNamespace
+}
+
+// cacheOptions: no managedFields in the cache, and ConfigMaps only where agent reports are
+// (the server controller watches those; nothing else here reads ConfigMaps).
+func cacheOptions(o Options) cache.Options {
+	c := cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+	if ns := o.Server.AgentNamespace; ns != "" {
+		sel := labels.NewSelector()
+		if req, err := labels.NewRequirement(metalv1alpha1.AgentReportServerLabel, selection.Exists, nil); err == nil {
+			sel = sel.Add(*req)
+		}
+		c.ByObject = map[client.Object]cache.ByObject{
+			&corev1.ConfigMap{}: {Namespaces: map[string]cache.Config{ns: {}}, Label: sel},
+		}
+	}
+	return c
+}
+
+func setupBoot(mgr manager.Manager, o BootOptions, server controller.ServerOptions) error {
 	if o.ExternalURL == "" {
 		return fmt.Errorf("the boot service needs --boot-server-external-url (or --enable-boot-service=false)")
 	}
@@ -313,7 +343,8 @@ func setupBoot(mgr manager.Manager, o BootOptions) error {
 		HTTPBootLoader: o.HTTPBootLoader, CredentialTTL: o.CredentialTTL, IgnitionFetchLimit: int32(o.IgnitionFetchLimit),
 		ArtifactStreams: o.ArtifactStreams, ArtifactStreamsPerClient: o.ArtifactStreamsPerClient,
 		RequestsPerSecond: o.RequestsPerSecond, RequestBurst: o.RequestBurst,
-		Recorder: mgr.GetEventRecorder("boot-server"),
+		Recorder:       mgr.GetEventRecorder("boot-server"),
+		AgentNamespace: agentNamespace(server),
 	})
 	if err != nil {
 		return fmt.Errorf("setting up the boot server: %w", err)

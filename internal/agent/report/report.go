@@ -25,6 +25,10 @@ const (
 const (
 	CmdlineCredential = "metal.boot_credential"
 	CmdlineServer     = "metal.boot_server"
+	// CmdlineMode is the agent's mode: discover or wipe.
+	CmdlineMode = "metal.agent_mode"
+	// CmdlineWipePolicy is the policy of a wipe: Quick or Secure.
+	CmdlineWipePolicy = "metal.wipe_policy"
 )
 
 // Bounds of a report. A report over any of them is refused whole.

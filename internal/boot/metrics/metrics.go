@@ -62,6 +62,13 @@ var (
 		Help: "Boot server requests refused because their source address was over its request rate.",
 	})
 
+	// AgentReports counts reports of the in-band agent by kind (discovery, wipe) and result
+	// (accepted, or why one was refused).
+	AgentReports = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "metal_boot_agent_reports_total",
+		Help: "Reports of the in-band agent (discovery, wipe), by kind and result.",
+	}, []string{"kind", "result"})
+
 	// ImageResolutionErrors counts failed OS image resolutions by reason (the condition reason).
 	ImageResolutionErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "metal_boot_image_resolution_errors_total",
@@ -70,5 +77,5 @@ var (
 )
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(BootScriptsServed, IgnitionServed, CredentialMisuse, MetadataServed, ImageResolutionErrors, RequestsLimited)
+	ctrlmetrics.Registry.MustRegister(BootScriptsServed, IgnitionServed, CredentialMisuse, MetadataServed, ImageResolutionErrors, RequestsLimited, AgentReports)
 }
