@@ -136,7 +136,7 @@ func (o ServerOptions) Validate() error {
 		"ResyncInterval": o.ResyncInterval, "PowerOffTimeout": o.PowerOffTimeout,
 		"TransitionPollInterval": o.TransitionPollInterval, "BMCRequestTimeout": o.BMCRequestTimeout,
 		"MaxConcurrentReconciles": o.MaxConcurrentReconciles,
-		"AgentBootTimeout": o.AgentBootTimeout, "AgentRetryDelay": o.AgentRetryDelay,
+		"AgentBootTimeout":        o.AgentBootTimeout, "AgentRetryDelay": o.AgentRetryDelay,
 	})
 }
 

@@ -189,7 +189,6 @@ func (r *ServerReconciler) reconcileInitial(ctx context.Context, sc *serverScope
 	return r.transition(ctx, sc, metalv1alpha1.ServerStateDiscovery)
 }
 
-
 // reconcileAvailable keeps a free server off, and reserves it once it holds a claim.
 func (r *ServerReconciler) reconcileAvailable(ctx context.Context, sc *serverScope) (ctrl.Result, error) {
 	s := sc.obj
