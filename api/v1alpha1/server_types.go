@@ -23,7 +23,7 @@ const (
 )
 
 // ServerState is the lifecycle state of a server.
-// +kubebuilder:validation:Enum=Initial;Discovery;Available;Reserved;Released;Error;Parked
+// +kubebuilder:validation:Enum=Initial;Discovery;Available;Reserved;Released;Error;Parked;Wiping
 type ServerState string
 
 const (

@@ -132,12 +132,15 @@ func (o ServerOptions) Validate() error {
 	if o.DiscoveryBoot && (o.AgentImage == "" || o.AgentNamespace == "") {
 		return errors.New("--discovery-boot needs --discovery-image and --agent-namespace")
 	}
-	return positive(map[string]any{
+	values := map[string]any{
 		"ResyncInterval": o.ResyncInterval, "PowerOffTimeout": o.PowerOffTimeout,
 		"TransitionPollInterval": o.TransitionPollInterval, "BMCRequestTimeout": o.BMCRequestTimeout,
 		"MaxConcurrentReconciles": o.MaxConcurrentReconciles,
-		"AgentBootTimeout":        o.AgentBootTimeout, "AgentRetryDelay": o.AgentRetryDelay,
-	})
+	}
+	if o.AgentImage != "" {
+		values["AgentBootTimeout"], values["AgentRetryDelay"] = o.AgentBootTimeout, o.AgentRetryDelay
+	}
+	return positive(values)
 }
 
 // ServerReconciler drives a Server through its lifecycle. It is the only writer of Server

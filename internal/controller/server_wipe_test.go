@@ -1,0 +1,169 @@
+package controller
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+	"github.com/metalfleet/metal-operator/internal/agent/report"
+)
+
+// wipeWith plays the agent of a wipe boot of s: boots, checks the kernel parameters, and
+// posts report; it returns the status code.
+func (w *agentWorld) wipeWith(g Gomega, s *metalv1alpha1.Server, policy metalv1alpha1.WipePolicy, failing string) int {
+	sbc := w.agentConfiguration(g, s)
+	g.Expect(sbc.Annotations).To(HaveKeyWithValue(metalv1alpha1.AgentModeAnnotation, metalv1alpha1.AgentModeWipe))
+	provide(g, w.ns, s.Name)
+	params := w.bootAgent(g, s)
+	g.Expect(params).To(HaveKeyWithValue(report.CmdlineMode, metalv1alpha1.AgentModeWipe))
+	g.Expect(params).To(HaveKeyWithValue(report.CmdlineWipePolicy, string(policy)))
+	code, _ := httpFrom(g, "127.0.0.1", http.MethodPost, w.bootURL+report.WipePath, params[report.CmdlineCredential],
+		wipeReport(s.Spec.SystemUUID, policy, failing))
+	return code
+}
+
+func waitServerState(g Gomega, s *metalv1alpha1.Server, state metalv1alpha1.ServerState) *metalv1alpha1.Server {
+	var cur *metalv1alpha1.Server
+	g.Eventually(func(g Gomega) {
+		cur = getServer(g, s)
+		g.Expect(cur.Status.State).To(Equal(state))
+	}).WithTimeout(20 * time.Second).Should(Succeed())
+	return cur
+}
+
+// TestRecycledServerIsWipedBeforeItIsAvailable: a server with wipe policy Quick whose claim
+// is deleted is off, Wiping (no claim binds it), boots the agent in wipe mode, and is
+// Available with the record once every disk reported success.
+func TestRecycledServerIsWipedBeforeItIsAvailable(t *testing.T) {
+	g := NewWithT(t)
+	w := newAgentWorld(t, 1, nil)
+	s, c := w.boundAndOn(0)
+	patchServer(g, s, func(o *metalv1alpha1.Server) { o.Spec.WipePolicy = metalv1alpha1.WipePolicyQuick })
+	g.Expect(env.Client.Delete(t.Context(), c)).To(Succeed())
+
+	cur := waitServerState(g, s, metalv1alpha1.ServerStateWiping)
+	g.Expect(cur.Status.PowerState).To(Equal(metalv1alpha1.ServerOffPowerState))
+	g.Expect(cur.Spec.ServerClaimRef).To(BeNil())
+	g.Expect(cur.Status.LastWipe).NotTo(BeNil())
+	g.Expect(cur.Status.LastWipe.ClaimUID).To(Equal(string(c.UID)))
+	g.Expect(cur.Status.LastWipe.Claim).To(Equal(c.Namespace + "/" + c.Name))
+	g.Expect(cur.Status.LastWipe.Result).To(Equal(metalv1alpha1.WipeResultRunning))
+	next := newClaim(t, w.ns, byRef(s.Name))
+
+	g.Expect(w.wipeWith(g, s, metalv1alpha1.WipePolicyQuick, "")).To(Equal(http.StatusCreated))
+	g.Expect(getClaim(g, next).Status.Phase).NotTo(Equal(metalv1alpha1.PhaseBound), "no claim binds a server being wiped")
+
+	g.Eventually(func(g Gomega) {
+		cur = getServer(g, s)
+		g.Expect(cur.Status.LastWipe.Result).To(Equal(metalv1alpha1.WipeResultSucceeded))
+	}).WithTimeout(20 * time.Second).Should(Succeed())
+	rec := cur.Status.LastWipe
+	g.Expect(rec.Method).To(Equal(wipeMethodAgent))
+	g.Expect(rec.Policy).To(Equal(metalv1alpha1.WipePolicyQuick))
+	g.Expect(rec.ReportDigest).To(HavePrefix("sha256:"))
+	g.Expect(rec.FinishedAt).NotTo(BeNil())
+	g.Expect(rec.Disks).To(HaveLen(2))
+	g.Expect(rec.Disks[0]).To(Equal(metalv1alpha1.DiskWipeRecord{Path: "/dev/sda", Serial: "Sa", Method: "signatures+ends",
+		Result: metalv1alpha1.WipeResultSucceeded, SampledBlocks: 8, Verified: true}))
+	c2 := meta.FindStatusCondition(cur.Status.Conditions, metalv1alpha1.ServerWiped)
+	g.Expect(c2.Status).To(Equal(metav1.ConditionTrue))
+	g.Expect(c2.Reason).To(Equal(metalv1alpha1.ReasonWipeSucceeded))
+	expectEvent(t, s, corev1.EventTypeNormal, "Wiped")
+	expectAgentBootGone(t, w.ns, s)
+
+	// Now the waiting claim binds it.
+	g.Eventually(func(g Gomega) {
+		g.Expect(getClaim(g, next).Status.Phase).To(Equal(metalv1alpha1.PhaseBound))
+	}).WithTimeout(20 * time.Second).Should(Succeed())
+}
+
+// TestFailedWipeKeepsTheServerOutOfThePool: a disk that fails its wipe leaves the server in
+// Error with the disk named, no claim takes it, and it stays there until the operator
+// retries (a new wipe) or skips the wipe (recorded).
+func TestFailedWipeKeepsTheServerOutOfThePool(t *testing.T) {
+	g := NewWithT(t)
+	w := newAgentWorld(t, 1, func(o *ServerOptions) { o.DefaultWipePolicy = metalv1alpha1.WipePolicySecure })
+	s, c := w.boundAndOn(0)
+	g.Expect(env.Client.Delete(t.Context(), c)).To(Succeed())
+	waitServerState(g, s, metalv1alpha1.ServerStateWiping)
+	g.Expect(w.wipeWith(g, s, metalv1alpha1.WipePolicySecure, "/dev/nvme0n1")).To(Equal(http.StatusCreated))
+
+	cur := waitServerState(g, s, metalv1alpha1.ServerStateError)
+	cond := meta.FindStatusCondition(cur.Status.Conditions, metalv1alpha1.ServerWiped)
+	g.Expect(cond.Reason).To(Equal(metalv1alpha1.ReasonWipeFailed))
+	g.Expect(cond.Message).To(ContainSubstring(`"/dev/nvme0n1"`))
+	g.Expect(cur.Status.LastWipe.Result).To(Equal(metalv1alpha1.WipeResultFailed))
+	g.Expect(cur.Status.LastWipe.Disks[1].Error).To(Equal("short write at offset 4096"))
+	expectEvent(t, s, corev1.EventTypeWarning, metalv1alpha1.ReasonWipeFailed)
+
+	next := newClaim(t, w.ns, byRef(s.Name))
+	g.Consistently(func(g Gomega) {
+		g.Expect(getServer(g, s).Status.State).To(Equal(metalv1alpha1.ServerStateError))
+		g.Expect(getClaim(g, next).Status.Phase).NotTo(Equal(metalv1alpha1.PhaseBound))
+	}).WithTimeout(time.Second).Should(Succeed())
+
+	// Retry: a new wipe runs.
+	patchServer(g, s, func(o *metalv1alpha1.Server) {
+		o.Annotations = map[string]string{metalv1alpha1.OperationAnnotation: metalv1alpha1.OperationAnnotationRetry}
+	})
+	cur = waitServerState(g, s, metalv1alpha1.ServerStateWiping)
+	g.Expect(cur.Status.LastWipe.Result).To(Equal(metalv1alpha1.WipeResultRunning))
+	g.Expect(cur.Annotations).NotTo(HaveKey(metalv1alpha1.OperationAnnotation))
+	g.Expect(w.wipeWith(g, s, metalv1alpha1.WipePolicySecure, "/dev/sda")).To(Equal(http.StatusCreated))
+	waitServerState(g, s, metalv1alpha1.ServerStateError)
+
+	// Skip: recorded, and the server is Available (and bound by the waiting claim).
+	patchServer(g, s, func(o *metalv1alpha1.Server) {
+		o.Annotations = map[string]string{metalv1alpha1.SkipWipeAnnotation: "disk replaced by ticket OPS-1234"}
+	})
+	g.Eventually(func(g Gomega) {
+		cur = getServer(g, s)
+		g.Expect(cur.Status.LastWipe.Result).To(Equal(metalv1alpha1.WipeResultSkipped))
+	}).WithTimeout(20 * time.Second).Should(Succeed())
+	g.Expect(cur.Status.LastWipe.Message).To(ContainSubstring("disk replaced by ticket OPS-1234"))
+	g.Expect(cur.Annotations).NotTo(HaveKey(metalv1alpha1.SkipWipeAnnotation))
+	expectEvent(t, s, corev1.EventTypeWarning, metalv1alpha1.ReasonWipeSkipped)
+	g.Eventually(func(g Gomega) {
+		g.Expect(getClaim(g, next).Status.Phase).To(Equal(metalv1alpha1.PhaseBound))
+	}).WithTimeout(20 * time.Second).Should(Succeed())
+}
+
+// TestRetainedServerIsWipedWhenReleased: with Retain the server keeps the claim reference
+// and its data until the operator clears the reference; then it is wiped.
+func TestRetainedServerIsWipedWhenReleased(t *testing.T) {
+	g := NewWithT(t)
+	w := newAgentWorld(t, 1, func(o *ServerOptions) { o.DefaultWipePolicy = metalv1alpha1.WipePolicyQuick })
+	s, c := w.boundAndOn(0)
+	patchServer(g, s, func(o *metalv1alpha1.Server) { o.Spec.ReclaimPolicy = metalv1alpha1.ReclaimPolicyRetain })
+	g.Expect(env.Client.Delete(t.Context(), c)).To(Succeed())
+	cur := waitServerState(g, s, metalv1alpha1.ServerStateReleased)
+	g.Expect(cur.Status.LastWipe).To(BeNil())
+
+	patchServer(g, s, func(o *metalv1alpha1.Server) { o.Spec.ServerClaimRef = nil })
+	waitServerState(g, s, metalv1alpha1.ServerStateWiping)
+	g.Expect(w.wipeWith(g, s, metalv1alpha1.WipePolicyQuick, "")).To(Equal(http.StatusCreated))
+	cur = waitServerState(g, s, metalv1alpha1.ServerStateAvailable)
+	g.Expect(cur.Status.LastWipe.Result).To(Equal(metalv1alpha1.WipeResultSucceeded))
+	g.Expect(cur.Status.LastWipe.ClaimUID).To(Equal(string(c.UID)))
+}
+
+// TestWipeWithoutAMethodFailsClosed: with no agent image and a BMC without SecureErase, a
+// wipe that is owed keeps the server out of the pool with NoWipeMethod.
+func TestWipeWithoutAMethodFailsClosed(t *testing.T) {
+	g := NewWithT(t)
+	w := newAgentWorld(t, 1, func(o *ServerOptions) {
+		o.AgentImage = ""
+		o.DefaultWipePolicy = metalv1alpha1.WipePolicyQuick
+	})
+	s, c := w.boundAndOn(0)
+	g.Expect(env.Client.Delete(t.Context(), c)).To(Succeed())
+	cur := waitServerState(g, s, metalv1alpha1.ServerStateError)
+	g.Expect(meta.FindStatusCondition(cur.Status.Conditions, metalv1alpha1.ServerWiped).Reason).To(Equal(metalv1alpha1.ReasonNoWipeMethod))
+	g.Expect(cur.Status.PowerState).To(Equal(metalv1alpha1.ServerOffPowerState))
+}
