@@ -127,6 +127,9 @@ func neighbours(ctx context.Context, o Options, nics []report.NIC) []error {
 	if !o.live() {
 		var warnings []error
 		for i := range nics {
+			if !nics[i].LinkUp {
+				continue
+			}
 			ns, errs := lldp.FromFiles(filepath.Join(o.Root, "agent", "lldp", nics[i].Name))
 			nics[i].Neighbors = ns
 			for _, err := range errs {
