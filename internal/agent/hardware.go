@@ -153,3 +153,9 @@ func hasAnyPrefix(s string, prefixes []string) bool {
 	}
 	return false
 }
+
+// SystemUUID is the DMI product UUID of the machine at root, in lower case.
+func SystemUUID(root string) (string, error) {
+	uuid, _, _, _, err := identity(root)
+	return uuid, err
+}
