@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+
+	"github.com/metalfleet/metal-operator/internal/agent/fixture"
 )
 
 // TestDiscoverThisMachine runs the collectors against this machine's real /sys and /proc.
@@ -45,4 +48,54 @@ func TestDiscoverThisMachine(t *testing.T) {
 		g.Expect(n.Name).NotTo(Equal("lo"))
 		g.Expect(n.MAC).To(MatchRegexp(`^([0-9a-f]{2}:){5}[0-9a-f]{2}$`))
 	}
+}
+
+// TestDiscoverPartialMachine: a part that cannot be read is left empty with a warning, and the
+// rest is still reported; a bad fixture file (an address, an LLDP frame) is a warning too.
+func TestDiscoverPartialMachine(t *testing.T) {
+	g := NewWithT(t)
+	root := t.TempDir()
+	m := fixture.Machine{
+		UUID: "11111111-2222-3333-4444-555555555555", MemoryBytes: 1 << 30,
+		CPUs:  []fixture.CPU{{Model: "CPU", Cores: 1, Threads: 1}},
+		NICs:  []fixture.NIC{{Name: "eno1", MAC: "02:00:00:00:00:01", Up: true, IPs: []string{"10.0.0.1", "not-an-ip"}}},
+		Disks: []fixture.Disk{{Name: "sda", Model: "D", Serial: "S", SizeBytes: 1 << 20, Transport: "sata"}},
+	}
+	g.Expect(fixture.Write(root, m)).To(Succeed())
+	g.Expect(os.Remove(filepath.Join(root, "proc", "cpuinfo"))).To(Succeed())
+	g.Expect(os.Remove(filepath.Join(root, "proc", "meminfo"))).To(Succeed())
+	g.Expect(os.Remove(filepath.Join(root, "sys", "class", "dmi", "id", "product_uuid"))).To(Succeed())
+	g.Expect(os.MkdirAll(filepath.Join(root, "agent", "lldp", "eno1"), 0o755)).To(Succeed())
+	g.Expect(os.WriteFile(filepath.Join(root, "agent", "lldp", "eno1", "bad.bin"), []byte("garbage"), 0o644)).To(Succeed())
+
+	d, warnings, err := Discover(t.Context(), Options{Root: root})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(d.SystemUUID).To(BeEmpty())
+	g.Expect(d.Validate()).NotTo(Succeed())
+	g.Expect(d.CPUs).To(BeEmpty())
+	g.Expect(d.MemoryBytes).To(BeZero())
+	g.Expect(d.BlockDevices).To(HaveLen(1))
+	g.Expect(d.NICs).To(HaveLen(1))
+	g.Expect(d.NICs[0].IPs).To(Equal([]string{"10.0.0.1"}))
+	g.Expect(d.NICs[0].Neighbors).To(BeEmpty())
+
+	var text []string
+	for _, w := range warnings {
+		text = append(text, w.Error())
+	}
+	g.Expect(text).To(ConsistOf(
+		HavePrefix("identity: "),
+		HavePrefix("cpus: "),
+		HavePrefix("memory: "),
+		HavePrefix("addresses of nic eno1: "),
+		HavePrefix("lldp fixture of nic eno1: "),
+	))
+}
+
+func TestDiscoverCancelled(t *testing.T) {
+	g := NewWithT(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, _, err := Discover(ctx, Options{Root: t.TempDir()})
+	g.Expect(err).To(MatchError(context.Canceled))
 }
