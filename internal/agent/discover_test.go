@@ -11,6 +11,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/metalfleet/metal-operator/internal/agent/fixture"
+	"github.com/metalfleet/metal-operator/internal/agent/report"
 )
 
 // TestDiscoverThisMachine runs the collectors against this machine's real /sys and /proc.
@@ -59,12 +60,13 @@ func TestDiscoverPartialMachine(t *testing.T) {
 		UUID: "11111111-2222-3333-4444-555555555555", MemoryBytes: 1 << 30,
 		CPUs:  []fixture.CPU{{Model: "CPU", Cores: 1, Threads: 1}},
 		NICs:  []fixture.NIC{{Name: "eno1", MAC: "02:00:00:00:00:01", Up: true, IPs: []string{"10.0.0.1", "not-an-ip"}}},
-		Disks: []fixture.Disk{{Name: "sda", Model: "D", Serial: "S", SizeBytes: 1 << 20, Transport: "sata"}},
+		Disks: []fixture.Disk{{Name: "sda", Model: "D model", Serial: "S_1", SizeBytes: 1 << 20, Transport: "sata"}},
 	}
 	g.Expect(fixture.Write(root, m)).To(Succeed())
 	g.Expect(os.Remove(filepath.Join(root, "proc", "cpuinfo"))).To(Succeed())
 	g.Expect(os.Remove(filepath.Join(root, "proc", "meminfo"))).To(Succeed())
 	g.Expect(os.Remove(filepath.Join(root, "sys", "class", "dmi", "id", "product_uuid"))).To(Succeed())
+	g.Expect(os.RemoveAll(filepath.Join(root, "run", "udev"))).To(Succeed()) // a boot image without udev
 	g.Expect(os.MkdirAll(filepath.Join(root, "agent", "lldp", "eno1"), 0o755)).To(Succeed())
 	g.Expect(os.WriteFile(filepath.Join(root, "agent", "lldp", "eno1", "bad.bin"), []byte("garbage"), 0o644)).To(Succeed())
 
@@ -74,7 +76,7 @@ func TestDiscoverPartialMachine(t *testing.T) {
 	g.Expect(d.Validate()).NotTo(Succeed())
 	g.Expect(d.CPUs).To(BeEmpty())
 	g.Expect(d.MemoryBytes).To(BeZero())
-	g.Expect(d.BlockDevices).To(HaveLen(1))
+	g.Expect(d.BlockDevices).To(Equal([]report.BlockDevice{{Path: "/dev/sda", Model: "D model", Serial: "S_1", SizeBytes: 1 << 20, Transport: "sata"}}))
 	g.Expect(d.NICs).To(HaveLen(1))
 	g.Expect(d.NICs[0].IPs).To(Equal([]string{"10.0.0.1"}))
 	g.Expect(d.NICs[0].Neighbors).To(BeEmpty())

@@ -94,8 +94,8 @@ func blockDevices(root string) ([]report.BlockDevice, error) {
 		sys := filepath.Join(root, "sys", "block", d.Name)
 		out = append(out, report.BlockDevice{
 			Path:       "/dev/" + clean(d.Name),
-			Model:      known(d.Model, filepath.Join(sys, "device", "model")),
-			Serial:     known(d.SerialNumber, filepath.Join(sys, "device", "serial")),
+			Model:      known(d.Model, filepath.Join(sys, "device", "model"), true),
+			Serial:     known(d.SerialNumber, filepath.Join(sys, "device", "serial"), false),
 			SizeBytes:  int64(min(d.SizeBytes, 1<<62)),
 			Rotational: d.DriveType == block.DriveTypeHDD,
 			Transport:  transport(sys, d.StorageController),
@@ -104,11 +104,17 @@ func blockDevices(root string) ([]report.BlockDevice, error) {
 	return out, nil
 }
 
-// known is what ghw found (from udev's database), or else the sysfs attribute at fallback: a
-// minimal boot image may run without udev.
-func known(ghwValue, fallback string) string {
-	if v := clean(strings.ReplaceAll(ghwValue, "_", " ")); v != "" && ghwValue != util.UNKNOWN {
-		return v
+// known is what ghw found (from udev's database, which writes a model's spaces as
+// underscores), or else the sysfs attribute at fallback: a minimal boot image may run without
+// udev.
+func known(ghwValue, fallback string, spaced bool) string {
+	if ghwValue != util.UNKNOWN {
+		if spaced {
+			ghwValue = strings.ReplaceAll(ghwValue, "_", " ")
+		}
+		if v := clean(ghwValue); v != "" {
+			return v
+		}
 	}
 	return attr(fallback)
 }
