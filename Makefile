@@ -70,8 +70,9 @@ bench: envtest ## Fleet benchmark: bind bursts of claims and report time, reques
 	$(GO) run ./cmd/claimbench --operator $(BIN)/metal-operator $(ARGS)
 
 .PHONY: build
-build: ## Build the binaries into bin/.
+build: ## Build the binaries into bin/ (metal-agent static, for the boot image).
 	$(GO) build -o $(BIN)/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/metal-agent ./cmd/metal-agent
 
 ##@ Deployment
 
