@@ -8,17 +8,12 @@ import (
 	"github.com/metalfleet/metal-operator/internal/agent/report"
 )
 
-// Kernel parameters that tell a booted machine what its agent is to do; the boot server sets
-// them on the kernel line of the iPXE script beside report.CmdlineServer and
-// report.CmdlineCredential.
+// Kernel parameters and modes of the agent, as report defines them for both sides.
 const (
-	// CmdlineMode is ModeDiscover or ModeWipe; without it the boot is an ordinary OS boot.
-	CmdlineMode = "metal.agent_mode"
-	// CmdlineWipePolicy is report.PolicyQuick or report.PolicySecure.
-	CmdlineWipePolicy = "metal.wipe_policy"
-
-	ModeDiscover = "discover"
-	ModeWipe     = "wipe"
+	CmdlineMode       = report.CmdlineMode
+	CmdlineWipePolicy = report.CmdlineWipePolicy
+	ModeDiscover      = report.ModeDiscover
+	ModeWipe          = report.ModeWipe
 )
 
 // Cmdline reads the key=value parameters of <root>/proc/cmdline (a parameter without "=" maps

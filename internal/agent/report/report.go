@@ -31,6 +31,12 @@ const (
 	CmdlineWipePolicy = "metal.wipe_policy"
 )
 
+// Agent modes (the values of CmdlineMode); without CmdlineMode a boot is an ordinary OS boot.
+const (
+	ModeDiscover = "discover"
+	ModeWipe     = "wipe"
+)
+
 // Bounds of a report. A report over any of them is refused whole.
 const (
 	MaxBytes        = 1 << 20
