@@ -21,11 +21,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+	"github.com/metalfleet/metal-operator/internal/agent/fixture"
 	"github.com/metalfleet/metal-operator/internal/agent/report"
 	"github.com/metalfleet/metal-operator/internal/boot"
 	"github.com/metalfleet/metal-operator/internal/boot/image"
+	"github.com/metalfleet/metal-operator/internal/boot/image/imagetest"
 	"github.com/metalfleet/metal-operator/internal/index"
 	"github.com/metalfleet/metal-operator/internal/inventory"
+	"github.com/metalfleet/metal-operator/internal/testing/machine"
 	"github.com/metalfleet/metal-operator/internal/testing/testenv"
 )
 
@@ -39,6 +42,18 @@ type agentWorld struct {
 
 func newAgentWorld(t *testing.T, systems int, mutate func(*ServerOptions)) *agentWorld {
 	t.Helper()
+	return newAgentWorldWith(t, systems, nil, mutate)
+}
+
+// newAgentWorldWith is newAgentWorld with, when reg is set, the real boot configuration
+// controller resolving images from reg (the agent image is reg's metal/agent:1), so that
+// nothing is played by the test but the machine.
+func newAgentWorldWith(t *testing.T, systems int, reg *imagetest.Registry, mutate func(*ServerOptions)) *agentWorld {
+	t.Helper()
+	io := image.Options{}
+	if reg != nil {
+		io = image.Options{DefaultRegistry: reg.Host, AllowedRegistries: []string{"127.0.0.1"}}
+	}
 	var handler http.Handler
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	t.Cleanup(hs.Close)
@@ -46,6 +61,9 @@ func newAgentWorld(t *testing.T, systems int, mutate func(*ServerOptions)) *agen
 	w := newClaimWorldWith(t, systems, func(ns string, o *ServerOptions) {
 		agentNS = ns
 		o.AgentImage, o.AgentNamespace = "registry.example/metal-agent:1", ns
+		if reg != nil {
+			o.AgentImage = "metal/agent:1"
+		}
 		o.AgentBootTimeout, o.AgentRetryDelay = 20*time.Second, 200*time.Millisecond
 		if mutate != nil {
 			mutate(o)
@@ -54,9 +72,18 @@ func newAgentWorld(t *testing.T, systems int, mutate func(*ServerOptions)) *agen
 		if err := index.SetupBoot(context.Background(), mgr.GetFieldIndexer()); err != nil {
 			return err
 		}
-		resolver, err := image.NewResolver(image.Options{})
+		resolver, err := image.NewResolver(io)
 		if err != nil {
 			return err
+		}
+		if reg != nil {
+			if err := (&ServerBootConfigurationReconciler{
+				Client: mgr.GetClient(), Resolver: resolver, Recorder: mgr.GetEventRecorder("serverbootconfiguration-controller"),
+				Options: ServerBootConfigurationOptions{ImageRetryMin: 100 * time.Millisecond, ImageRetryMax: 400 * time.Millisecond,
+					MaxConcurrentReconciles: 4, Namespace: agentNS},
+			}).SetupWithManager(mgr); err != nil {
+				return err
+			}
 		}
 		srv, err := boot.NewServer(mgr.GetClient(), mgr.GetAPIReader(), resolver, boot.Options{
 			ExternalURL: hs.URL, Recorder: mgr.GetEventRecorder("boot-server"), AgentNamespace: agentNS})
@@ -275,4 +302,48 @@ func TestDiscoveryNeverWaitsForever(t *testing.T) {
 		g.Expect(next.UID).NotTo(Equal(first.UID), "a new attempt, a new configuration")
 	}).WithTimeout(20 * time.Second).Should(Succeed())
 	g.Expect(getServer(g, s).Status.State).To(Equal(metalv1alpha1.ServerStateDiscovery))
+}
+
+// TestDiscoveryWithTheRealAgent: nothing played by the test but the machine's firmware. The
+// real boot configuration controller resolves the agent image from a registry and validates
+// the agent's ignition; the machine (internal/testing/machine) fetches its iPXE script, kernel,
+// initrd and ignition from the real boot server and runs the real agent in-process on a
+// fixture tree with its own NIC, disks and an LLDP neighbour; the server is Available with
+// the neighbour the agent decoded from the frame.
+func TestDiscoveryWithTheRealAgent(t *testing.T) {
+	g := NewWithT(t)
+	reg := imagetest.NewRegistry(t)
+	reg.Push(t, "metal/agent:1", imagetest.BootLayers()...)
+	w := newAgentWorldWith(t, 1, reg, func(o *ServerOptions) { o.DiscoveryBoot = true })
+	s := newServer(t, w.em, w.secret, 0)
+	var mac string
+	g.Eventually(func(g Gomega) {
+		nics := getServer(g, s).Status.NetworkInterfaces
+		g.Expect(nics).NotTo(BeEmpty())
+		mac = nics[0].MACAddress
+	}).Should(Succeed())
+	m := fixture.Sample(s.Spec.SystemUUID, mac, 3)
+	root := t.TempDir()
+	g.Expect(fixture.Write(root, m)).To(Succeed())
+
+	g.Eventually(func() error {
+		return machine.Boot(t.Context(), machine.Options{BootURL: w.bootURL, SystemUUID: s.Spec.SystemUUID, SourceIP: "127.0.0.1", Root: root})
+	}).WithTimeout(30 * time.Second).Should(Succeed())
+
+	want := m.Discovery()
+	g.Eventually(func(g Gomega) {
+		cur := getServer(g, s)
+		g.Expect(cur.Status.State).To(Equal(metalv1alpha1.ServerStateAvailable))
+		var nic *metalv1alpha1.NetworkInterface
+		for i := range cur.Status.NetworkInterfaces {
+			if index.NormalizeMAC(cur.Status.NetworkInterfaces[i].MACAddress) == index.NormalizeMAC(mac) {
+				nic = &cur.Status.NetworkInterfaces[i]
+			}
+		}
+		g.Expect(nic).NotTo(BeNil())
+		g.Expect(nic.Neighbors).NotTo(BeEmpty())
+		g.Expect(nic.Neighbors[0].SystemName).To(Equal(want.NICs[0].Neighbors[0].SystemName))
+		g.Expect(nic.Neighbors[0].PortID).To(Equal(want.NICs[0].Neighbors[0].PortID))
+	}).WithTimeout(30 * time.Second).Should(Succeed())
+	expectAgentBootGone(t, w.ns, s)
 }
