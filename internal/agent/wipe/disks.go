@@ -32,10 +32,10 @@ var skipped = []string{"loop", "ram", "zram", "dm-", "md", "sr", "fd"}
 // maxAttr bounds what is read from one sysfs attribute.
 const maxAttr = 4 * kib
 
-// disks returns the disks to wipe, in the order of their names: those named in devices, or,
-// when devices is empty, every whole disk under <root>/sys/block that is not skipped and
-// does not report a size of zero (an empty card reader). An entry of devices is a name
-// ("sda": <root>/dev/sda) or an absolute path, taken as written (a loop device, a file).
+// disks returns the disks to wipe: those named in devices, in their order, or, when devices
+// is empty, every whole disk under <root>/sys/block that is not skipped and does not report a
+// size of zero (an empty card reader), in the order of their names. An entry of devices is a
+// name ("sda": <root>/dev/sda) or an absolute path, taken as written (a loop device, a file).
 func disks(root string, devices []string) ([]disk, error) {
 	if len(devices) == 0 {
 		var err error

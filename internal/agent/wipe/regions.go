@@ -21,7 +21,7 @@ type region struct {
 }
 
 // quickRegions returns the byte ranges the Quick policy zeroes on a device of size bytes,
-// sorted and merged. The ends cover the GPT headers and tables (primary at the start, backup
+// widened to whole 4 KiB blocks, sorted and merged. The ends cover the GPT headers and tables (primary at the start, backup
 // at the end), the MBR, the LVM label (sector 1), the md superblocks of every metadata version
 // (1.1 at 0, 1.2 at 4 KiB, 0.90 in the last 64 KiB-aligned 64 KiB, 1.0 8 KiB before the end)
 // and the superblocks of most filesystems, which live in the first MiB; the btrfs superblock
@@ -45,6 +45,9 @@ func quickRegions(size int64) []region {
 	}
 	if md090 := (size&^(64*kib-1) - 64*kib); md090 >= 0 {
 		rs = append(rs, region{md090, md090 + 64*kib}) // md 0.90 superblock area
+	}
+	for i := range rs { // whole blocks, as verification reads them
+		rs[i].off, rs[i].end = rs[i].off&^(blockSize-1), (rs[i].end+blockSize-1)&^(blockSize-1)
 	}
 	return merge(clip(rs, size))
 }

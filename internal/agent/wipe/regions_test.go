@@ -17,9 +17,9 @@ func TestQuickRegions(t *testing.T) {
 		{"smaller than the two ends", 1536 * kib, []region{{0, 1536 * kib}}},
 		{"exactly the two ends", 2 * mib, []region{{0, 2 * mib}}},
 		{"ends apart", 8 * mib, []region{{0, mib}, {7 * mib, 8 * mib}}},
-		{"size not a multiple of 4 KiB", 10*mib + 512, []region{{0, mib}, {9*mib + 512, 10*mib + 512}}},
+		{"size not a multiple of 4 KiB", 10*mib + 512, []region{{0, mib}, {9 * mib, 10*mib + 512}}},
 		{"btrfs mirror at 64 MiB", 100 * mib, []region{{0, mib}, {64 * mib, 64*mib + 4*kib}, {99 * mib, 100 * mib}}},
-		{"btrfs mirror cut by the end", 64*mib + 2*kib, []region{{0, mib}, {63*mib + 2*kib, 64*mib + 2*kib}}},
+		{"btrfs mirror cut by the end", 64*mib + 2*kib, []region{{0, mib}, {63 * mib, 64*mib + 2*kib}}},
 		{
 			"btrfs mirrors at 64 MiB and 256 GiB", 300 * gib,
 			[]region{{0, mib}, {64 * mib, 64*mib + 4*kib}, {256 * gib, 256*gib + 4*kib}, {300*gib - mib, 300 * gib}},

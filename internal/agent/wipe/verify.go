@@ -63,9 +63,9 @@ func verify(d *device, blocks []int64) (v report.Verification, detail string, er
 	buf := aligned(chunkSize)
 	first := int64(-1)
 	for _, run := range runs(blocks) {
-		for off := run.off; off < run.end; {
-			n := min(int64(len(buf)), run.end-off)
-			n = min(n, d.size-off)
+		end := min(run.end, d.size) // the last block of a device may be short
+		for off := run.off; off < end; {
+			n := min(int64(len(buf)), end-off)
 			if _, err := r.ReadAt(buf[:n], off); err != nil {
 				return v, "", fmt.Errorf("read back at offset %d: %w", off, bare(err))
 			}
