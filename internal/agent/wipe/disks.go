@@ -104,7 +104,7 @@ func transport(sys string) string {
 	if strings.HasPrefix(filepath.Base(sys), "nvme") {
 		return "nvme"
 	}
-	if target, err := filepath.EvalSymlinks(sys); err == nil {
+	if target, err := os.Readlink(sys); err == nil { // the link only: Root may be any path
 		for part := range strings.SplitSeq(filepath.ToSlash(target), "/") {
 			if strings.HasPrefix(part, "ata") {
 				return "ata"
