@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -167,13 +166,13 @@ func wipeDisk(ctx context.Context, o Options, d disk) report.DiskWipe {
 // quick zeroes the signatures and both ends of the device (quickRegions) after discarding all
 // of it where the device supports discard. It returns the method as done so far.
 func quick(ctx context.Context, dev *device) (string, error) {
+	discarded, err := dev.discard()
 	method := "signatures+ends"
-	ok, err := dev.discard()
-	if err != nil {
-		return method + "+discard", fmt.Errorf("discard: %w", err)
-	}
-	if ok {
+	if discarded || err != nil {
 		method += "+discard"
+	}
+	if err != nil {
+		return method, fmt.Errorf("discard: %w", err)
 	}
 	for _, r := range quickRegions(dev.size) {
 		if err := dev.zero(ctx, r.off, r.end, nil); err != nil {
@@ -195,29 +194,26 @@ var firmwareErase = map[string]string{
 // device supports discard, and logs its progress every progressEvery bytes. It returns the
 // method as done so far.
 func secure(ctx context.Context, dev *device, transport string, progressEvery int64, log logr.Logger) (string, error) {
-	var steps []string
-	method := func() string {
-		m := strings.Join(append(steps, "overwrite"), "+")
-		if fw, ok := firmwareErase[transport]; ok {
-			m += " (" + fw + " not implemented)"
-		}
-		return m
+	discarded, err := dev.discard()
+	method := "overwrite"
+	if discarded || err != nil {
+		method = "discard+" + method
 	}
-	ok, err := dev.discard()
+	if fw, ok := firmwareErase[transport]; ok {
+		method += " (" + fw + " not implemented)"
+	}
 	if err != nil {
-		steps = append(steps, "discard")
-		return method(), fmt.Errorf("discard: %w", err)
-	}
-	if ok {
-		steps = append(steps, "discard")
+		return method, fmt.Errorf("discard: %w", err)
 	}
 	start, mark := time.Now(), progressEvery
 	progress := func(done int64) {
 		if done >= mark {
-			mark += progressEvery
+			for mark <= done {
+				mark += progressEvery
+			}
 			mibps := float64(done) / float64(mib) / max(time.Since(start).Seconds(), 1e-3)
 			log.Info("Overwriting disk", "doneBytes", done, "sizeBytes", dev.size, "mibPerSecond", int64(mibps))
 		}
 	}
-	return method(), dev.zero(ctx, 0, dev.size, progress)
+	return method, dev.zero(ctx, 0, dev.size, progress)
 }
