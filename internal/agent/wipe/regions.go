@@ -21,12 +21,13 @@ type region struct {
 }
 
 // quickRegions returns the byte ranges the Quick policy zeroes on a device of size bytes,
-// widened to whole 4 KiB blocks, sorted and merged. The ends cover the GPT headers and tables (primary at the start, backup
-// at the end), the MBR, the LVM label (sector 1), the md superblocks of every metadata version
-// (1.1 at 0, 1.2 at 4 KiB, 0.90 in the last 64 KiB-aligned 64 KiB, 1.0 8 KiB before the end)
-// and the superblocks of most filesystems, which live in the first MiB; the btrfs superblock
-// mirrors lie beyond it and are listed by their own offsets. The signatures are listed even
-// where an end covers them, so that the list says what Quick promises when the ends change.
+// widened to whole 4 KiB blocks, sorted and merged. The ends cover the GPT headers and tables
+// (primary at the start, backup at the end), the MBR, the LVM label (sector 1), the md
+// superblocks of every metadata version (1.1 at 0, 1.2 at 4 KiB, 0.90 in the last 64
+// KiB-aligned 64 KiB, 1.0 8 KiB before the end) and the superblocks of most filesystems, which
+// live in the first MiB; the btrfs superblock mirrors lie beyond it and are listed by their
+// own offsets. The signatures are listed even where an end covers them, so that the list says
+// what Quick promises when the ends change.
 func quickRegions(size int64) []region {
 	if size <= 0 {
 		return nil
