@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/go-logr/logr"
+
 	"github.com/metalfleet/metal-operator/internal/agent"
 	"github.com/metalfleet/metal-operator/internal/agent/report"
 	"github.com/metalfleet/metal-operator/internal/agent/wipe"
@@ -147,7 +149,7 @@ func (r *runner) discover(ctx context.Context, version string) error {
 // wipe wipes the disks and sends the report, also of a wipe that failed (the operator decides
 // from it); the run fails when any disk failed.
 func (r *runner) wipe(ctx context.Context) error {
-	w, err := wipe.Run(ctx, wipe.Options{Root: r.root, Policy: r.wipePolicy})
+	w, err := wipe.Run(ctx, wipe.Options{Root: r.root, Policy: r.wipePolicy, Log: logr.FromSlogHandler(r.log.Handler())})
 	if w == nil {
 		if err == nil {
 			err = errors.New("the wipe made no report")
