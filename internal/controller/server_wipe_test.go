@@ -1,7 +1,11 @@
 package controller
 
 import (
+	"bytes"
+	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -11,7 +15,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+	"github.com/metalfleet/metal-operator/internal/agent/fixture"
 	"github.com/metalfleet/metal-operator/internal/agent/report"
+	"github.com/metalfleet/metal-operator/internal/boot/image/imagetest"
+	"github.com/metalfleet/metal-operator/internal/testing/machine"
 )
 
 // wipeWith plays the agent of a wipe boot of s: boots, checks the kernel parameters, and
@@ -166,4 +173,54 @@ func TestWipeWithoutAMethodFailsClosed(t *testing.T) {
 	cur := waitServerState(g, s, metalv1alpha1.ServerStateError)
 	g.Expect(meta.FindStatusCondition(cur.Status.Conditions, metalv1alpha1.ServerWiped).Reason).To(Equal(metalv1alpha1.ReasonNoWipeMethod))
 	g.Expect(cur.Status.PowerState).To(Equal(metalv1alpha1.ServerOffPowerState))
+}
+
+// TestWipeWithTheRealAgent: claim -> delete -> Wiping -> the real agent, booted by the
+// machine simulator through the real boot server, wipes the fixture's file-backed disks ->
+// the record lists every disk, verified -> Available. The disks' first MiB, written with data
+// before, reads back zero.
+func TestWipeWithTheRealAgent(t *testing.T) {
+	g := NewWithT(t)
+	reg := imagetest.NewRegistry(t)
+	reg.Push(t, "metal/agent:1", imagetest.BootLayers()...)
+	reg.Push(t, "my-osimage:latest", imagetest.BootLayers()...)
+	w := newAgentWorldWith(t, 1, reg, func(o *ServerOptions) { o.DefaultWipePolicy = metalv1alpha1.WipePolicyQuick })
+	s, c := w.boundAndOn(0)
+
+	root := t.TempDir()
+	m := fixture.Sample(s.Spec.SystemUUID, "02:00:00:00:00:01", 0)
+	g.Expect(fixture.Write(root, m)).To(Succeed())
+	for _, d := range m.Disks {
+		f, err := os.OpenFile(filepath.Join(root, "dev", d.Name), os.O_WRONLY, 0)
+		g.Expect(err).NotTo(HaveOccurred())
+		_, err = f.WriteAt(bytes.Repeat([]byte("tenant data "), 4096), 0)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(f.Close()).To(Succeed())
+	}
+
+	g.Expect(env.Client.Delete(t.Context(), c)).To(Succeed())
+	waitServerState(g, s, metalv1alpha1.ServerStateWiping)
+	g.Eventually(func() error {
+		return machine.Boot(t.Context(), machine.Options{BootURL: w.bootURL, SystemUUID: s.Spec.SystemUUID, SourceIP: "127.0.0.1", Root: root})
+	}).WithTimeout(30 * time.Second).Should(Succeed())
+
+	cur := waitServerState(g, s, metalv1alpha1.ServerStateAvailable)
+	rec := cur.Status.LastWipe
+	g.Expect(rec.Result).To(Equal(metalv1alpha1.WipeResultSucceeded))
+	g.Expect(rec.ClaimUID).To(Equal(string(c.UID)))
+	g.Expect(rec.Disks).To(HaveLen(len(m.Disks)))
+	for i, d := range m.Disks {
+		g.Expect(rec.Disks[i].Path).To(Equal("/dev/" + d.Name))
+		g.Expect(rec.Disks[i].Serial).To(Equal(d.Serial))
+		g.Expect(rec.Disks[i].Verified).To(BeTrue())
+		g.Expect(rec.Disks[i].SampledBlocks).To(BeNumerically(">", 0))
+		head := make([]byte, 1<<20)
+		f, err := os.Open(filepath.Join(root, "dev", d.Name))
+		g.Expect(err).NotTo(HaveOccurred())
+		_, err = io.ReadFull(f, head)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(f.Close()).To(Succeed())
+		g.Expect(bytes.Count(head, []byte{0})).To(Equal(len(head)), "disk %s's first MiB is zero", d.Name)
+	}
+	expectAgentBootGone(t, w.ns, s)
 }
