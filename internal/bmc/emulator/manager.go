@@ -12,15 +12,15 @@ import (
 // managerResetTypes are the Manager.Reset types the emulated BMC accepts.
 var managerResetTypes = []string{string(bmc.ResetGracefulRestart), string(bmc.ResetForceRestart)}
 
-// managerActions is the Actions property of the manager resource.
-func managerActions() obj {
+// managerActions is the Actions property of the manager resource at uri.
+func managerActions(uri string) obj {
 	return obj{"#Manager.Reset": obj{
-		"target":                            managerPath + "/Actions/Manager.Reset",
+		"target":                            uri + "/Actions/Manager.Reset",
 		"ResetType@Redfish.AllowableValues": managerResetTypes,
 	}}
 }
 
-// resetManager handles POST /redfish/v1/Managers/BMC/Actions/Manager.Reset: the BMC restarts,
+// resetManager handles POST <manager>/Actions/Manager.Reset: the BMC restarts,
 // which cures a hung service (SetHung), and answers 503 for Options.ManagerResetDelay.
 func (e *Emulator) resetManager(w http.ResponseWriter, r *http.Request) {
 	var req struct {
