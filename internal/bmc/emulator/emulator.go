@@ -8,7 +8,9 @@
 // Redfish service that a Manager.Reset cures (SetHung, ManagerResetCount), changed
 // credentials, an operating system that ignores graceful shutdown, power changed out of band,
 // systems that appear and disappear. With Options.TLS it serves HTTPS with a self-signed
-// certificate (CertificatePEM), as most real BMCs do.
+// certificate (CertificatePEM), as most real BMCs do. Options.Profile reproduces one vendor's
+// Redfish differences (resource ids, If-Match, boot override mode, reset types, task
+// monitors; profile.go, docs/vendors.md).
 //
 // Power transitions are evaluated lazily: a system holds its current state plus the scheduled
 // steps of a running transition, and every read first applies the steps whose time has come.
