@@ -132,6 +132,7 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		{[]string{"--systems", "0"}, "at least 1"},
 		{[]string{"--power-delay", "soon"}, "invalid value"},
 		{[]string{"extra"}, "unexpected arguments"},
+		{[]string{"--profile", "ibm"}, "unknown profile"},
 		{[]string{"--listen", "256.0.0.1:0"}, "listen"},
 	}
 	for _, tt := range tests {
@@ -143,4 +144,27 @@ func TestRunRejectsBadFlags(t *testing.T) {
 			g.Expect(out.String()).To(BeEmpty())
 		})
 	}
+}
+
+// With --profile the emulator names its systems as the vendor does.
+func TestRunServesProfile(t *testing.T) {
+	g := NewWithT(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	stdout, w := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--listen", "127.0.0.1:0", "--systems", "2", "--profile", "dell"}, w, io.Discard)
+		_ = w.Close()
+	}()
+	var doc struct {
+		Systems []struct {
+			URI string `json:"uri"`
+		} `json:"systems"`
+	}
+	g.Expect(json.NewDecoder(stdout).Decode(&doc)).To(Succeed())
+	g.Expect(doc.Systems).To(HaveLen(2))
+	g.Expect(doc.Systems[1].URI).To(Equal("/redfish/v1/Systems/System.Embedded.2"))
+	cancel()
+	g.Eventually(done).WithTimeout(5 * time.Second).Should(Receive(BeNil()))
 }
