@@ -8,11 +8,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/bmc"
-	"github.com/metalfleet/metal-operator/internal/bmc/access"
 	"github.com/metalfleet/metal-operator/internal/bmc/emulator"
 )
 
@@ -44,22 +42,7 @@ func TestServerLifecycleEveryVendor(t *testing.T) {
 				Profile: tt.profile, Systems: 1, Username: testBMCUser, Password: testBMCPassword,
 				InitialPower: bmc.PowerStateOn, PowerDelay: 20 * time.Millisecond,
 			})
-			startManager(t, func(mgr manager.Manager) error {
-				if err := setupBMCController(mgr); err != nil {
-					return err
-				}
-				opts := testServerOptions()
-				if err := (&ServerReconciler{
-					Client:    mgr.GetClient(),
-					APIReader: mgr.GetAPIReader(),
-					Connector: &access.RedfishConnector{Reader: mgr.GetClient(), Timeout: opts.BMCRequestTimeout},
-					Recorder:  mgr.GetEventRecorder("server-controller"),
-					Options:   opts,
-				}).SetupWithManager(mgr); err != nil {
-					return err
-				}
-				return setupClaimController(mgr, testClaimOptions())
-			})
+			startManager(t, setupFleetControllers)
 			secret := newBMCSecret(t, testBMCUser, testBMCPassword)
 			obj := createBMC(t, bmcFor(t, em.URL(), secret.Name, func(b *metalv1alpha1.BMC) {
 				b.Labels = map[string]string{"fleet": ns}
