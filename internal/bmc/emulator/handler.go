@@ -416,7 +416,7 @@ func (e *Emulator) serveManagers(w http.ResponseWriter, r *http.Request, segs []
 			"FirmwareVersion": "1.2.3-emu", "PowerState": "On",
 			"Status":             obj{"State": "Enabled", "Health": "OK"},
 			"EthernetInterfaces": ref(mgrURI + "/EthernetInterfaces"),
-			"Actions":            managerActions(mgrURI),
+			"Actions":            e.managerActions(mgrURI),
 		}
 	case len(segs) == 2 && segs[1] == "EthernetInterfaces":
 		body = collectionOf("#EthernetInterfaceCollection.EthernetInterfaceCollection", mgrURI+"/EthernetInterfaces",

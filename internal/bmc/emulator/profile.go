@@ -66,6 +66,8 @@ type vendor struct {
 	managerID string
 	// resetTypes are the ComputerSystem.Reset types accepted and advertised.
 	resetTypes []bmc.ResetType
+	// managerResetTypes are the Manager.Reset types accepted and advertised.
+	managerResetTypes []string
 	// bootTargets are the BootSourceOverrideTarget values accepted and advertised.
 	bootTargets []string
 	// requireIfMatch: a PATCH of a system without If-Match answers 428 Precondition Required.
@@ -96,13 +98,14 @@ func vendorOf(p Profile) vendor {
 
 // genericVendor is the behaviour without a profile.
 var genericVendor = vendor{
-	manufacturer:   DefaultManufacturer,
-	model:          DefaultModel,
-	systemIDPrefix: "",
-	managerID:      "BMC",
-	resetTypes:     bmc.ResetTypes,
-	bootTargets:    allowableBootTargets,
-	resetAnswer:    answerNoContent,
+	manufacturer:      DefaultManufacturer,
+	model:             DefaultModel,
+	systemIDPrefix:    "",
+	managerID:         "BMC",
+	resetTypes:        bmc.ResetTypes,
+	managerResetTypes: managerResetTypes,
+	bootTargets:       allowableBootTargets,
+	resetAnswer:       answerNoContent,
 }
 
 // answerNoContent is the plain answer to an accepted action: 204 No Content.

@@ -87,6 +87,12 @@ func TestProfileResources(t *testing.T) {
 			g.Expect(mgr.body["Actions"]).To(HaveKeyWithValue("#Manager.Reset", HaveKeyWithValue("target", tt.manager+"/Actions/Manager.Reset")))
 			g.Expect(call(t, h, "POST", tt.manager+"/Actions/Manager.Reset", `{"ResetType":"GracefulRestart"}`, nil, true).status).
 				To(Equal(http.StatusNoContent))
+			force := call(t, h, "POST", tt.manager+"/Actions/Manager.Reset", `{"ResetType":"ForceRestart"}`, nil, true).status
+			if tt.profile == emulator.ProfileDell {
+				g.Expect(force).To(Equal(http.StatusBadRequest), "iDRAC restarts gracefully only")
+			} else {
+				g.Expect(force).To(Equal(http.StatusNoContent))
+			}
 
 			if tt.refusedReset != "" {
 				g.Expect(allowed).NotTo(ContainElement(string(tt.refusedReset)))

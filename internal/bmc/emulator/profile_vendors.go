@@ -10,7 +10,8 @@ import (
 // what the client does about each.
 
 // dellVendor is an iDRAC 9: Dell's resource ids, the reset types iDRAC advertises (no
-// ForceOn) and its boot targets (no Usb, no UefiShell). A reset is answered 202 Accepted with
+// ForceOn; only a graceful restart of the iDRAC itself) and its boot targets (no Usb, no
+// UefiShell). A reset is answered 202 Accepted with
 // a job (Location) that the service completes when the power transition ends: the emulator's
 // stand-in for iDRAC's job-backed actions.
 var dellVendor = vendor{
@@ -22,8 +23,9 @@ var dellVendor = vendor{
 		bmc.ResetOn, bmc.ResetForceOff, bmc.ResetForceRestart, bmc.ResetGracefulRestart,
 		bmc.ResetGracefulShutdown, bmc.ResetPushPowerButton, bmc.ResetNmi, bmc.ResetPowerCycle,
 	},
-	bootTargets: []string{"None", "Pxe", "Floppy", "Cd", "Hdd", "BiosSetup", "Utilities", "UefiTarget", "SDCard", "UefiHttp"},
-	resetAnswer: answerWithJob,
+	managerResetTypes: []string{string(bmc.ResetGracefulRestart)},
+	bootTargets:       []string{"None", "Pxe", "Floppy", "Cd", "Hdd", "BiosSetup", "Utilities", "UefiTarget", "SDCard", "UefiHttp"},
+	resetAnswer:       answerWithJob,
 }
 
 // hpeVendor is an iLO: systems and manager numbered from 1, ETags that every PATCH must
@@ -37,10 +39,11 @@ var hpeVendor = vendor{
 	resetTypes: []bmc.ResetType{
 		bmc.ResetOn, bmc.ResetForceOff, bmc.ResetForceRestart, bmc.ResetNmi, bmc.ResetPushPowerButton,
 	},
-	bootTargets:    []string{"None", "Cd", "Hdd", "Usb", "Utilities", "Diags", "BiosSetup", "Pxe", "UefiShell", "UefiHttp", "UefiTarget"},
-	requireIfMatch: true,
-	noOverrideMode: true,
-	resetAnswer:    answerILOSuccess,
+	managerResetTypes: managerResetTypes,
+	bootTargets:       []string{"None", "Cd", "Hdd", "Usb", "Utilities", "Diags", "BiosSetup", "Pxe", "UefiShell", "UefiHttp", "UefiTarget"},
+	requireIfMatch:    true,
+	noOverrideMode:    true,
+	resetAnswer:       answerILOSuccess,
 }
 
 // lenovoVendor is an XCC: systems and manager numbered from 1, and a service that powers on
@@ -54,8 +57,9 @@ var lenovoVendor = vendor{
 		bmc.ResetForceOn, bmc.ResetForceOff, bmc.ResetForceRestart, bmc.ResetGracefulRestart,
 		bmc.ResetGracefulShutdown, bmc.ResetNmi,
 	},
-	bootTargets: []string{"None", "Pxe", "Cd", "Usb", "Hdd", "BiosSetup", "Diags", "UefiTarget", "UefiHttp"},
-	resetAnswer: answerNoContent,
+	managerResetTypes: managerResetTypes,
+	bootTargets:       []string{"None", "Pxe", "Cd", "Usb", "Hdd", "BiosSetup", "Diags", "UefiTarget", "UefiHttp"},
+	resetAnswer:       answerNoContent,
 }
 
 // supermicroVendor is an X11/X12 BMC: systems and manager numbered from 1, its reset types
@@ -70,6 +74,7 @@ var supermicroVendor = vendor{
 		bmc.ResetOn, bmc.ResetForceOff, bmc.ResetGracefulShutdown, bmc.ResetGracefulRestart,
 		bmc.ResetForceRestart, bmc.ResetNmi, bmc.ResetForceOn,
 	},
+	managerResetTypes:   managerResetTypes,
 	bootTargets:         []string{"None", "Pxe", "Hdd", "Cd", "Usb", "BiosSetup", "UefiShell", "UefiHttp"},
 	forgetsOverrideMode: true,
 	resetAnswer:         answerNoContent,
