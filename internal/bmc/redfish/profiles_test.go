@@ -180,3 +180,30 @@ func TestClientForgottenOverrideMode(t *testing.T) {
 		})
 	}
 }
+
+// An explicit reset the service does not allow gets its equivalent: ForceOn is On on an
+// iDRAC, On is ForceOn on the lenovo profile; one without an equivalent is refused unsent.
+func TestClientResetEquivalents(t *testing.T) {
+	for _, tt := range []struct {
+		profile             emulator.Profile
+		asked, got, refused bmc.ResetType
+	}{
+		{emulator.ProfileDell, bmc.ResetForceOn, bmc.ResetOn, ""},
+		{emulator.ProfileLenovo, bmc.ResetOn, bmc.ResetForceOn, bmc.ResetPowerCycle},
+	} {
+		t.Run(string(tt.profile), func(t *testing.T) {
+			g := NewWithT(t)
+			em := startProfile(t, emulator.Options{Profile: tt.profile})
+			sys := em.Systems()[0]
+			var calls methodCounter
+			c := profileClient(t, em, calls.observe)
+			g.Expect(c.Reset(t.Context(), sys.URI, tt.asked)).To(Succeed())
+			g.Eventually(func() bmc.PowerState { return em.PowerState(sys.UUID) }).Should(Equal(bmc.PowerStateOn))
+			g.Expect(em.ResetCount(sys.UUID, tt.got)).To(Equal(1))
+			if tt.refused != "" {
+				g.Expect(c.Reset(t.Context(), sys.URI, tt.refused)).To(MatchError(bmc.ErrNotSupported))
+			}
+			g.Expect(calls.get("POST")).To(Equal(1), "one reset sent")
+		})
+	}
+}

@@ -146,7 +146,8 @@ func (c *Client) ForcePowerOff(ctx context.Context, systemURI string) error {
 	return c.reset(ctx, systemURI, sys, bmc.ResetForceOff)
 }
 
-// Reset issues a reset of type t, whatever the current power state.
+// Reset issues a reset of type t, whatever the current power state; a service that does not
+// allow t gets the type that does the same from the system's state (chooseReset), if any.
 func (c *Client) Reset(ctx context.Context, systemURI string, t bmc.ResetType) error {
 	if !t.Valid() {
 		return fmt.Errorf("redfish: reset %s: %w: unknown reset type %q", systemURI, bmc.ErrNotSupported, t)
@@ -155,7 +156,7 @@ func (c *Client) Reset(ctx context.Context, systemURI string, t bmc.ResetType) e
 	if err != nil {
 		return err
 	}
-	return c.reset(ctx, systemURI, sys, t)
+	return c.reset(ctx, systemURI, sys, chooseReset(t, bmc.PowerState(sys.PowerState), sys.Actions.Reset.AllowableValues))
 }
 
 // reset POSTs the ComputerSystem.Reset action advertised by sys (or the conventional target).
