@@ -172,7 +172,7 @@ func (e *Emulator) serveSystems(w http.ResponseWriter, r *http.Request, segs []s
 		case http.MethodGet, http.MethodHead:
 			s.mu.Lock()
 			s.advance(time.Now())
-			body, etag := e.systemJSON(s), s.etag()
+			body, etag := e.systemJSON(s), e.etag(s)
 			s.mu.Unlock()
 			w.Header().Set("ETag", etag)
 			writeJSON(w, http.StatusOK, body)
@@ -203,7 +203,7 @@ func (e *Emulator) systemJSON(s *system) obj {
 	body := obj{
 		"@odata.type":  "#ComputerSystem.v1_20_0.ComputerSystem",
 		"@odata.id":    s.uri,
-		"@odata.etag":  s.etag(),
+		"@odata.etag":  e.etag(s),
 		"Id":           s.id,
 		"Name":         "System " + s.id,
 		"SystemType":   "Physical",
@@ -344,7 +344,7 @@ func (e *Emulator) patchSystem(w http.ResponseWriter, r *http.Request, s *system
 	}
 	s.mu.Lock()
 	s.advance(time.Now())
-	if m := r.Header.Get("If-Match"); m != "" && m != "*" && !etagListContains(m, s.etag()) {
+	if m := r.Header.Get("If-Match"); m != "" && m != "*" && !etagListContains(m, e.etag(s)) {
 		s.mu.Unlock()
 		writeError(w, http.StatusPreconditionFailed, "PreconditionFailed",
 			"The ETag supplied did not match the ETag of the resource.")
@@ -372,7 +372,7 @@ func (e *Emulator) patchSystem(w http.ResponseWriter, r *http.Request, s *system
 	if changed {
 		s.version++
 	}
-	body, etag := e.systemJSON(s), s.etag()
+	body, etag := e.systemJSON(s), e.etag(s)
 	s.mu.Unlock()
 	w.Header().Set("ETag", etag)
 	writeJSON(w, http.StatusOK, body)

@@ -72,6 +72,8 @@ type vendor struct {
 	bootTargets []string
 	// requireIfMatch: a PATCH of a system without If-Match answers 428 Precondition Required.
 	requireIfMatch bool
+	// weakETags: ETags are weak (W/"..."), as iLO sends them; If-Match quotes them as sent.
+	weakETags bool
 	// noOverrideMode: systems neither report nor accept BootSourceOverrideMode.
 	noOverrideMode bool
 	// forgetsOverrideMode: a PATCH of BootSourceOverrideTarget without
@@ -118,6 +120,14 @@ func (v *vendor) systemID(index int) string { return v.systemIDPrefix + strconv.
 
 // managerURI returns the path of the emulated manager.
 func (e *Emulator) managerURI() string { return managersPath + "/" + e.vendor.managerID }
+
+// etag returns the ETag of system s as the profile's service writes it. Callers hold s.mu.
+func (e *Emulator) etag(s *system) string {
+	if e.vendor.weakETags {
+		return "W/" + s.etag()
+	}
+	return s.etag()
+}
 
 // Profile returns the emulator's profile.
 func (e *Emulator) Profile() Profile { return e.opts.Profile }

@@ -148,7 +148,10 @@ func TestProfileHPEIfMatch(t *testing.T) {
 	g.Expect(stale.status).To(Equal(http.StatusPreconditionFailed))
 	g.Expect(e.BootOverride(sys.UUID).Target).To(Equal(bmc.BootTargetNone))
 
-	etag := call(t, h, "GET", sys.URI, "", nil, true).header.Get("ETag")
+	got := call(t, h, "GET", sys.URI, "", nil, true)
+	etag := got.header.Get("ETag")
+	g.Expect(etag).To(MatchRegexp(`^W/"\d+"$`), "iLO's ETags are weak")
+	g.Expect(got.body).To(HaveKeyWithValue("@odata.etag", etag))
 	withMode := call(t, h, "PATCH", sys.URI,
 		`{"Boot":{"BootSourceOverrideEnabled":"Once","BootSourceOverrideTarget":"Pxe","BootSourceOverrideMode":"UEFI"}}`,
 		map[string]string{"If-Match": etag}, true)

@@ -28,8 +28,8 @@ var dellVendor = vendor{
 	resetAnswer:       answerWithJob,
 }
 
-// hpeVendor is an iLO: systems and manager numbered from 1, ETags that every PATCH must
-// quote in If-Match, no BootSourceOverrideMode (iLO 4), iLO 4's reset types (no
+// hpeVendor is an iLO: systems and manager numbered from 1, weak ETags (W/"...") that every
+// PATCH must quote in If-Match, no BootSourceOverrideMode (iLO 4), iLO 4's reset types (no
 // GracefulShutdown: a short PushPowerButton is the graceful shutdown), and iLO's answer to an
 // action: 200 with an "error" body whose message is Success.
 var hpeVendor = vendor{
@@ -42,6 +42,7 @@ var hpeVendor = vendor{
 	managerResetTypes: managerResetTypes,
 	bootTargets:       []string{"None", "Cd", "Hdd", "Usb", "Utilities", "Diags", "BiosSetup", "Pxe", "UefiShell", "UefiHttp", "UefiTarget"},
 	requireIfMatch:    true,
+	weakETags:         true,
 	noOverrideMode:    true,
 	resetAnswer:       answerILOSuccess,
 }
