@@ -26,12 +26,14 @@ func TestServerLifecycleEveryVendor(t *testing.T) {
 		profile emulator.Profile
 		// on and off are the reset types the service is expected to get.
 		on, off bmc.ResetType
+		// bmcPower is the BMC's power state as enrolment reports it.
+		bmcPower metalv1alpha1.BMCPowerState
 	}{
-		{emulator.ProfileGeneric, bmc.ResetOn, bmc.ResetGracefulShutdown},
-		{emulator.ProfileDell, bmc.ResetOn, bmc.ResetGracefulShutdown},
-		{emulator.ProfileHPE, bmc.ResetOn, bmc.ResetPushPowerButton},
-		{emulator.ProfileLenovo, bmc.ResetForceOn, bmc.ResetGracefulShutdown},
-		{emulator.ProfileSupermicro, bmc.ResetOn, bmc.ResetGracefulShutdown},
+		{emulator.ProfileGeneric, bmc.ResetOn, bmc.ResetGracefulShutdown, metalv1alpha1.BMCOnPowerState},
+		{emulator.ProfileDell, bmc.ResetOn, bmc.ResetGracefulShutdown, metalv1alpha1.BMCOnPowerState},
+		{emulator.ProfileHPE, bmc.ResetOn, bmc.ResetPushPowerButton, metalv1alpha1.BMCUnknownPowerState},
+		{emulator.ProfileLenovo, bmc.ResetForceOn, bmc.ResetGracefulShutdown, metalv1alpha1.BMCOnPowerState},
+		{emulator.ProfileSupermicro, bmc.ResetOn, bmc.ResetGracefulShutdown, metalv1alpha1.BMCOnPowerState},
 	}
 	NewWithT(t).Expect(tests).To(HaveLen(len(emulator.Profiles)), "every profile has a case")
 	for _, tt := range tests {
@@ -51,6 +53,7 @@ func TestServerLifecycleEveryVendor(t *testing.T) {
 			// Enrolment and discovery.
 			enrolled := waitBMC(t, obj, metalv1alpha1.BMCStateEnabled, metav1.ConditionTrue, metalv1alpha1.ReasonEnrolled)
 			g.Expect(enrolled.Status.Manufacturer).To(Equal(tt.profile.Manufacturer()))
+			g.Expect(enrolled.Status.PowerState).To(Equal(tt.bmcPower))
 			system := em.Systems()[0]
 			s := &metalv1alpha1.Server{ObjectMeta: metav1.ObjectMeta{Name: BMCServerName(obj.Name, 0)}}
 			waitState(t, s, metalv1alpha1.ServerStateAvailable)

@@ -418,6 +418,7 @@ func (e *Emulator) serveManagers(w http.ResponseWriter, r *http.Request, segs []
 			"EthernetInterfaces": ref(mgrURI + "/EthernetInterfaces"),
 			"Actions":            e.managerActions(mgrURI),
 		}
+		e.shapeManager(body)
 	case len(segs) == 2 && segs[1] == "EthernetInterfaces":
 		body = collectionOf("#EthernetInterfaceCollection.EthernetInterfaceCollection", mgrURI+"/EthernetInterfaces",
 			"Manager Ethernet Interface Collection", []obj{ref(mgrURI + "/EthernetInterfaces/1")})

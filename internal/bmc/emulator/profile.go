@@ -74,6 +74,8 @@ type vendor struct {
 	requireIfMatch bool
 	// weakETags: ETags are weak (W/"..."), as iLO sends them; If-Match quotes them as sent.
 	weakETags bool
+	// noManagerPowerState: the manager does not report its PowerState.
+	noManagerPowerState bool
 	// noOverrideMode: systems neither report nor accept BootSourceOverrideMode.
 	noOverrideMode bool
 	// forgetsOverrideMode: a PATCH of BootSourceOverrideTarget without
@@ -140,6 +142,13 @@ func (e *Emulator) shapeSystem(body obj) {
 		delete(boot, "BootSourceOverrideMode")
 	}
 	body["Actions"].(obj)["#ComputerSystem.Reset"].(obj)["ResetType@Redfish.AllowableValues"] = e.vendor.resetTypes
+}
+
+// shapeManager changes the rendered manager the way the profile's service renders it.
+func (e *Emulator) shapeManager(body obj) {
+	if e.vendor.noManagerPowerState {
+		delete(body, "PowerState")
+	}
 }
 
 // refuseReset answers 400 and reports true if the profile does not accept reset type t.

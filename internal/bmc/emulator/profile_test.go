@@ -84,6 +84,11 @@ func TestProfileResources(t *testing.T) {
 			g.Expect(managers.body["Members"]).To(ConsistOf(HaveKeyWithValue("@odata.id", tt.manager)))
 			mgr := call(t, h, "GET", tt.manager, "", nil, true)
 			g.Expect(mgr.status).To(Equal(http.StatusOK))
+			if tt.profile == emulator.ProfileHPE {
+				g.Expect(mgr.body).NotTo(HaveKey("PowerState"), "iLO's manager has no power state")
+			} else {
+				g.Expect(mgr.body).To(HaveKeyWithValue("PowerState", "On"))
+			}
 			g.Expect(mgr.body["Actions"]).To(HaveKeyWithValue("#Manager.Reset", HaveKeyWithValue("target", tt.manager+"/Actions/Manager.Reset")))
 			g.Expect(call(t, h, "POST", tt.manager+"/Actions/Manager.Reset", `{"ResetType":"GracefulRestart"}`, nil, true).status).
 				To(Equal(http.StatusNoContent))

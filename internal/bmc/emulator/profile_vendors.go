@@ -30,8 +30,9 @@ var dellVendor = vendor{
 
 // hpeVendor is an iLO: systems and manager numbered from 1, weak ETags (W/"...") that every
 // PATCH must quote in If-Match, no BootSourceOverrideMode (iLO 4), iLO 4's reset types (no
-// GracefulShutdown: a short PushPowerButton is the graceful shutdown), and iLO's answer to an
-// action: 200 with an "error" body whose message is Success.
+// GracefulShutdown: a short PushPowerButton is the graceful shutdown), a manager without
+// PowerState (the reference's #601), and iLO's answer to an action: 200 with an "error" body
+// whose message is Success.
 var hpeVendor = vendor{
 	manufacturer: "HPE",
 	model:        "ProLiant DL360 Gen10",
@@ -39,12 +40,13 @@ var hpeVendor = vendor{
 	resetTypes: []bmc.ResetType{
 		bmc.ResetOn, bmc.ResetForceOff, bmc.ResetForceRestart, bmc.ResetNmi, bmc.ResetPushPowerButton,
 	},
-	managerResetTypes: managerResetTypes,
-	bootTargets:       []string{"None", "Cd", "Hdd", "Usb", "Utilities", "Diags", "BiosSetup", "Pxe", "UefiShell", "UefiHttp", "UefiTarget"},
-	requireIfMatch:    true,
-	weakETags:         true,
-	noOverrideMode:    true,
-	resetAnswer:       answerILOSuccess,
+	managerResetTypes:   managerResetTypes,
+	bootTargets:         []string{"None", "Cd", "Hdd", "Usb", "Utilities", "Diags", "BiosSetup", "Pxe", "UefiShell", "UefiHttp", "UefiTarget"},
+	requireIfMatch:      true,
+	weakETags:           true,
+	noManagerPowerState: true,
+	noOverrideMode:      true,
+	resetAnswer:         answerILOSuccess,
 }
 
 // lenovoVendor is an XCC: systems and manager numbered from 1, and a service that powers on
