@@ -13,6 +13,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/metalfleet/metal-operator/internal/bmc/emulator"
 	"github.com/metalfleet/metal-operator/internal/tools/devenv"
 	"github.com/metalfleet/metal-operator/internal/tools/paths"
 )
@@ -25,11 +26,17 @@ func main() {
 	flag.StringVar(&o.RegistryAddr, "registry-address", o.RegistryAddr, "Listen address of the OCI registry.")
 	flag.StringVar(&o.BootAddr, "boot-address", o.BootAddr, "Listen address of the boot server.")
 	flag.DurationVar(&o.PowerDelay, "power-delay", o.PowerDelay, "How long an emulated power transition takes.")
+	profile := flag.String("bmc-profile", string(o.Profile), fmt.Sprintf("Vendor the emulated BMC behaves like, one of %v (docs/vendors.md).", emulator.Profiles))
 	o.Operator.BindFlags(flag.CommandLine)
 	zapOpts := zap.Options{Development: true}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	p, err := emulator.ParseProfile(*profile)
+	if err != nil {
+		fail(err)
+	}
+	o.Profile = p
 
 	root, err := paths.RootDir()
 	if err != nil {

@@ -44,6 +44,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	username := fs.String("username", emulator.DefaultUsername, "accepted user name")
 	password := fs.String("password", emulator.DefaultPassword, "accepted password")
 	powerDelay := fs.Duration("power-delay", 2*time.Second, "duration of a power transition")
+	profile := fs.String("profile", string(emulator.ProfileGeneric), fmt.Sprintf("vendor the emulator behaves like, one of %v (docs/vendors.md)", emulator.Profiles))
 	useTLS := fs.Bool("tls", false, "serve HTTPS with a self-signed certificate (printed in the startup document), valid for localhost, the loopback addresses and the --listen host")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -54,6 +55,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *systems < 1 {
 		return fmt.Errorf("--systems must be at least 1, got %d", *systems)
 	}
+	p, err := emulator.ParseProfile(*profile)
+	if err != nil {
+		return fmt.Errorf("--profile: %w", err)
+	}
 
 	opts := emulator.Options{
 		Systems:    *systems,
@@ -62,6 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Password:   *password,
 		PowerDelay: *powerDelay,
 		TLS:        *useTLS,
+		Profile:    p,
 	}
 	scheme := "http"
 	if *useTLS {

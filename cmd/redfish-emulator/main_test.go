@@ -37,19 +37,30 @@ func TestWriteInfo(t *testing.T) {
 	g.Expect(buf.String()).To(MatchJSON(`{"url":"http://x","username":"u","systems":[]}`))
 }
 
-func TestRunServesUntilCancelled(t *testing.T) {
-	g := NewWithT(t)
+// serve runs the command with args until stop, which expects a clean shutdown; stdout is what
+// the command writes.
+func serve(t *testing.T, args ...string) (stdout io.Reader, stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	stdout, w := io.Pipe()
+	t.Cleanup(cancel)
+	r, w := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{
-			"--listen", "127.0.0.1:0", "--systems", "3", "--uuid-seed", "cmd-test",
-			"--username", "ops", "--password", "hunter2-secret", "--power-delay", "0s",
-		}, w, io.Discard)
+		done <- run(ctx, args, w, io.Discard)
 		_ = w.Close()
 	}()
+	return r, func() {
+		t.Helper()
+		cancel()
+		NewWithT(t).Eventually(done).WithTimeout(5 * time.Second).Should(Receive(BeNil()))
+	}
+}
+
+func TestRunServesUntilCancelled(t *testing.T) {
+	g := NewWithT(t)
+	stdout, stop := serve(t,
+		"--listen", "127.0.0.1:0", "--systems", "3", "--uuid-seed", "cmd-test",
+		"--username", "ops", "--password", "hunter2-secret", "--power-delay", "0s")
 
 	var doc struct {
 		URL      string `json:"url"`
@@ -80,22 +91,13 @@ func TestRunServesUntilCancelled(t *testing.T) {
 	g.Expect(resp.StatusCode).To(Equal(http.StatusOK))
 	g.Expect(sys.UUID).To(Equal(doc.Systems[0].UUID))
 	http.DefaultClient.CloseIdleConnections()
-
-	cancel()
-	g.Eventually(done).WithTimeout(5 * time.Second).Should(Receive(BeNil()))
+	stop()
 }
 
 // With --tls the endpoint is HTTPS and the startup document carries the certificate to trust.
 func TestRunServesTLS(t *testing.T) {
 	g := NewWithT(t)
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	stdout, w := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"--listen", "127.0.0.1:0", "--tls", "--power-delay", "0s"}, w, io.Discard)
-		_ = w.Close()
-	}()
+	stdout, stop := serve(t, "--listen", "127.0.0.1:0", "--tls", "--power-delay", "0s")
 
 	var doc struct {
 		URL            string `json:"url"`
@@ -119,9 +121,7 @@ func TestRunServesTLS(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(resp.Body.Close()).To(Succeed())
 	g.Expect(resp.StatusCode).To(Equal(http.StatusOK))
-
-	cancel()
-	g.Eventually(done).WithTimeout(5 * time.Second).Should(Receive(BeNil()))
+	stop()
 }
 
 func TestRunRejectsBadFlags(t *testing.T) {
@@ -132,6 +132,7 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		{[]string{"--systems", "0"}, "at least 1"},
 		{[]string{"--power-delay", "soon"}, "invalid value"},
 		{[]string{"extra"}, "unexpected arguments"},
+		{[]string{"--profile", "ibm"}, "unknown profile"},
 		{[]string{"--listen", "256.0.0.1:0"}, "listen"},
 	}
 	for _, tt := range tests {
@@ -143,4 +144,19 @@ func TestRunRejectsBadFlags(t *testing.T) {
 			g.Expect(out.String()).To(BeEmpty())
 		})
 	}
+}
+
+// With --profile the emulator names its systems as the vendor does.
+func TestRunServesProfile(t *testing.T) {
+	g := NewWithT(t)
+	stdout, stop := serve(t, "--listen", "127.0.0.1:0", "--systems", "2", "--profile", "dell")
+	var doc struct {
+		Systems []struct {
+			URI string `json:"uri"`
+		} `json:"systems"`
+	}
+	g.Expect(json.NewDecoder(stdout).Decode(&doc)).To(Succeed())
+	g.Expect(doc.Systems).To(HaveLen(2))
+	g.Expect(doc.Systems[1].URI).To(Equal("/redfish/v1/Systems/System.Embedded.2"))
+	stop()
 }

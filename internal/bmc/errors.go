@@ -22,8 +22,8 @@ var (
 	// ErrNotSupported: the BMC does not implement the operation (HTTP 405/501, or a reset
 	// type outside the allowable values it advertises).
 	ErrNotSupported = errors.New("not supported")
-	// ErrConflict: the request conflicts with the current state (HTTP 409, or 412 after a
-	// retry with a fresh ETag), e.g. a reset while a power transition is running.
+	// ErrConflict: the request conflicts with the current state (HTTP 409, or 412/428 after
+	// a retry with a fresh ETag), e.g. a reset while a power transition is running.
 	ErrConflict = errors.New("conflict")
 	// ErrTLS: the TLS handshake failed, typically an untrusted or mismatching certificate.
 	ErrTLS = errors.New("tls error")

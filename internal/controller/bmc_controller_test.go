@@ -384,22 +384,7 @@ func TestBMCServersAvailableAndClaimable(t *testing.T) {
 		Systems: 3, Username: testBMCUser, Password: testBMCPassword,
 		InitialPower: bmc.PowerStateOn, PowerDelay: 20 * time.Millisecond,
 	})
-	startManager(t, func(mgr manager.Manager) error {
-		if err := setupBMCController(mgr); err != nil {
-			return err
-		}
-		opts := testServerOptions()
-		if err := (&ServerReconciler{
-			Client:    mgr.GetClient(),
-			APIReader: mgr.GetAPIReader(),
-			Connector: &access.RedfishConnector{Reader: mgr.GetClient(), Timeout: opts.BMCRequestTimeout},
-			Recorder:  mgr.GetEventRecorder("server-controller"),
-			Options:   opts,
-		}).SetupWithManager(mgr); err != nil {
-			return err
-		}
-		return setupClaimController(mgr, testClaimOptions())
-	})
+	startManager(t, setupFleetControllers)
 	secret := newBMCSecret(t, testBMCUser, testBMCPassword)
 	obj := createBMC(t, bmcFor(t, em.URL(), secret.Name, func(b *metalv1alpha1.BMC) {
 		b.Labels = map[string]string{"hardwareType": "gpu-node", "fleet": ns}

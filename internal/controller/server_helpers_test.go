@@ -42,17 +42,35 @@ func testServerOptions() ServerOptions {
 // whichever test created it: tests that start one must not call t.Parallel.
 func startServerController(t *testing.T) manager.Manager {
 	t.Helper()
-	return startManager(t, func(mgr manager.Manager) error {
-		opts := testServerOptions()
-		r := &ServerReconciler{
-			Client:    mgr.GetClient(),
-			APIReader: mgr.GetAPIReader(),
-			Connector: &access.RedfishConnector{Reader: mgr.GetClient(), Timeout: opts.BMCRequestTimeout},
-			Recorder:  mgr.GetEventRecorder("server-controller"),
-			Options:   opts,
-		}
-		return r.SetupWithManager(mgr)
-	})
+	return startManager(t, setupServerController)
+}
+
+// setupServerController registers the server controller with the test options.
+func setupServerController(mgr manager.Manager) error {
+	return setupServerControllerWith(mgr, testServerOptions())
+}
+
+// setupServerControllerWith registers the server controller with opts.
+func setupServerControllerWith(mgr manager.Manager, opts ServerOptions) error {
+	return (&ServerReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Connector: &access.RedfishConnector{Reader: mgr.GetClient(), Timeout: opts.BMCRequestTimeout},
+		Recorder:  mgr.GetEventRecorder("server-controller"),
+		Options:   opts,
+	}).SetupWithManager(mgr)
+}
+
+// setupFleetControllers registers the BMC, server and claim controllers: a fleet from
+// enrolment to release.
+func setupFleetControllers(mgr manager.Manager) error {
+	if err := setupBMCController(mgr); err != nil {
+		return err
+	}
+	if err := setupServerController(mgr); err != nil {
+		return err
+	}
+	return setupClaimController(mgr, testClaimOptions())
 }
 
 // serverFixture is one test's world: a namespace, an emulator with its BMCSecret, and a

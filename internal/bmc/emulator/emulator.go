@@ -8,7 +8,9 @@
 // Redfish service that a Manager.Reset cures (SetHung, ManagerResetCount), changed
 // credentials, an operating system that ignores graceful shutdown, power changed out of band,
 // systems that appear and disappear. With Options.TLS it serves HTTPS with a self-signed
-// certificate (CertificatePEM), as most real BMCs do.
+// certificate (CertificatePEM), as most real BMCs do. Options.Profile reproduces one vendor's
+// Redfish differences (resource ids, If-Match, boot override mode, reset types, task
+// monitors; profile.go, docs/vendors.md).
 //
 // Power transitions are evaluated lazily: a system holds its current state plus the scheduled
 // steps of a running transition, and every read first applies the steps whose time has come.
@@ -64,7 +66,10 @@ type Options struct {
 	PowerDelay time.Duration
 	// InitialPower is the power state of new systems (default Off).
 	InitialPower bmc.PowerState
-	// Manufacturer and Model of the systems (defaults Metalfleet, EMU-1000).
+	// Profile selects a vendor's Redfish differences (default ProfileGeneric).
+	Profile Profile
+	// Manufacturer and Model of the systems (defaults: the profile's; Metalfleet, EMU-1000
+	// for the generic profile).
 	Manufacturer string
 	Model        string
 	// TLS makes Start, Serve and ListenAndServe speak HTTPS with a self-signed certificate
@@ -83,12 +88,16 @@ type BootRecord struct {
 	// Target is the boot source actually used: the override target when a boot override was
 	// active, else the alias of the first entry of the boot order (Hdd by default).
 	Target bmc.BootTarget
-	At     time.Time
+	// Mode is the boot override mode in force at the boot.
+	Mode bmc.BootMode
+	At   time.Time
 }
 
 // Emulator is a Redfish BMC. All methods are safe for concurrent use.
 type Emulator struct {
 	opts        Options
+	vendor      vendor
+	jobs        jobStore
 	seedHash    [sha256.Size]byte
 	serviceUUID string
 	managerUUID string
@@ -154,17 +163,22 @@ func New(opts Options) *Emulator {
 	if opts.InitialPower == "" {
 		opts.InitialPower = bmc.PowerStateOff
 	}
+	if opts.Profile == "" {
+		opts.Profile = ProfileGeneric
+	}
+	v := vendorOf(opts.Profile)
 	if opts.Manufacturer == "" {
-		opts.Manufacturer = DefaultManufacturer
+		opts.Manufacturer = v.manufacturer
 	}
 	if opts.Model == "" {
-		opts.Model = DefaultModel
+		opts.Model = v.model
 	}
 	if opts.PowerDelay < 0 {
 		opts.PowerDelay = 0
 	}
 	e := &Emulator{
 		opts:       opts,
+		vendor:     v,
 		seedHash:   sha256.Sum256([]byte(opts.UUIDSeed)),
 		username:   opts.Username,
 		password:   opts.Password,
@@ -201,7 +215,7 @@ func deriveUUID(seed, kind string, index int) string {
 func (e *Emulator) addSystemLocked() *system {
 	e.nextIndex++
 	idx := e.nextIndex
-	id := strconv.Itoa(idx)
+	id := e.vendor.systemID(idx)
 	s := &system{
 		id:          id,
 		index:       idx,

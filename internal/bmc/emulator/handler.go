@@ -22,6 +22,8 @@ const (
 	rootPath     = "/redfish/v1"
 	systemsPath  = "/redfish/v1/Systems"
 	managersPath = "/redfish/v1/Managers"
+	// managerPath is the generic profile's manager; a profile may name it differently
+	// (Emulator.managerURI).
 	managerPath  = "/redfish/v1/Managers/BMC"
 	sessSvcPath  = "/redfish/v1/SessionService"
 	sessionsPath = "/redfish/v1/SessionService/Sessions"
@@ -170,7 +172,7 @@ func (e *Emulator) serveSystems(w http.ResponseWriter, r *http.Request, segs []s
 		case http.MethodGet, http.MethodHead:
 			s.mu.Lock()
 			s.advance(time.Now())
-			body, etag := e.systemJSON(s), s.etag()
+			body, etag := e.systemJSON(s), e.etag(s)
 			s.mu.Unlock()
 			w.Header().Set("ETag", etag)
 			writeJSON(w, http.StatusOK, body)
@@ -198,10 +200,10 @@ func (e *Emulator) serveSystems(w http.ResponseWriter, r *http.Request, segs []s
 
 // systemJSON renders a system. Callers hold s.mu.
 func (e *Emulator) systemJSON(s *system) obj {
-	return obj{
+	body := obj{
 		"@odata.type":  "#ComputerSystem.v1_20_0.ComputerSystem",
 		"@odata.id":    s.uri,
-		"@odata.etag":  s.etag(),
+		"@odata.etag":  e.etag(s),
 		"Id":           s.id,
 		"Name":         "System " + s.id,
 		"SystemType":   "Physical",
@@ -234,7 +236,7 @@ func (e *Emulator) systemJSON(s *system) obj {
 		"Memory":             ref(s.uri + "/Memory"),
 		"EthernetInterfaces": ref(s.uri + "/EthernetInterfaces"),
 		"Storage":            ref(s.uri + "/Storage"),
-		"Links":              obj{"ManagedBy": []obj{ref(managerPath)}},
+		"Links":              obj{"ManagedBy": []obj{ref(e.managerURI())}},
 		"Actions": obj{
 			"#ComputerSystem.Reset": obj{
 				"target":                            s.uri + "/Actions/ComputerSystem.Reset",
@@ -242,6 +244,8 @@ func (e *Emulator) systemJSON(s *system) obj {
 			},
 		},
 	}
+	e.shapeSystem(body)
+	return body
 }
 
 // resetSystem handles POST .../Actions/ComputerSystem.Reset.
@@ -262,6 +266,9 @@ func (e *Emulator) resetSystem(w http.ResponseWriter, r *http.Request, s *system
 			fmt.Sprintf("The value %q for the parameter ResetType is not in the list of acceptable values.", *req.ResetType))
 		return
 	}
+	if e.refuseReset(w, t) {
+		return
+	}
 	s.mu.Lock()
 	err := s.reset(t, time.Now(), e.opts.PowerDelay)
 	s.mu.Unlock()
@@ -269,7 +276,7 @@ func (e *Emulator) resetSystem(w http.ResponseWriter, r *http.Request, s *system
 		writeError(w, http.StatusConflict, "ResourceInUse", "The change could not be made because "+err.Error()+".")
 		return
 	}
-	w.WriteHeader(http.StatusNoContent)
+	e.vendor.resetAnswer(e, w, s)
 }
 
 // patchSystem handles PATCH of a system: Boot override properties, Boot.BootOrder and
@@ -310,7 +317,7 @@ func (e *Emulator) patchSystem(w http.ResponseWriter, r *http.Request, s *system
 		notInList(w, "BootSourceOverrideEnabled", *boot.Enabled)
 		return
 	}
-	if boot.Target != nil && !slices.Contains(allowableBootTargets, *boot.Target) {
+	if boot.Target != nil && !slices.Contains(e.vendor.bootTargets, *boot.Target) {
 		notInList(w, "BootSourceOverrideTarget", *boot.Target)
 		return
 	}
@@ -332,9 +339,12 @@ func (e *Emulator) patchSystem(w http.ResponseWriter, r *http.Request, s *system
 		return
 	}
 
+	if e.refusePatch(w, r, boot.Mode) {
+		return
+	}
 	s.mu.Lock()
 	s.advance(time.Now())
-	if m := r.Header.Get("If-Match"); m != "" && m != "*" && !etagListContains(m, s.etag()) {
+	if m := r.Header.Get("If-Match"); m != "" && m != "*" && !etagListContains(m, e.etag(s)) {
 		s.mu.Unlock()
 		writeError(w, http.StatusPreconditionFailed, "PreconditionFailed",
 			"The ETag supplied did not match the ETag of the resource.")
@@ -349,7 +359,8 @@ func (e *Emulator) patchSystem(w http.ResponseWriter, r *http.Request, s *system
 	}
 	set(&s.bootEnabled, boot.Enabled)
 	set(&s.bootTarget, boot.Target)
-	set(&s.bootMode, boot.Mode)
+	mode := e.patchedBootMode(s.bootMode, boot.Target, boot.Mode)
+	set(&s.bootMode, &mode)
 	if boot.Order != nil && !slices.Equal(s.bootOrder, *boot.Order) {
 		s.bootOrder = slices.Clone(*boot.Order)
 		changed = true
@@ -361,7 +372,7 @@ func (e *Emulator) patchSystem(w http.ResponseWriter, r *http.Request, s *system
 	if changed {
 		s.version++
 	}
-	body, etag := e.systemJSON(s), s.etag()
+	body, etag := e.systemJSON(s), e.etag(s)
 	s.mu.Unlock()
 	w.Header().Set("ETag", etag)
 	writeJSON(w, http.StatusOK, body)
@@ -378,10 +389,15 @@ func etagListContains(header, etag string) bool {
 
 // serveManagers routes /redfish/v1/Managers/...
 func (e *Emulator) serveManagers(w http.ResponseWriter, r *http.Request, segs []string) {
-	if len(segs) == 3 && segs[0] == "BMC" && segs[1] == "Actions" && segs[2] == "Manager.Reset" {
+	mgr, mgrURI := e.vendor.managerID, e.managerURI()
+	if len(segs) == 3 && segs[0] == mgr && segs[1] == "Actions" && segs[2] == "Manager.Reset" {
 		if allow(w, r, http.MethodPost) {
 			e.resetManager(w, r)
 		}
+		return
+	}
+	if len(segs) == 3 && segs[0] == mgr && segs[1] == "Jobs" {
+		e.serveJob(w, r, segs[2])
 		return
 	}
 	if !allow(w, r, http.MethodGet) {
@@ -390,24 +406,25 @@ func (e *Emulator) serveManagers(w http.ResponseWriter, r *http.Request, segs []
 	var body obj
 	switch {
 	case len(segs) == 0:
-		body = collectionOf("#ManagerCollection.ManagerCollection", managersPath, "Manager Collection", []obj{ref(managerPath)})
-	case segs[0] != "BMC":
+		body = collectionOf("#ManagerCollection.ManagerCollection", managersPath, "Manager Collection", []obj{ref(mgrURI)})
+	case segs[0] != mgr:
 	case len(segs) == 1:
 		body = obj{
-			"@odata.type": "#Manager.v1_19_0.Manager", "@odata.id": managerPath, "Id": "BMC", "Name": "Manager",
+			"@odata.type": "#Manager.v1_19_0.Manager", "@odata.id": mgrURI, "Id": mgr, "Name": "Manager",
 			"ManagerType": "BMC", "UUID": e.managerUUID, "Manufacturer": e.opts.Manufacturer,
 			"Model": e.opts.Model + " BMC", "SerialNumber": fmt.Sprintf("EMUBMC%X", e.seedHash[:4]),
 			"FirmwareVersion": "1.2.3-emu", "PowerState": "On",
 			"Status":             obj{"State": "Enabled", "Health": "OK"},
-			"EthernetInterfaces": ref(managerPath + "/EthernetInterfaces"),
-			"Actions":            managerActions(),
+			"EthernetInterfaces": ref(mgrURI + "/EthernetInterfaces"),
+			"Actions":            e.managerActions(mgrURI),
 		}
+		e.shapeManager(body)
 	case len(segs) == 2 && segs[1] == "EthernetInterfaces":
-		body = collectionOf("#EthernetInterfaceCollection.EthernetInterfaceCollection", managerPath+"/EthernetInterfaces",
-			"Manager Ethernet Interface Collection", []obj{ref(managerPath + "/EthernetInterfaces/1")})
+		body = collectionOf("#EthernetInterfaceCollection.EthernetInterfaceCollection", mgrURI+"/EthernetInterfaces",
+			"Manager Ethernet Interface Collection", []obj{ref(mgrURI + "/EthernetInterfaces/1")})
 	case len(segs) == 3 && segs[1] == "EthernetInterfaces" && segs[2] == "1":
 		body = obj{
-			"@odata.type": "#EthernetInterface.v1_9_0.EthernetInterface", "@odata.id": managerPath + "/EthernetInterfaces/1",
+			"@odata.type": "#EthernetInterface.v1_9_0.EthernetInterface", "@odata.id": mgrURI + "/EthernetInterfaces/1",
 			"Id": "1", "Name": "Manager Ethernet Interface", "MACAddress": e.managerMAC, "PermanentMACAddress": e.managerMAC,
 			"LinkStatus": "LinkUp", "IPv4Addresses": []obj{{"Address": "127.0.0.1", "AddressOrigin": "Static"}},
 			"Status": obj{"State": "Enabled", "Health": "OK"},

@@ -9,18 +9,18 @@ import (
 	"github.com/metalfleet/metal-operator/internal/bmc"
 )
 
-// managerResetTypes are the Manager.Reset types the emulated BMC accepts.
+// managerResetTypes are the Manager.Reset types the emulated BMC accepts (generic profile).
 var managerResetTypes = []string{string(bmc.ResetGracefulRestart), string(bmc.ResetForceRestart)}
 
-// managerActions is the Actions property of the manager resource.
-func managerActions() obj {
+// managerActions is the Actions property of the manager resource at uri.
+func (e *Emulator) managerActions(uri string) obj {
 	return obj{"#Manager.Reset": obj{
-		"target":                            managerPath + "/Actions/Manager.Reset",
-		"ResetType@Redfish.AllowableValues": managerResetTypes,
+		"target":                            uri + "/Actions/Manager.Reset",
+		"ResetType@Redfish.AllowableValues": e.vendor.managerResetTypes,
 	}}
 }
 
-// resetManager handles POST /redfish/v1/Managers/BMC/Actions/Manager.Reset: the BMC restarts,
+// resetManager handles POST <manager>/Actions/Manager.Reset: the BMC restarts,
 // which cures a hung service (SetHung), and answers 503 for Options.ManagerResetDelay.
 func (e *Emulator) resetManager(w http.ResponseWriter, r *http.Request) {
 	var req struct {
@@ -33,7 +33,7 @@ func (e *Emulator) resetManager(w http.ResponseWriter, r *http.Request) {
 	case req.ResetType == nil:
 		writeError(w, http.StatusBadRequest, "ActionParameterMissing", "The action requires the parameter ResetType.")
 		return
-	case !slices.Contains(managerResetTypes, *req.ResetType):
+	case !slices.Contains(e.vendor.managerResetTypes, *req.ResetType):
 		writeError(w, http.StatusBadRequest, "ActionParameterValueNotInList",
 			fmt.Sprintf("The value %q for the parameter ResetType is not in the list of acceptable values.", *req.ResetType))
 		return

@@ -90,7 +90,7 @@ func (s *system) boot(at time.Time) {
 		s.bootEnabled = overrideDisabled
 		s.bootTarget = string(bmc.BootTargetNone)
 	}
-	s.history = append(s.history, BootRecord{Target: target, At: at})
+	s.history = append(s.history, BootRecord{Target: target, Mode: bmc.BootMode(s.bootMode), At: at})
 	if n := len(s.history); n > maxBootHistory {
 		s.history = append([]BootRecord(nil), s.history[n-maxBootHistory:]...)
 	}

@@ -198,7 +198,7 @@ func kindForStatus(code int) error {
 		return bmc.ErrNotFound
 	case http.StatusMethodNotAllowed, http.StatusNotImplemented:
 		return bmc.ErrNotSupported
-	case http.StatusConflict, http.StatusPreconditionFailed:
+	case http.StatusConflict, http.StatusPreconditionFailed, http.StatusPreconditionRequired:
 		return bmc.ErrConflict
 	}
 	if code >= 500 {

@@ -101,30 +101,35 @@ func bootOverrideOf(sys *computerSystem) bmc.BootOverride {
 	return o
 }
 
-// PowerOn resets the system with ResetType On unless it is On or PoweringOn.
+// PowerOn resets the system with ResetType On unless it is On or PoweringOn. A service that
+// does not allow On gets ForceOn, or a press of the power button of a system that is off.
 func (c *Client) PowerOn(ctx context.Context, systemURI string) error {
 	sys, _, err := c.getSystem(ctx, systemURI)
 	if err != nil {
 		return err
 	}
-	switch bmc.PowerState(sys.PowerState) {
+	power := bmc.PowerState(sys.PowerState)
+	switch power {
 	case bmc.PowerStateOn, bmc.PowerStatePoweringOn:
 		return nil
 	}
-	return c.reset(ctx, systemURI, sys, bmc.ResetOn)
+	return c.reset(ctx, systemURI, sys, chooseReset(bmc.ResetOn, power, sys.Actions.Reset.AllowableValues))
 }
 
 // PowerOff resets the system with ResetType GracefulShutdown unless it is Off or PoweringOff.
+// A service that does not allow GracefulShutdown gets a press of the power button of a
+// system that is on.
 func (c *Client) PowerOff(ctx context.Context, systemURI string) error {
 	sys, _, err := c.getSystem(ctx, systemURI)
 	if err != nil {
 		return err
 	}
-	switch bmc.PowerState(sys.PowerState) {
+	power := bmc.PowerState(sys.PowerState)
+	switch power {
 	case bmc.PowerStateOff, bmc.PowerStatePoweringOff:
 		return nil
 	}
-	return c.reset(ctx, systemURI, sys, bmc.ResetGracefulShutdown)
+	return c.reset(ctx, systemURI, sys, chooseReset(bmc.ResetGracefulShutdown, power, sys.Actions.Reset.AllowableValues))
 }
 
 // ForcePowerOff resets the system with ResetType ForceOff unless it is already Off. Unlike
@@ -141,7 +146,8 @@ func (c *Client) ForcePowerOff(ctx context.Context, systemURI string) error {
 	return c.reset(ctx, systemURI, sys, bmc.ResetForceOff)
 }
 
-// Reset issues a reset of type t, whatever the current power state.
+// Reset issues a reset of type t, whatever the current power state; a service that does not
+// allow t gets the type that does the same from the system's state (chooseReset), if any.
 func (c *Client) Reset(ctx context.Context, systemURI string, t bmc.ResetType) error {
 	if !t.Valid() {
 		return fmt.Errorf("redfish: reset %s: %w: unknown reset type %q", systemURI, bmc.ErrNotSupported, t)
@@ -150,7 +156,7 @@ func (c *Client) Reset(ctx context.Context, systemURI string, t bmc.ResetType) e
 	if err != nil {
 		return err
 	}
-	return c.reset(ctx, systemURI, sys, t)
+	return c.reset(ctx, systemURI, sys, chooseReset(t, bmc.PowerState(sys.PowerState), sys.Actions.Reset.AllowableValues))
 }
 
 // reset POSTs the ComputerSystem.Reset action advertised by sys (or the conventional target).
@@ -164,39 +170,62 @@ func (c *Client) reset(ctx context.Context, systemURI string, sys *computerSyste
 }
 
 // SetBootOverride sets the boot source override of a system. It does nothing if the system
-// already has the requested override, and sends BootSourceOverrideMode only if o.Mode is set
-// and differs from the current mode (some BMCs reject rewriting the mode). The PATCH carries
-// If-Match when the BMC returned an ETag; on 412 Precondition Failed the system is read again
-// and the PATCH sent once more.
+// already has the requested override. BootSourceOverrideMode is sent as overrideMode decides
+// (vendor.go): never to a system that reports no mode. The PATCH carries If-Match when the
+// BMC returned an ETag; on 412 Precondition Failed (or 428 Precondition Required) the system
+// is read again and the PATCH sent once more. A PATCH that left the requested mode out (the
+// system had it) is read back: a service that shows the new target with another mode forgot
+// the mode, and gets it once more, explicitly.
 func (c *Client) SetBootOverride(ctx context.Context, systemURI string, o bmc.BootOverride) error {
+	patched, sentMode := false, false
+	err := c.patchSystem(ctx, systemURI, func(sys *computerSystem) (any, error) {
+		body, mode, err := bootOverridePatch(systemURI, sys, o)
+		patched, sentMode = body != nil, mode != ""
+		return body, err
+	})
+	if err != nil || !patched || sentMode || o.Mode == "" || o.Disabled() {
+		return err
+	}
 	return c.patchSystem(ctx, systemURI, func(sys *computerSystem) (any, error) {
-		if allowed := sys.Boot.AllowableTargets; !o.Disabled() && len(allowed) > 0 &&
-			!slices.Contains(allowed, string(o.Target)) {
-			return nil, fmt.Errorf("redfish: PATCH %s: %w: boot target %s not in the allowable values %v",
-				pathOf(systemURI), bmc.ErrNotSupported, o.Target, allowed)
-		}
 		cur := bootOverrideOf(sys)
-		sameOverride := cur.Disabled() && o.Disabled() || cur.Target == o.Target && cur.Once == o.Once
-		sameMode := o.Mode == "" || cur.Mode == o.Mode
-		if sameOverride && sameMode {
+		if cur.Target != o.Target || cur.Once != o.Once || cur.Mode == "" || cur.Mode == o.Mode {
 			return nil, nil
 		}
-		boot := map[string]string{}
-		if o.Disabled() {
-			boot["BootSourceOverrideEnabled"] = overrideDisabled
-			boot["BootSourceOverrideTarget"] = string(bmc.BootTargetNone)
-		} else {
-			boot["BootSourceOverrideTarget"] = string(o.Target)
-			boot["BootSourceOverrideEnabled"] = overrideContinuous
-			if o.Once {
-				boot["BootSourceOverrideEnabled"] = overrideOnce
-			}
-		}
-		if !sameMode {
-			boot["BootSourceOverrideMode"] = string(o.Mode)
-		}
-		return map[string]any{"Boot": boot}, nil
+		body, _, err := bootOverridePatch(systemURI, sys, o)
+		return body, err
 	})
+}
+
+// bootOverridePatch returns the PATCH body that gives sys the override o (nil if it has it)
+// and the mode the body carries ("" if none).
+func bootOverridePatch(systemURI string, sys *computerSystem, o bmc.BootOverride) (any, bmc.BootMode, error) {
+	if allowed := sys.Boot.AllowableTargets; !o.Disabled() && len(allowed) > 0 &&
+		!slices.Contains(allowed, string(o.Target)) {
+		return nil, "", fmt.Errorf("redfish: PATCH %s: %w: boot target %s not in the allowable values %v",
+			pathOf(systemURI), bmc.ErrNotSupported, o.Target, allowed)
+	}
+	cur := bootOverrideOf(sys)
+	sameOverride := cur.Disabled() && o.Disabled() || cur.Target == o.Target && cur.Once == o.Once
+	mode := overrideMode(sys, o)
+	sameMode := mode == "" || mode == cur.Mode
+	if sameOverride && sameMode {
+		return nil, "", nil
+	}
+	boot := map[string]string{}
+	if o.Disabled() {
+		boot["BootSourceOverrideEnabled"] = overrideDisabled
+		boot["BootSourceOverrideTarget"] = string(bmc.BootTargetNone)
+	} else {
+		boot["BootSourceOverrideTarget"] = string(o.Target)
+		boot["BootSourceOverrideEnabled"] = overrideContinuous
+		if o.Once {
+			boot["BootSourceOverrideEnabled"] = overrideOnce
+		}
+	}
+	if mode != "" {
+		boot["BootSourceOverrideMode"] = string(mode)
+	}
+	return map[string]any{"Boot": boot}, mode, nil
 }
 
 // SetBootOrder replaces the system's Boot.BootOrder with order. It does nothing if the
@@ -231,7 +260,8 @@ func (c *Client) SetIndicatorLED(ctx context.Context, systemURI string, led bmc.
 }
 
 // patchSystem GETs the system, asks build for the PATCH body (nil: nothing to change) and
-// PATCHes it with If-Match. On 412 it starts over once.
+// PATCHes it with If-Match. On 412 Precondition Failed or 428 Precondition Required it starts
+// over once: the ETag was stale, or the service sent it only now.
 func (c *Client) patchSystem(ctx context.Context, systemURI string, build func(*computerSystem) (any, error)) error {
 	for attempt := 1; ; attempt++ {
 		sys, etag, err := c.getSystem(ctx, systemURI)
@@ -248,7 +278,8 @@ func (c *Client) patchSystem(ctx context.Context, systemURI string, build func(*
 		}
 		_, err = c.do(ctx, http.MethodPatch, systemURI, body, header)
 		var herr *HTTPError
-		if attempt == 1 && errors.As(err, &herr) && herr.StatusCode == http.StatusPreconditionFailed {
+		if attempt == 1 && errors.As(err, &herr) &&
+			(herr.StatusCode == http.StatusPreconditionFailed || herr.StatusCode == http.StatusPreconditionRequired) {
 			continue
 		}
 		return err

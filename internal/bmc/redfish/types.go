@@ -61,6 +61,7 @@ type computerSystem struct {
 		BootSourceOverrideEnabled string   `json:"BootSourceOverrideEnabled"`
 		BootSourceOverrideTarget  string   `json:"BootSourceOverrideTarget"`
 		BootSourceOverrideMode    string   `json:"BootSourceOverrideMode"`
+		AllowableModes            []string `json:"BootSourceOverrideMode@Redfish.AllowableValues"`
 		AllowableTargets          []string `json:"BootSourceOverrideTarget@Redfish.AllowableValues"`
 		BootOrder                 []string `json:"BootOrder"`
 	} `json:"Boot"`

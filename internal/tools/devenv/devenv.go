@@ -64,6 +64,8 @@ type Options struct {
 	BMCAddr, RegistryAddr, BootAddr string
 	// PowerDelay is how long an emulated power transition takes.
 	PowerDelay time.Duration
+	// Profile is the vendor the emulated BMC behaves like (docs/vendors.md; default generic).
+	Profile emulator.Profile
 	// Operator are the operator's options; the environment sets the boot service's.
 	Operator operator.Options
 	// ManagerRBAC runs the operator as the manager's service account with the roles of
@@ -88,6 +90,7 @@ func DefaultOptions() Options {
 		RegistryAddr: "127.0.0.1:5000",
 		BootAddr:     "127.0.0.1:8082",
 		PowerDelay:   2 * time.Second,
+		Profile:      emulator.ProfileGeneric,
 		Operator:     o,
 		Log:          os.Stderr,
 	}
@@ -162,11 +165,15 @@ func Start(ctx context.Context, o Options) (env *Env, err error) {
 		return nil, err
 	}
 
-	logf("Starting an emulated Redfish BMC with %d systems on %s", o.Systems, o.BMCAddr)
-	em := emulator.New(emulator.Options{
+	logf("Starting an emulated Redfish BMC (%s) with %d systems on %s", o.Profile, o.Systems, o.BMCAddr)
+	emOpts := emulator.Options{
 		Systems: o.Systems, UUIDSeed: SampleUUIDSeed, Username: SampleBMCUser, Password: SampleBMCPassword,
-		PowerDelay: o.PowerDelay, Manufacturer: "Emulated", Model: "Virtual Server 1000",
-	})
+		PowerDelay: o.PowerDelay, Profile: o.Profile,
+	}
+	if o.Profile == "" || o.Profile == emulator.ProfileGeneric {
+		emOpts.Manufacturer, emOpts.Model = "Emulated", "Virtual Server 1000"
+	}
+	em := emulator.New(emOpts)
 	bmcLn, err := net.Listen("tcp", o.BMCAddr)
 	if err != nil {
 		return nil, fmt.Errorf("the emulated BMC cannot listen on %s: %w", o.BMCAddr, err)
