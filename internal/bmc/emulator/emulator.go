@@ -81,6 +81,10 @@ type Options struct {
 	// ManagerResetDelay is how long the BMC takes to restart after a Manager.Reset: every
 	// request answers 503 meanwhile. 0 makes the restart immediate.
 	ManagerResetDelay time.Duration
+	// OnBoot, when set, is called (in its own goroutine) with a system's UUID, MAC address and
+	// boot record each time the system boots: what plays the booting machine (the embedded
+	// environment's machines) starts from it.
+	OnBoot func(uuid, mac string, rec BootRecord)
 }
 
 // BootRecord is one boot of a system: what it booted from and when.
@@ -223,6 +227,7 @@ func (e *Emulator) addSystemLocked() *system {
 		uuid:        deriveUUID(e.opts.UUIDSeed, "system", idx),
 		serial:      fmt.Sprintf("EMU%X%06d", e.seedHash[:2], idx),
 		mac:         fmt.Sprintf("02:%02x:%02x:%02x:%02x:%02x", e.seedHash[0], byte(idx>>24), byte(idx>>16), byte(idx>>8), byte(idx)),
+		onBoot:      e.opts.OnBoot,
 		ipv4:        fmt.Sprintf("10.%d.%d.%d", byte(idx>>16), byte(idx>>8), byte(idx)),
 		power:       e.opts.InitialPower,
 		led:         bmc.IndicatorLEDOff,

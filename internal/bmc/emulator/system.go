@@ -18,6 +18,7 @@ type system struct {
 	uuid   string
 	serial string
 	mac    string
+	onBoot func(uuid, mac string, rec BootRecord)
 	ipv4   string
 
 	mu sync.Mutex
@@ -90,7 +91,11 @@ func (s *system) boot(at time.Time) {
 		s.bootEnabled = overrideDisabled
 		s.bootTarget = string(bmc.BootTargetNone)
 	}
-	s.history = append(s.history, BootRecord{Target: target, Mode: bmc.BootMode(s.bootMode), At: at})
+	rec := BootRecord{Target: target, Mode: bmc.BootMode(s.bootMode), At: at}
+	s.history = append(s.history, rec)
+	if s.onBoot != nil {
+		go s.onBoot(s.uuid, s.mac, rec)
+	}
 	if n := len(s.history); n > maxBootHistory {
 		s.history = append([]BootRecord(nil), s.history[n-maxBootHistory:]...)
 	}

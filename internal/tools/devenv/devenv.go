@@ -25,6 +25,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
@@ -68,6 +69,11 @@ type Options struct {
 	Profile emulator.Profile
 	// Operator are the operator's options; the environment sets the boot service's.
 	Operator operator.Options
+	// Machines plays the emulated systems' network boots (machines.go): the in-band agent on
+	// a fixture tree per system, or an ordinary OS. AgentBinary runs that metal-agent binary
+	// (empty: the agent runs in-process).
+	Machines    bool
+	AgentBinary string
 	// ManagerRBAC runs the operator as the manager's service account with the roles of
 	// config/rbac only (and leader election on), instead of as an administrator.
 	ManagerRBAC bool
@@ -83,7 +89,16 @@ func DefaultOptions() Options {
 	o.Server.ResyncInterval = 30 * time.Second
 	o.Server.PowerOffTimeout = 20 * time.Second
 	o.Server.TransitionPollInterval = time.Second
+	// Discovery boots the agent, and a released server is wiped (Quick), on the emulated
+	// machines: a newcomer sees both.
+	o.Server.DiscoveryBoot = true
+	o.Server.AgentImage = AgentImage
+	o.Server.AgentNamespace = ManagerNamespace
+	o.Server.AgentBootTimeout = 2 * time.Minute
+	o.Server.AgentRetryDelay = 10 * time.Second
+	o.Server.DefaultWipePolicy = metalv1alpha1.WipePolicyQuick
 	return Options{
+		Machines:     true,
 		DataDir:      filepath.Join("bin", "devenv"),
 		Systems:      8,
 		BMCAddr:      "127.0.0.1:8000",
@@ -173,6 +188,11 @@ func Start(ctx context.Context, o Options) (env *Env, err error) {
 	if o.Profile == "" || o.Profile == emulator.ProfileGeneric {
 		emOpts.Manufacturer, emOpts.Model = "Emulated", "Virtual Server 1000"
 	}
+	var ms *machines
+	if o.Machines {
+		ms = newMachines(ctx, "http://"+o.BootAddr, filepath.Join(dataDir, "machines"), o.AgentBinary, logf)
+		emOpts.OnBoot = ms.onBoot
+	}
 	em := emulator.New(emOpts)
 	bmcLn, err := net.Listen("tcp", o.BMCAddr)
 	if err != nil {
@@ -188,10 +208,18 @@ func Start(ctx context.Context, o Options) (env *Env, err error) {
 	}
 	env.stops = append(env.stops, serve(regLn, registry.New(registry.Logger(log.New(io.Discard, "", 0)))))
 	env.RegistryHost = regLn.Addr().String()
-	if err := PushDemoImage(env.RegistryHost + "/" + DemoImage); err != nil {
-		return nil, fmt.Errorf("publishing the demo image: %w", err)
+	for _, img := range []string{DemoImage, AgentImage} {
+		if err := PushDemoImage(env.RegistryHost + "/" + img); err != nil {
+			return nil, fmt.Errorf("publishing the demo image %s: %w", img, err)
+		}
 	}
 
+	if o.Operator.Server.AgentNamespace != "" {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: o.Operator.Server.AgentNamespace}}
+		if err := c.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+			return nil, err
+		}
+	}
 	logf("Registering the fleet")
 	if err := registerFleet(ctx, c, em, bmcLn.Addr().String()); err != nil {
 		return nil, err

@@ -9,13 +9,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -133,19 +133,27 @@ func TestEmbeddedEnvironmentRunsTheSamples(t *testing.T) {
 			g.Expect(server.Labels).To(HaveKeyWithValue("location", "datacenter-1"))
 		}
 
-		// The server booted from the network once, with the script and ignition a real iPXE
-		// client would follow.
+		// The server was discovered by the agent (neighbours from its fixture's LLDP frame),
+		// then booted its claim from the network: the emulated machine followed the script,
+		// fetched the ignition and reported its boot.
 		history := env.Emulator.BootHistory(server.Spec.SystemUUID)
 		g.Expect(history).NotTo(BeEmpty())
-		g.Expect(string(history[0].Target)).To(Equal("Pxe"))
+		g.Expect(string(history[len(history)-1].Target)).To(Equal("Pxe"))
+		discovered := meta.FindStatusCondition(server.Status.Conditions, metalv1alpha1.ServerDiscovered)
+		g.Expect(discovered.Reason).To(Equal(metalv1alpha1.ReasonReportAccepted))
+		g.Expect(server.Status.NetworkInterfaces).To(ContainElement(HaveField("Neighbors", Not(BeEmpty()))))
+		g.Eventually(func(g Gomega) {
+			sbc := &metalv1alpha1.ServerBootConfiguration{}
+			g.Expect(c.Get(ctx, client.ObjectKey{Namespace: "default", Name: name}, sbc)).To(Succeed())
+			g.Expect(meta.IsStatusConditionTrue(sbc.Status.Conditions, metalv1alpha1.BootConfigurationBootStateReceived)).To(BeTrue())
+		}, 30*time.Second, 100*time.Millisecond).Should(Succeed(), name)
 		script := httpGet(g, fmt.Sprintf("http://%s/ipxe/%s", o.BootAddr, server.Spec.SystemUUID))
 		g.Expect(script).To(HavePrefix("#!ipxe"))
-		ignitionURL := regexp.MustCompile(`ignition\.config\.url=(\S+)`).FindStringSubmatch(script)
-		g.Expect(ignitionURL).To(HaveLen(2), script)
-		g.Expect(httpGet(g, ignitionURL[1])).To(ContainSubstring(`"ignition"`))
+		g.Expect(script).NotTo(ContainSubstring("ignition.config.url"), "the boot is done: a local boot")
 	}
 
-	// Deleting the claims powers the servers off and returns them to Available.
+	// Deleting the claims powers the servers off, wipes them (the default Quick policy of the
+	// environment) and returns them to Available with the record.
 	for _, name := range []string{"selector-server-claim", "my-server-claim"} {
 		claim := &metalv1alpha1.ServerClaim{}
 		g.Expect(c.Get(ctx, client.ObjectKey{Namespace: "default", Name: name}, claim)).To(Succeed())
@@ -157,6 +165,10 @@ func TestEmbeddedEnvironmentRunsTheSamples(t *testing.T) {
 			g.Expect(s.Status.State).To(Equal(metalv1alpha1.ServerStateAvailable))
 			g.Expect(s.Status.PowerState).To(Equal(metalv1alpha1.ServerOffPowerState))
 			g.Expect(s.Spec.ServerClaimRef).To(BeNil())
+			g.Expect(s.Status.LastWipe).NotTo(BeNil())
+			g.Expect(s.Status.LastWipe.Result).To(Equal(metalv1alpha1.WipeResultSucceeded))
+			g.Expect(s.Status.LastWipe.ClaimUID).To(Equal(string(claim.UID)))
+			g.Expect(s.Status.LastWipe.Disks).NotTo(BeEmpty())
 		}, 60*time.Second, 100*time.Millisecond).Should(Succeed(), name)
 	}
 }
