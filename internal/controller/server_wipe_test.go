@@ -224,3 +224,27 @@ func TestWipeWithTheRealAgent(t *testing.T) {
 	}
 	expectAgentBootGone(t, w.ns, s)
 }
+
+// TestWipeResumesAcrossARestart: the manager stops while the agent is wiping (its boot
+// configuration Ready, its credential issued, the machine on); another manager honours the
+// boot, accepts the report and finishes the wipe.
+func TestWipeResumesAcrossARestart(t *testing.T) {
+	g := NewWithT(t)
+	w := newAgentWorld(t, 1, func(o *ServerOptions) { o.DefaultWipePolicy = metalv1alpha1.WipePolicyQuick })
+	s, c := w.boundAndOn(0)
+	g.Expect(env.Client.Delete(t.Context(), c)).To(Succeed())
+	waitServerState(g, s, metalv1alpha1.ServerStateWiping)
+	w.agentConfiguration(g, s)
+	provide(g, w.ns, s.Name)
+	params := w.bootAgent(g, s)
+
+	w.restart()
+
+	code, _ := httpFrom(g, "127.0.0.1", http.MethodPost, w.bootURL+report.WipePath, params[report.CmdlineCredential],
+		wipeReport(s.Spec.SystemUUID, metalv1alpha1.WipePolicyQuick, ""))
+	g.Expect(code).To(Equal(http.StatusCreated))
+	cur := waitServerState(g, s, metalv1alpha1.ServerStateAvailable)
+	g.Expect(cur.Status.LastWipe.Result).To(Equal(metalv1alpha1.WipeResultSucceeded))
+	g.Expect(cur.Status.LastWipe.ClaimUID).To(Equal(string(c.UID)))
+	expectAgentBootGone(t, w.ns, s)
+}

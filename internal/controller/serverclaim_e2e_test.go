@@ -25,6 +25,17 @@ type claimWorld struct {
 	ns     string
 	em     *emulator.Emulator
 	secret *metalv1alpha1.BMCSecret
+	// register sets up the world's controllers on a manager; stop stops the running one.
+	register func(manager.Manager) error
+	stop     func()
+}
+
+// restart stops the world's manager and starts another with the same controllers: what a
+// manager restart (or a failover) looks like to the objects.
+func (w *claimWorld) restart() {
+	w.t.Helper()
+	w.stop()
+	w.stop = startStoppableManager(w.t, w.register)
 }
 
 // newClaimWorld starts the world; extra registers more runnables (e.g. the boot server).
@@ -42,7 +53,7 @@ func newClaimWorldWith(t *testing.T, systems int, serverOpts func(ns string, o *
 	if serverOpts != nil {
 		serverOpts(w.ns, &opts)
 	}
-	startManager(t, func(mgr manager.Manager) error {
+	w.register = func(mgr manager.Manager) error {
 		if err := setupClaimController(mgr, testClaimOptions()); err != nil {
 			return err
 		}
@@ -52,7 +63,10 @@ func newClaimWorldWith(t *testing.T, systems int, serverOpts func(ns string, o *
 			}
 		}
 		return setupServerControllerWith(mgr, opts)
-	})
+	}
+	w.stop = startStoppableManager(t, w.register)
+	// Whichever manager runs when the test ends stops after the test's objects are gone.
+	t.Cleanup(func() { w.stop() })
 	w.em = newEmulator(t, emulator.Options{Systems: systems, PowerDelay: 20 * time.Millisecond, InitialPower: bmc.PowerStateOn})
 	w.secret = newBMCSecret(t, "admin", "secret-password")
 	return w

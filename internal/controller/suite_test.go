@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -51,6 +52,37 @@ func startManager(t *testing.T, register func(mgr manager.Manager) error) manage
 	}
 	testenv.RunManager(t, ctx, cancel, mgr)
 	return mgr
+}
+
+// startStoppableManager is startManager with a stop function that stops the manager and waits
+// for it, and that the caller must call (a test can restart its controllers: a second manager
+// with the same registration).
+func startStoppableManager(t *testing.T, register func(mgr manager.Manager) error) (stop func()) {
+	t.Helper()
+	mgr := env.NewManager(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := index.Setup(ctx, mgr.GetFieldIndexer()); err != nil {
+		t.Fatal(err)
+	}
+	if err := register(mgr); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("manager: %v", err)
+			}
+		})
+	}
+	if !mgr.GetCache().WaitForCacheSync(ctx) {
+		stop()
+		t.Fatal("cache did not sync")
+	}
+	return stop
 }
 
 // newEmulator starts a Redfish emulator for one test.
