@@ -62,7 +62,7 @@ func TestServerCollectorCountsServers(t *testing.T) {
 
 	g.Expect(gather(g, reg, "metal_server_state")).To(Equal(map[string]float64{
 		"Initial": 0, "Discovery": 0, "Available": 2, "Reserved": 1, "Released": 1, "Error": 0, "Parked": 1,
-		UnknownLabel: 1,
+		"Wiping": 0, UnknownLabel: 1,
 	}))
 	g.Expect(gather(g, reg, "metal_server_power_state")).To(Equal(map[string]float64{
 		"On": 1, "Off": 3, "Paused": 0, "PoweringOn": 0, "PoweringOff": 1, UnknownLabel: 1,

@@ -132,9 +132,10 @@ type Env struct {
 func Start(ctx context.Context, o Options) (env *Env, err error) {
 	logf := func(format string, args ...any) { fmt.Fprintf(o.Log, format+"\n", args...) }
 	env = &Env{}
+	started := env // a failed Start returns nil: stop what started
 	defer func() {
 		if err != nil {
-			env.Stop()
+			started.Stop()
 		}
 	}()
 	dataDir, err := filepath.Abs(o.DataDir)
