@@ -2,12 +2,13 @@
 // environment.
 //
 // It serves the subset of Redfish the operator uses (service root, systems with reset action
-// and boot/LED PATCH, boot options, processors, memory, Ethernet interfaces, storage, one
-// manager, sessions, accounts)
+// and boot/LED PATCH, boot options, processors, memory, Ethernet interfaces, storage with
+// drives and Drive.SecureErase, a TaskService, one manager, sessions, accounts)
 // for any number of systems, and lets a test inject faults: an unavailable or slow BMC, a hung
 // Redfish service that a Manager.Reset cures (SetHung, ManagerResetCount), changed
 // credentials, an operating system that ignores graceful shutdown, power changed out of band,
-// systems that appear and disappear. With Options.TLS it serves HTTPS with a self-signed
+// systems that appear and disappear, drives whose secure erase fails (FailErase) or that
+// lack the action (SetSecureEraseSupported). With Options.TLS it serves HTTPS with a self-signed
 // certificate (CertificatePEM), as most real BMCs do.
 //
 // Power transitions are evaluated lazily: a system holds its current state plus the scheduled
@@ -76,6 +77,11 @@ type Options struct {
 	// ManagerResetDelay is how long the BMC takes to restart after a Manager.Reset: every
 	// request answers 503 meanwhile. 0 makes the restart immediate.
 	ManagerResetDelay time.Duration
+	// Drives are the drives of every new system (SetDrives changes one system's); nil
+	// means two default drives, an empty list none.
+	Drives []DriveSpec
+	// EraseDuration is how long a Drive.SecureErase task runs; 0 finishes it at once.
+	EraseDuration time.Duration
 }
 
 // BootRecord is one boot of a system: what it booted from and when.
@@ -115,6 +121,10 @@ type Emulator struct {
 	sessionIDs map[string]string   // session Id -> token
 	sessionSeq int
 	accounts   *accountStore
+
+	// disks and tasks: storage.go and tasks.go.
+	disks diskStore
+	tasks taskStore
 
 	// cert and certPEM are the TLS certificate (Options.TLS); tlsErr says why there is none.
 	cert    tls.Certificate

@@ -101,6 +101,8 @@ func (e *Emulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		e.serveSessions(w, r, segs[1:])
 	case segs[0] == "AccountService":
 		e.serveAccounts(w, r, segs[1:])
+	case segs[0] == "TaskService":
+		e.serveTasks(w, r, segs[1:])
 	default:
 		notFound(w, r)
 	}
@@ -139,6 +141,7 @@ func (e *Emulator) serviceRoot() obj {
 		"Managers":       ref(managersPath),
 		"SessionService": ref(sessSvcPath),
 		"AccountService": ref(accountSvcPath),
+		"TaskService":    ref(taskSvcPath),
 		"Links":          obj{"Sessions": ref(sessionsPath)},
 	}
 }
@@ -183,6 +186,8 @@ func (e *Emulator) serveSystems(w http.ResponseWriter, r *http.Request, segs []s
 		if allow(w, r, http.MethodPost) {
 			e.resetSystem(w, r, s)
 		}
+	case sub[0] == "Storage":
+		e.serveStorage(w, r, s, sub[1:])
 	default:
 		if !allow(w, r, http.MethodGet) {
 			return
