@@ -3,7 +3,8 @@
 //
 // It serves the subset of Redfish the operator uses (service root, systems with reset action
 // and boot/LED PATCH, boot options, processors, memory, Ethernet interfaces, storage with
-// drives and Drive.SecureErase, a TaskService, one manager, sessions, accounts)
+// drives and Drive.SecureErase, a TaskService, an EventService that posts alerts, power
+// changes and metric reports to its subscribers, one manager, sessions, accounts)
 // for any number of systems, and lets a test inject faults: an unavailable or slow BMC, a hung
 // Redfish service that a Manager.Reset cures (SetHung, ManagerResetCount), changed
 // credentials, an operating system that ignores graceful shutdown, power changed out of band,
@@ -82,6 +83,10 @@ type Options struct {
 	Drives []DriveSpec
 	// EraseDuration is how long a Drive.SecureErase task runs; 0 finishes it at once.
 	EraseDuration time.Duration
+	// EventQueue bounds the event deliveries waiting for subscribers (default
+	// DefaultEventQueue); EventTimeout bounds one delivery (default DefaultEventTimeout).
+	EventQueue   int
+	EventTimeout time.Duration
 }
 
 // BootRecord is one boot of a system: what it booted from and when.
@@ -122,9 +127,10 @@ type Emulator struct {
 	sessionSeq int
 	accounts   *accountStore
 
-	// disks and tasks: storage.go and tasks.go.
-	disks diskStore
-	tasks taskStore
+	// disks, tasks and events: storage.go, tasks.go and events.go.
+	disks  diskStore
+	tasks  taskStore
+	events eventService
 
 	// cert and certPEM are the TLS certificate (Options.TLS); tlsErr says why there is none.
 	cert    tls.Certificate
@@ -227,6 +233,7 @@ func (e *Emulator) addSystemLocked() *system {
 		bootMode:    string(bmc.BootModeUEFI),
 		bootOrder:   slices.Clone(defaultBootOrder),
 		version:     1,
+		onPower:     e.powerChanged,
 	}
 	e.systems[id] = s
 	e.byUUID[s.uuid] = s

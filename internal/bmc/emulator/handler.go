@@ -103,6 +103,8 @@ func (e *Emulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		e.serveAccounts(w, r, segs[1:])
 	case segs[0] == "TaskService":
 		e.serveTasks(w, r, segs[1:])
+	case segs[0] == "EventService":
+		e.serveEvents(w, r, segs[1:])
 	default:
 		notFound(w, r)
 	}
@@ -142,6 +144,7 @@ func (e *Emulator) serviceRoot() obj {
 		"SessionService": ref(sessSvcPath),
 		"AccountService": ref(accountSvcPath),
 		"TaskService":    ref(taskSvcPath),
+		"EventService":   ref(eventSvcPath),
 		"Links":          obj{"Sessions": ref(sessionsPath)},
 	}
 }
