@@ -190,3 +190,31 @@ func TestBMCEventsUnreachableAtDeletion(t *testing.T) {
 	g.Expect(ev.Note).To(ContainSubstring("Unreachable, HTTP 503"))
 	g.Expect(em.Subscriptions()).To(HaveLen(2), "left on the BMC, as the event says")
 }
+
+// TestEventOptionsValidate: a URL BMCs can post to, and a positive timeout with it.
+func TestEventOptionsValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		o       EventOptions
+		wantErr string
+	}{
+		{"off", EventOptions{}, ""},
+		{"http", EventOptions{URL: "http://192.0.2.10:10001", UnsubscribeTimeout: time.Minute}, ""},
+		{"https with a path", EventOptions{URL: "https://events.example/metal/", UnsubscribeTimeout: time.Minute}, ""},
+		{"no scheme", EventOptions{URL: "192.0.2.10:10001", UnsubscribeTimeout: time.Minute}, "invalid event URL"},
+		{"ftp", EventOptions{URL: "ftp://192.0.2.10", UnsubscribeTimeout: time.Minute}, "http or https"},
+		{"credentials", EventOptions{URL: "http://u:p@192.0.2.10", UnsubscribeTimeout: time.Minute}, "credentials"},
+		{"query", EventOptions{URL: "http://192.0.2.10/?a=b", UnsubscribeTimeout: time.Minute}, "query"},
+		{"no timeout", EventOptions{URL: "http://192.0.2.10"}, "UnsubscribeTimeout must be positive"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			err := tc.o.Validate()
+			if tc.wantErr == "" {
+				g.Expect(err).NotTo(HaveOccurred())
+				return
+			}
+			g.Expect(err).To(MatchError(ContainSubstring(tc.wantErr)))
+		})
+	}
+}
