@@ -171,20 +171,9 @@ func redactDestination(err error, destination string) error {
 	if err == nil {
 		return nil
 	}
-	msg := err.Error()
 	secrets := []string{destination}
 	if i := strings.LastIndexByte(destination, '/'); i >= 0 && len(destination)-i > 8 {
 		secrets = append(secrets, destination[i+1:])
 	}
-	changed := false
-	for _, s := range secrets {
-		if s != "" && strings.Contains(msg, s) {
-			msg = strings.ReplaceAll(msg, s, "***")
-			changed = true
-		}
-	}
-	if !changed {
-		return err
-	}
-	return &redactedError{msg: msg, err: err}
+	return redactSecrets(err, err.Error(), secrets)
 }
