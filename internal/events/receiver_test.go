@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -45,9 +46,13 @@ func subscribedBMC(t *testing.T, name string) (*metalv1alpha1.BMC, string) {
 }
 
 // startReceiver serves a receiver on a loopback port until the test ends.
-func startReceiver(t *testing.T) string {
+func startReceiver(t *testing.T, opts ...Options) string {
 	t.Helper()
-	r, err := NewReceiver(env.Client, nil, Options{})
+	o := Options{}
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	r, err := NewReceiver(env.Client, nil, o)
 	NewWithT(t).Expect(err).NotTo(HaveOccurred())
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	NewWithT(t).Expect(err).NotTo(HaveOccurred())
@@ -158,4 +163,36 @@ func gatherText(t *testing.T, name string) string {
 		}
 	}
 	return sb.String()
+}
+
+// TestReceiverIsBusy: past MaxConcurrent requests in progress, a request is answered 503
+// at once; once one finishes, requests are taken again.
+func TestReceiverIsBusy(t *testing.T) {
+	g := NewWithT(t)
+	base := startReceiver(t, Options{MaxConcurrent: 1})
+	obj, token := subscribedBMC(t, "receiver-busy")
+	url := Destination(base, KindAlerts, obj.Name, token)
+
+	// A request whose body trickles in holds the only slot.
+	pr, pw := io.Pipe()
+	slow := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, url, pr)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			slow <- 0
+			return
+		}
+		_ = resp.Body.Close()
+		slow <- resp.StatusCode
+	}()
+	_, err := pw.Write([]byte(`{"Events":[`))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Eventually(func() int { return post(t, http.MethodPost, url, alertBody) }).Should(Equal(http.StatusServiceUnavailable))
+
+	_, err = pw.Write([]byte(`]}`))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(pw.Close()).To(Succeed())
+	g.Eventually(slow).Should(Receive(Equal(http.StatusOK)))
+	g.Expect(post(t, http.MethodPost, url, alertBody)).To(Equal(http.StatusOK))
 }

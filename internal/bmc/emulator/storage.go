@@ -215,12 +215,19 @@ func (e *Emulator) secureErase(w http.ResponseWriter, r *http.Request, s *system
 	}
 	var (
 		found, supported, busy bool
-		fault                  string
+		id                     string
 	)
 	now := time.Now()
+	name := "Secure erase of " + strings.TrimPrefix(s.uri, rootPath+"/") + " drive " + driveID
+	// Checked and started under the drives' lock: of two erases at once, one is refused.
 	e.withDrive(s.uuid, driveID, func(d *driveState) {
-		found, supported, fault = true, !d.noErase, d.eraseFault
+		found, supported = true, !d.noErase
 		busy = d.task != "" && e.tasks.running(d.task, now)
+		if supported && !busy {
+			id = e.tasks.start(name, now, e.opts.EraseDuration, d.eraseFault)
+			d.erases++
+			d.task = id
+		}
 	})
 	switch {
 	case !found:
@@ -233,10 +240,5 @@ func (e *Emulator) secureErase(w http.ResponseWriter, r *http.Request, s *system
 		writeError(w, http.StatusConflict, "ResourceInUse", "The change could not be made because a secure erase of the drive is in progress.")
 		return
 	}
-	id := e.tasks.start("Secure erase of "+strings.TrimPrefix(s.uri, rootPath+"/")+" drive "+driveID, now, e.opts.EraseDuration, fault)
-	e.withDrive(s.uuid, driveID, func(d *driveState) {
-		d.erases++
-		d.task = id
-	})
 	e.writeTask(w, http.StatusAccepted, id, now)
 }
