@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -34,9 +35,11 @@ import (
 //	False UnsubscribeFailed       the BMC is being deleted and its subscriptions could not
 //	                              be removed yet
 //
-// Subscribing is reentrant: while the status records no alert subscription with a token,
-// the subscriptions the BMC has for this BMC's destinations (left by a status write that was
-// lost) are deleted first and both are made anew with a new token. The reference leaks its
+// Subscribing is reentrant: at every resync the recorded subscriptions are looked up on the
+// BMC (one list); when they are missing (a BMC reset to factory settings), point under
+// another --event-url or carry another token, or the status records none, the recorded ones
+// and any the BMC has for this BMC's destinations (left by a status write that was lost)
+// are deleted and both are made anew with a new token. The reference leaks its
 // subscriptions when a BMC is deleted; here reconcileDelete removes them before the
 // finalizer, and a BMC that cannot be reached is let go EventOptions.UnsubscribeTimeout
 // after its deletion began, with a Warning event. Without --event-url, subscriptions
@@ -99,11 +102,19 @@ func (r *BMCReconciler) reconcileEvents(ctx context.Context, sc *bmcScope, conn 
 			sc.eventf(nil, corev1.EventTypeNormal, "EventsUnsubscribed", "Unsubscribe", "Removed the BMC's event subscriptions: --event-url is not set")
 		}
 		return
-	case st.EventsSubscriptionLink != "" && st.EventTokenHash != "":
+	case !ok && st.EventsSubscriptionLink != "":
 		return
 	case !ok:
 		r.eventsNotSubscribed(sc, metalv1alpha1.ReasonEventServiceUnsupported, "The BMC's protocol has no event subscriptions")
 		return
+	}
+	if st.EventsSubscriptionLink != "" && st.EventTokenHash != "" {
+		current, err := subscriptionsCurrent(ctx, sub, obj, url)
+		if err != nil || current {
+			// A BMC that fails to list them now is looked at again at the next resync.
+			return
+		}
+		ctrl.LoggerFrom(ctx).Info("The BMC's event subscriptions are gone or point elsewhere; subscribing again")
 	}
 	if err := r.subscribe(ctx, sc, sub); err != nil {
 		if errors.Is(err, bmc.ErrNotSupported) {
@@ -115,11 +126,43 @@ func (r *BMCReconciler) reconcileEvents(ctx context.Context, sc *bmcScope, conn 
 	}
 }
 
-// subscribe deletes the subscriptions the BMC has for this BMC's destinations, then
-// subscribes alerts and metric reports with a new token, and records them.
+// subscriptionsCurrent reports whether the subscriptions the status records are on the BMC
+// with destinations under url and the recorded token: a BMC reset to factory settings loses
+// them, and a changed --event-url leaves them pointing elsewhere.
+func subscriptionsCurrent(ctx context.Context, sub bmc.EventSubscriber, obj *metalv1alpha1.BMC, url string) (bool, error) {
+	existing, err := sub.Subscriptions(ctx)
+	if err != nil {
+		return false, err
+	}
+	st := obj.Status
+	want := map[string]metalevents.Kind{st.EventsSubscriptionLink: metalevents.KindAlerts}
+	if st.MetricsReportSubscriptionLink != "" {
+		want[st.MetricsReportSubscriptionLink] = metalevents.KindMetricsReport
+	}
+	for _, s := range existing {
+		kind, ok := want[s.URI]
+		if !ok {
+			continue
+		}
+		prefix := metalevents.Destination(url, kind, obj.Name, "")
+		token, under := strings.CutPrefix(s.Destination, prefix)
+		if !under || metalevents.HashToken(token) != st.EventTokenHash {
+			return false, nil
+		}
+		delete(want, s.URI)
+	}
+	return len(want) == 0, nil
+}
+
+// subscribe deletes the subscriptions the status records and those the BMC has for this
+// BMC's destinations, then subscribes alerts and metric reports with a new token, and
+// records them.
 func (r *BMCReconciler) subscribe(ctx context.Context, sc *bmcScope, sub bmc.EventSubscriber) error {
 	obj := sc.obj
 	url := r.Options.Events.URL
+	if err := unsubscribeAll(ctx, sub, &obj.Status); err != nil {
+		return err
+	}
 	existing, err := sub.Subscriptions(ctx)
 	if err != nil {
 		return err

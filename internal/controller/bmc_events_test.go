@@ -95,8 +95,8 @@ func subscribedBMCOf(t *testing.T, obj *metalv1alpha1.BMC) *metalv1alpha1.BMC {
 
 // TestBMCEventSubscriptions: an enrolled BMC subscribes alerts and metric reports with a
 // token only its status knows the hash of; an alert and a reading reach the receiver and
-// its metrics, a Critical alert makes a Warning event without the BMC's text; deleting the
-// BMC removes its subscriptions from the BMC.
+// its metrics, a Critical alert makes a Warning event without the BMC's text; a subscription
+// the BMC lost is made anew; deleting the BMC removes its subscriptions from the BMC.
 func TestBMCEventSubscriptions(t *testing.T) {
 	g := NewWithT(t)
 	base := startBMCControllerWithEvents(t, 10*time.Second)
@@ -131,6 +131,19 @@ func TestBMCEventSubscriptions(t *testing.T) {
 	reading := map[string]string{"hostname": obj.Name, "metric_id": "CPU1Temp", "type": "Temperature", "unit": "seconds",
 		"origin_context": "/redfish/v1/Chassis/1/Thermal#/Temperatures/0"}
 	g.Eventually(func(g Gomega) float64 { return metricValue(g, "redfish_monitor_reading", reading) }).Should(Equal(47.0))
+
+	// A subscription that disappears from the BMC (a factory reset) is made anew.
+	c, err := redfish.New(redfish.Config{Endpoint: em.URL(), Username: "admin", Password: "secret-password"})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(c.Unsubscribe(t.Context(), cur.Status.EventsSubscriptionLink)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		again := getBMC(g, obj)
+		g.Expect(again.Status.EventsSubscriptionLink).NotTo(BeEmpty())
+		g.Expect(again.Status.MetricsReportSubscriptionLink).NotTo(BeEmpty())
+		g.Expect(again.Status.EventsSubscriptionLink).NotTo(Equal(cur.Status.EventsSubscriptionLink))
+		g.Expect(again.Status.EventTokenHash).NotTo(Equal(cur.Status.EventTokenHash))
+		g.Expect(em.Subscriptions()).To(HaveLen(2), "the old metric report subscription went with the old token")
+	}).Should(Succeed())
 
 	g.Expect(env.Client.Delete(t.Context(), obj)).To(Succeed())
 	g.Eventually(func() bool {
