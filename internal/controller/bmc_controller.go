@@ -118,7 +118,8 @@ const bmcRetryMin = time.Second
 //
 // Deletion: the finalizer holds the BMC while any Server reached through it (spec.bmcRef) is
 // bound to a claim (condition DeletionBlocked); then its Redfish event subscriptions are
-// removed (bmc_events.go), then the finalizer, and the Servers the BMC owns are garbage-collected, each held by the server controller's own finalizer as needed.
+// removed (bmc_events.go), then the finalizer, and the Servers the BMC owns are
+// garbage-collected, each held by the server controller's own finalizer as needed.
 type BMCReconciler struct {
 	client.Client
 	// APIReader reads around the cache before a decision that must not rest on a stale cache
