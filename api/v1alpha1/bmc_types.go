@@ -141,10 +141,20 @@ type BMCStatus struct {
 	// +kubebuilder:validation:MaxItems=64
 	ResetTimes []metav1.Time `json:"resetTimes,omitempty"`
 
+	// MetricsReportSubscriptionLink is the BMC's Redfish event subscription that sends metric
+	// reports to the operator's event receiver (with --event-url).
 	// +optional
 	MetricsReportSubscriptionLink string `json:"metricsReportSubscriptionLink,omitempty"`
+	// EventsSubscriptionLink is the BMC's Redfish event subscription that sends alerts to the
+	// operator's event receiver (with --event-url).
 	// +optional
 	EventsSubscriptionLink string `json:"eventsSubscriptionLink,omitempty"`
+	// EventTokenHash is the SHA-256 (hex) of the secret token the destinations of both
+	// subscriptions carry: the receiver accepts events for this BMC only with that token.
+	// Our addition; the reference accepts events from anyone who knows the BMC's name.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	EventTokenHash string `json:"eventTokenHash,omitempty"`
 
 	// ObservedGeneration is the generation of the spec the status was computed from.
 	// +optional

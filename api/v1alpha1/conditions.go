@@ -319,7 +319,28 @@ const (
 	ReasonWipeFailed = "WipeFailed"
 	// ReasonWipeSkipped: an operator skipped the wipe with the skip-wipe annotation.
 	ReasonWipeSkipped = "WipeSkipped"
-	// ReasonNoWipeMethod: neither the in-band agent (no --agent-image) nor the BMC's
+	// ReasonNoWipeMethod: neither the in-band agent (no --discovery-image) nor the BMC's
 	// Drive.SecureErase can wipe this server; it stays out of the pool.
 	ReasonNoWipeMethod = "NoWipeMethod"
+)
+
+// BMC condition EventsSubscribed (with --event-url): whether the BMC sends its Redfish alerts
+// and metric reports to the operator's event receiver.
+const (
+	// BMCEventsSubscribed is True while both event subscriptions of the BMC are recorded in
+	// its status; False says why not, or, for a BMC being deleted, why they could not be
+	// removed yet.
+	BMCEventsSubscribed = "EventsSubscribed"
+
+	// ReasonSubscribed: the BMC has both subscriptions.
+	ReasonSubscribed = "Subscribed"
+	// ReasonSubscribeFailed: the BMC refused a subscription or did not answer; the reason and
+	// HTTP status are in the message. It is tried again at the next resync.
+	ReasonSubscribeFailed = "SubscribeFailed"
+	// ReasonEventServiceUnsupported: the BMC has no Redfish EventService, or it is disabled.
+	ReasonEventServiceUnsupported = "EventServiceUnsupported"
+	// ReasonUnsubscribeFailed: the BMC is being deleted and its subscriptions could not be
+	// removed yet; the deletion is retried until --event-unsubscribe-timeout after it
+	// began, then the subscriptions are left behind with a Warning event.
+	ReasonUnsubscribeFailed = "UnsubscribeFailed"
 )

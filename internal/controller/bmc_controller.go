@@ -55,12 +55,14 @@ type BMCOptions struct {
 	// ResetWaitingInterval is how long a reset BMC is given to come back before it is
 	// judged again.
 	ResetWaitingInterval time.Duration
+	// Events configure the BMCs' Redfish event subscriptions (bmc_events.go).
+	Events EventOptions
 }
 
 // DefaultBMCOptions are the defaults of the manager's flags.
 func DefaultBMCOptions() BMCOptions {
 	return BMCOptions{ResyncInterval: 2 * time.Minute, MaxConcurrentReconciles: 5,
-		MaxResetsPerHour: 2, ResetWaitingInterval: 2 * time.Minute}
+		MaxResetsPerHour: 2, ResetWaitingInterval: 2 * time.Minute, Events: DefaultEventOptions()}
 }
 
 // BindFlags registers the options as flags on fs, with the current values as defaults.
@@ -75,6 +77,7 @@ func (o *BMCOptions) BindFlags(fs *flag.FlagSet) {
 		"Most resets sent to one BMC within any hour.")
 	fs.DurationVar(&o.ResetWaitingInterval, "bmc-reset-waiting-interval", o.ResetWaitingInterval,
 		"How long a reset BMC is given to come back before it is judged again.")
+	o.Events.BindFlags(fs)
 }
 
 // Validate reports options that are missing or out of range.
@@ -84,7 +87,7 @@ func (o BMCOptions) Validate() error {
 	if o.FailureResetDelay < 0 {
 		err = errors.Join(err, fmt.Errorf("FailureResetDelay must not be negative, got %s", o.FailureResetDelay))
 	}
-	return err
+	return errors.Join(err, o.Events.Validate())
 }
 
 // bmcRetryMin is the shortest delay before a failing BMC is tried again (ResyncInterval when
@@ -114,8 +117,9 @@ const bmcRetryMin = time.Second
 // SystemsMissing lists them instead.
 //
 // Deletion: the finalizer holds the BMC while any Server reached through it (spec.bmcRef) is
-// bound to a claim (condition DeletionBlocked); then it is removed and the Servers the BMC
-// owns are garbage-collected, each held by the server controller's own finalizer as needed.
+// bound to a claim (condition DeletionBlocked); then its Redfish event subscriptions are
+// removed (bmc_events.go), then the finalizer, and the Servers the BMC owns are
+// garbage-collected, each held by the server controller's own finalizer as needed.
 type BMCReconciler struct {
 	client.Client
 	// APIReader reads around the cache before a decision that must not rest on a stale cache
@@ -220,6 +224,7 @@ func (r *BMCReconciler) reconcileNormal(ctx context.Context, sc *bmcScope) (ctrl
 		return ctrl.Result{RequeueAfter: r.retryAfter(obj)}, nil
 	}
 	r.ready(sc, out.readyMessage(len(systems)))
+	r.reconcileEvents(ctx, sc, conn)
 	if out.waiting {
 		return ctrl.Result{RequeueAfter: r.retryMin()}, nil
 	}
@@ -349,6 +354,9 @@ func (r *BMCReconciler) reconcileDelete(ctx context.Context, sc *bmcScope) (ctrl
 		}
 		// A released server wakes the BMC up (watch); the resync is a safety net.
 		return ctrl.Result{RequeueAfter: r.Options.ResyncInterval}, nil
+	}
+	if res, done, err := r.removeSubscriptions(ctx, sc); done {
+		return res, err
 	}
 	base := obj.DeepCopy()
 	controllerutil.RemoveFinalizer(obj, metalv1alpha1.BMCFinalizer)

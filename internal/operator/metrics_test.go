@@ -26,7 +26,7 @@ func freeLoopbackAddr(t *testing.T) string {
 }
 
 // metricName is a backquoted metric name in a table cell, before any {labels}.
-var metricName = regexp.MustCompile("`((?:metal|controller_runtime|workqueue|rest_client)_[a-z_]+)[{`]")
+var metricName = regexp.MustCompile("`((?:metal|controller_runtime|workqueue|rest_client|redfish)_[a-z_]+)[{`]")
 
 // documentedMetrics returns the metric names in docs/metrics.md's tables (rows of the
 // Alerts tables excluded), split into those a scrape must show and those whose row says

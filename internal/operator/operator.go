@@ -29,6 +29,7 @@ import (
 	"github.com/metalfleet/metal-operator/internal/boot"
 	"github.com/metalfleet/metal-operator/internal/boot/image"
 	"github.com/metalfleet/metal-operator/internal/controller"
+	"github.com/metalfleet/metal-operator/internal/events"
 	"github.com/metalfleet/metal-operator/internal/index"
 	"github.com/metalfleet/metal-operator/internal/metrics"
 	"github.com/metalfleet/metal-operator/internal/scheme"
@@ -56,6 +57,9 @@ type Options struct {
 	// ReconcileTimeout bounds every reconcile of every controller: a peer that answers
 	// slowly holds one worker for at most this long.
 	ReconcileTimeout time.Duration
+	// EventBindAddress is the listen address of the Redfish event receiver
+	// (internal/events); empty turns it off. BMCs reach it at BMC.Events.URL.
+	EventBindAddress string
 
 	Claim     controller.ServerClaimOptions
 	Server    controller.ServerOptions
@@ -141,6 +145,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.BMCCAFile, "bmc-ca-file", o.BMCCAFile, "PEM bundle of the CA(s) that sign the BMCs' TLS certificates (default: the system's trust store).")
 	fs.Int64Var(&o.BMCMaxResponseBytes, "bmc-max-response-bytes", o.BMCMaxResponseBytes, "Largest Redfish response body read from a BMC; a larger one fails the request.")
 	fs.IntVar(&o.BMCMaxCollectionMembers, "bmc-max-collection-members", o.BMCMaxCollectionMembers, "Most members of one Redfish collection (all pages together) read from a BMC; a larger one fails the request.")
+	fs.StringVar(&o.EventBindAddress, "event-bind-address", o.EventBindAddress, "Listen address of the Redfish event receiver that BMCs post alerts and metric reports to (see --event-url), e.g. :10001; empty turns it off.")
 	fs.DurationVar(&o.ReconcileTimeout, "reconcile-timeout", o.ReconcileTimeout, "Longest time one reconcile of any controller may take; its context is cancelled then.")
 	o.Claim.BindFlags(fs)
 	o.Server.BindFlags(fs)
@@ -262,6 +267,15 @@ func New(cfg *rest.Config, o Options) (manager.Manager, error) {
 	}
 	if o.Boot.Enabled {
 		if err := setupBoot(mgr, o.Boot, o.Server); err != nil {
+			return nil, err
+		}
+	}
+	if o.EventBindAddress != "" {
+		receiver, err := events.NewReceiver(mgr.GetClient(), mgr.GetEventRecorder("event-receiver"), events.Options{Addr: o.EventBindAddress})
+		if err != nil {
+			return nil, fmt.Errorf("setting up the event receiver: %w", err)
+		}
+		if err := mgr.Add(receiver); err != nil {
 			return nil, err
 		}
 	}

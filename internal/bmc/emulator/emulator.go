@@ -2,12 +2,14 @@
 // environment.
 //
 // It serves the subset of Redfish the operator uses (service root, systems with reset action
-// and boot/LED PATCH, boot options, processors, memory, Ethernet interfaces, storage, one
-// manager, sessions, accounts)
+// and boot/LED PATCH, boot options, processors, memory, Ethernet interfaces, storage with
+// drives and Drive.SecureErase, a TaskService, an EventService that posts alerts, power
+// changes and metric reports to its subscribers, one manager, sessions, accounts)
 // for any number of systems, and lets a test inject faults: an unavailable or slow BMC, a hung
 // Redfish service that a Manager.Reset cures (SetHung, ManagerResetCount), changed
 // credentials, an operating system that ignores graceful shutdown, power changed out of band,
-// systems that appear and disappear. With Options.TLS it serves HTTPS with a self-signed
+// systems that appear and disappear, drives whose secure erase fails (FailErase) or that
+// lack the action (SetSecureEraseSupported). With Options.TLS it serves HTTPS with a self-signed
 // certificate (CertificatePEM), as most real BMCs do. Options.Profile reproduces one vendor's
 // Redfish differences (resource ids, If-Match, boot override mode, reset types, task
 // monitors; profile.go, docs/vendors.md).
@@ -85,6 +87,15 @@ type Options struct {
 	// boot record each time the system boots: what plays the booting machine (the embedded
 	// environment's machines) starts from it.
 	OnBoot func(uuid, mac string, rec BootRecord)
+	// Drives are the drives of every new system (SetDrives changes one system's); nil
+	// means two default drives, an empty list none.
+	Drives []DriveSpec
+	// EraseDuration is how long a Drive.SecureErase task runs; 0 finishes it at once.
+	EraseDuration time.Duration
+	// EventQueue bounds the event deliveries waiting for subscribers (default
+	// DefaultEventQueue); EventTimeout bounds one delivery (default DefaultEventTimeout).
+	EventQueue   int
+	EventTimeout time.Duration
 }
 
 // BootRecord is one boot of a system: what it booted from and when.
@@ -128,6 +139,11 @@ type Emulator struct {
 	sessionIDs map[string]string   // session Id -> token
 	sessionSeq int
 	accounts   *accountStore
+
+	// disks, tasks and events: storage.go, tasks.go and events.go.
+	disks  diskStore
+	tasks  taskStore
+	events eventService
 
 	// cert and certPEM are the TLS certificate (Options.TLS); tlsErr says why there is none.
 	cert    tls.Certificate
@@ -236,6 +252,7 @@ func (e *Emulator) addSystemLocked() *system {
 		bootMode:    string(bmc.BootModeUEFI),
 		bootOrder:   slices.Clone(defaultBootOrder),
 		version:     1,
+		onPower:     e.powerChanged,
 	}
 	e.systems[id] = s
 	e.byUUID[s.uuid] = s

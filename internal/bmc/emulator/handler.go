@@ -103,6 +103,10 @@ func (e *Emulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		e.serveSessions(w, r, segs[1:])
 	case segs[0] == "AccountService":
 		e.serveAccounts(w, r, segs[1:])
+	case segs[0] == "TaskService":
+		e.serveTasks(w, r, segs[1:])
+	case segs[0] == "EventService":
+		e.serveEvents(w, r, segs[1:])
 	default:
 		notFound(w, r)
 	}
@@ -141,6 +145,8 @@ func (e *Emulator) serviceRoot() obj {
 		"Managers":       ref(managersPath),
 		"SessionService": ref(sessSvcPath),
 		"AccountService": ref(accountSvcPath),
+		"TaskService":    ref(taskSvcPath),
+		"EventService":   ref(eventSvcPath),
 		"Links":          obj{"Sessions": ref(sessionsPath)},
 	}
 }
@@ -185,6 +191,8 @@ func (e *Emulator) serveSystems(w http.ResponseWriter, r *http.Request, segs []s
 		if allow(w, r, http.MethodPost) {
 			e.resetSystem(w, r, s)
 		}
+	case sub[0] == "Storage":
+		e.serveStorage(w, r, s, sub[1:])
 	default:
 		if !allow(w, r, http.MethodGet) {
 			return

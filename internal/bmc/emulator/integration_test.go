@@ -249,7 +249,7 @@ func TestInventory(t *testing.T) {
 		storage, err := c.Storage(ctx, s.URI)
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(storage).To(HaveLen(1))
-		g.Expect(storage[0].Drives).To(HaveLen(1))
+		g.Expect(storage[0].Drives).To(HaveLen(2))
 		g.Expect(storage[0].Drives[0].CapacityBytes).To(BeNumerically(">", 0))
 		g.Expect(storage[0].Drives[0].MediaType).To(Equal("SSD"))
 		g.Expect(storage[0].Volumes).To(HaveLen(1))

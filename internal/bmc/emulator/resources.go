@@ -138,8 +138,6 @@ func (e *Emulator) systemSubresource(s *system, sub []string) obj {
 				"Status":        obj{"State": "Enabled", "Health": "OK"},
 			}
 		}
-	case "Storage":
-		return e.storageResource(s, base, sub[1:])
 	case "BootOptions":
 		return bootOptionResource(base, sub[1:])
 	}
@@ -164,40 +162,4 @@ func bootOptionResource(base string, sub []string) obj {
 		"Id": o.ref, "Name": "Boot Option " + o.ref, "BootOptionReference": o.ref,
 		"DisplayName": o.display, "Alias": string(o.alias), "BootOptionEnabled": true,
 	}
-}
-
-// storageResource renders .../Storage and below: one controller with one drive and one volume.
-func (e *Emulator) storageResource(s *system, base string, sub []string) obj {
-	if len(sub) == 0 {
-		return collectionOf("#StorageCollection.StorageCollection", base, "Storage Collection", []obj{ref(base + "/1")})
-	}
-	if sub[0] != "1" {
-		return nil
-	}
-	st := base + "/1"
-	switch {
-	case len(sub) == 1:
-		return obj{
-			"@odata.type": "#Storage.v1_15_0.Storage", "@odata.id": st, "Id": "1", "Name": "RAID Controller 1",
-			"Status":  obj{"State": "Enabled", "Health": "OK"},
-			"Drives":  []obj{ref(st + "/Drives/0")},
-			"Volumes": ref(st + "/Volumes"),
-		}
-	case len(sub) == 3 && sub[1] == "Drives" && sub[2] == "0":
-		return obj{
-			"@odata.type": "#Drive.v1_17_0.Drive", "@odata.id": st + "/Drives/0", "Id": "0", "Name": "Drive 0",
-			"MediaType": "SSD", "Protocol": "SATA", "Manufacturer": "Emulated", "Model": "EMU-SSD-960",
-			"SerialNumber": s.serial + "-D0", "CapacityBytes": emulatedDiskSize,
-			"Status": obj{"State": "Enabled", "Health": "OK"},
-		}
-	case len(sub) == 2 && sub[1] == "Volumes":
-		return collectionOf("#VolumeCollection.VolumeCollection", st+"/Volumes", "Volume Collection", []obj{ref(st + "/Volumes/1")})
-	case len(sub) == 3 && sub[1] == "Volumes" && sub[2] == "1":
-		return obj{
-			"@odata.type": "#Volume.v1_9_0.Volume", "@odata.id": st + "/Volumes/1", "Id": "1", "Name": "Volume 1",
-			"RAIDType": "RAID0", "VolumeUsage": "Data", "CapacityBytes": emulatedDiskSize,
-			"Status": obj{"State": "Enabled", "Health": "OK"},
-		}
-	}
-	return nil
 }

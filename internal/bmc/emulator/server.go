@@ -79,10 +79,11 @@ func (e *Emulator) HostPort() (string, int32, error) {
 	return host, int32(port), nil
 }
 
-// Close stops the server started by Start, closing its connections, and releases requests
-// waiting on injected latency. It is safe to call more than once.
+// Close stops the server started by Start, closing its connections, releases requests
+// waiting on injected latency and stops event delivery. It is safe to call more than once.
 func (e *Emulator) Close() {
 	e.closeOnce.Do(func() { close(e.done) })
+	e.stopEvents()
 	e.srvMu.Lock()
 	srv, serveDone := e.srv, e.serveDone
 	e.srv = nil

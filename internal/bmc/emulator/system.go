@@ -37,6 +37,8 @@ type system struct {
 	ignoreGraceful  bool
 	history         []BootRecord
 	resets          map[bmc.ResetType]int
+	// onPower is told of every change of the power state (under mu; it must not block).
+	onPower func(uri string, state bmc.PowerState)
 }
 
 // powerStep changes the power state to next at time at.
@@ -71,6 +73,9 @@ func (s *system) setPower(state bmc.PowerState, at time.Time) {
 	prev := s.power
 	s.power = state
 	s.version++
+	if s.onPower != nil {
+		s.onPower(s.uri, state)
+	}
 	if state == bmc.PowerStateOn && prev != bmc.PowerStateOn {
 		s.boot(at)
 	}

@@ -241,6 +241,12 @@ func (c *Client) redact(err error) error {
 		// The Authorization header value, in case a BMC quotes it back.
 		secrets = append(secrets, base64.StdEncoding.EncodeToString([]byte(c.username+":"+c.password)))
 	}
+	return redactSecrets(err, msg, secrets)
+}
+
+// redactSecrets returns err with each secret in its message msg replaced by "***" (err
+// itself if none is in it).
+func redactSecrets(err error, msg string, secrets []string) error {
 	changed := false
 	for _, s := range secrets {
 		if s != "" && strings.Contains(msg, s) {
