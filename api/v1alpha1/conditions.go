@@ -308,6 +308,9 @@ const (
 	// ReasonReportTimeout: the agent booted but sent no report within the agent boot
 	// timeout; retried on a backoff.
 	ReasonReportTimeout = "ReportTimeout"
+	// ReasonReportRejected: the agent's report was not trusted (the boot's credential was
+	// misused) or not usable; a discovery is retried, a wipe fails.
+	ReasonReportRejected = "ReportRejected"
 	// ReasonReportAccepted: the agent's discovery report was accepted and merged into status.
 	ReasonReportAccepted = "ReportAccepted"
 	// ReasonWipeInProgress: a wipe is running.

@@ -217,6 +217,9 @@ const (
 	WipeResultSucceeded WipeResult = "Succeeded"
 	WipeResultFailed    WipeResult = "Failed"
 	WipeResultSkipped   WipeResult = "Skipped"
+	// WipeResultNotRequired: the server was released under wipe policy Disabled; the claim's
+	// data was left on its disks on purpose.
+	WipeResultNotRequired WipeResult = "NotRequired"
 )
 
 // WipeRecord is the record of the last wipe of a server: what it followed, how it was done,
@@ -290,9 +293,14 @@ type DiskWipeRecord struct {
 	SampledBlocks int32 `json:"sampledBlocks,omitempty"`
 	// +optional
 	Mismatches int32 `json:"mismatches,omitempty"`
-	// Verified is true when every sampled block read back clean.
+	// Verified is true when every sampled block read back clean, or, for a Redfish secure
+	// erase, when the BMC's task completed.
 	// +optional
 	Verified bool `json:"verified,omitempty"`
+	// Task is the BMC's task monitor of a Redfish secure erase in flight.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Task string `json:"task,omitempty"`
 }
 
 // LLDPNeighbor is a neighbour seen through LLDP.

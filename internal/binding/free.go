@@ -10,9 +10,12 @@ import (
 
 // IsFree reports whether a server may be bound by some claim, before looking at the claim:
 // Available, observed powered Off, not bound, not cordoned, not being deleted, not parked
-// and not asked to park. Taints and selectors are the claim's business (see Check).
+// and not asked to park, and holding no claim's data it owes a wipe for (WipeOwed: the
+// server controller wipes it, or records that its policy needs none, before it is free).
+// Taints and selectors are the claim's business (see Check).
 func IsFree(s *metalv1alpha1.Server) bool {
 	return s.DeletionTimestamp.IsZero() &&
+		!WipeOwed(s) &&
 		s.Spec.ServerClaimRef == nil &&
 		!s.Spec.Unclaimable &&
 		s.Status.State == metalv1alpha1.ServerStateAvailable &&
@@ -89,6 +92,8 @@ func Check(s *metalv1alpha1.Server, c *metalv1alpha1.ServerClaim, sel labels.Sel
 			state = "unknown"
 		}
 		return metalv1alpha1.ReasonServerNotAvailable, fmt.Sprintf("Server %s is %s, not Available", s.Name, state) + ServerCause(s)
+	case WipeOwed(s):
+		return metalv1alpha1.ReasonServerNotAvailable, fmt.Sprintf("Server %s still holds the last claim's data; it is wiped before it is bound again", s.Name)
 	case s.Status.PowerState != metalv1alpha1.ServerOffPowerState:
 		power := s.Status.PowerState
 		if power == "" {

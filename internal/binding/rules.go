@@ -195,5 +195,6 @@ func WipeOwed(s *metalv1alpha1.Server) bool {
 	}
 	w := s.Status.LastWipe
 	return w == nil || w.ClaimUID != booted ||
-		(w.Result != metalv1alpha1.WipeResultSucceeded && w.Result != metalv1alpha1.WipeResultSkipped)
+		(w.Result != metalv1alpha1.WipeResultSucceeded && w.Result != metalv1alpha1.WipeResultSkipped &&
+			w.Result != metalv1alpha1.WipeResultNotRequired)
 }

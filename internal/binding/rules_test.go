@@ -272,6 +272,7 @@ func TestWipeOwed(t *testing.T) {
 		"wiped after that claim":            {booted: "a", last: rec("a", metalv1alpha1.WipeResultSucceeded)},
 		"skipped on purpose for that claim": {booted: "a", last: rec("a", metalv1alpha1.WipeResultSkipped)},
 		"wipe failed":                       {booted: "a", last: rec("a", metalv1alpha1.WipeResultFailed), want: true},
+		"released under policy Disabled":    {booted: "a", last: rec("a", metalv1alpha1.WipeResultNotRequired)},
 		"wipe running":                      {booted: "a", last: rec("a", metalv1alpha1.WipeResultRunning), want: true},
 		"wiped after an earlier claim only": {booted: "b", last: rec("a", metalv1alpha1.WipeResultSucceeded), want: true},
 	} {

@@ -81,17 +81,8 @@ func (s *Server) serveAgentReport(mode string) http.HandlerFunc {
 			http.Error(w, "a boot credential is required", http.StatusUnauthorized)
 			return
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, report.MaxBytes+1))
-		if err != nil {
-			count(reportInvalid)
-			http.Error(w, "reading the report failed", http.StatusBadRequest)
-			return
-		}
-		if len(body) > report.MaxBytes {
-			count(reportTooLarge)
-			http.Error(w, fmt.Sprintf("a report is at most %d bytes", report.MaxBytes), http.StatusRequestEntityTooLarge)
-			return
-		}
+		// Who is asking first: nobody without this boot's credential makes the boot server
+		// read a body.
 		sbc, err := s.authorize(r, credential)
 		if err != nil {
 			count(reportUnauthorized)
@@ -101,6 +92,17 @@ func (s *Server) serveAgentReport(mode string) http.HandlerFunc {
 		if !isAgentBoot(sbc, s.opts.AgentNamespace, mode) {
 			count(reportNotAgentBoot)
 			http.Error(w, errNotAgentBoot.Error(), http.StatusForbidden)
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, report.MaxBytes+1))
+		if err != nil {
+			count(reportInvalid)
+			http.Error(w, "reading the report failed", http.StatusBadRequest)
+			return
+		}
+		if len(body) > report.MaxBytes {
+			count(reportTooLarge)
+			http.Error(w, fmt.Sprintf("a report is at most %d bytes", report.MaxBytes), http.StatusRequestEntityTooLarge)
 			return
 		}
 		uuid, err := decodeReport(mode, body)
@@ -155,19 +157,32 @@ func isAgentBoot(sbc *metalv1alpha1.ServerBootConfiguration, namespace, mode str
 
 // decodeReport decodes and validates a report of mode and returns the system UUID it is about.
 func decodeReport(mode string, body []byte) (string, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
 	if mode == metalv1alpha1.AgentModeWipe {
 		var w report.Wipe
-		if err := dec.Decode(&w); err != nil {
-			return "", errors.New("not a JSON wipe report")
+		if err := decodeStrict(body, &w); err != nil {
+			return "", fmt.Errorf("not a JSON wipe report: %w", err)
 		}
 		return w.SystemUUID, w.Validate()
 	}
 	var d report.Discovery
-	if err := dec.Decode(&d); err != nil {
-		return "", errors.New("not a JSON discovery report")
+	if err := decodeStrict(body, &d); err != nil {
+		return "", fmt.Errorf("not a JSON discovery report: %w", err)
 	}
 	return d.SystemUUID, d.Validate()
+}
+
+// decodeStrict decodes exactly one JSON value with known fields only: what is stored is
+// what the operator decodes again, field for field.
+func decodeStrict(body []byte, out any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(out); err != nil {
+		return errors.New("a JSON object with the report's fields only")
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("data after the report")
+	}
+	return nil
 }
 
 // storeReport keeps an accepted report and ends the boot. The ConfigMap is created first:

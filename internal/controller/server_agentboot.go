@@ -112,6 +112,22 @@ func (r *ServerReconciler) runAgentBoot(ctx context.Context, sc *serverScope, b 
 	err := r.Get(ctx, types.NamespacedName{Namespace: key.Namespace, Name: boot.ReportName(key.Name)}, cm)
 	switch {
 	case err == nil && cm.Annotations[boot.ReportBootConfigurationUIDAnnotation] == string(sbc.UID):
+		// A report is trusted only once the real machine would have asked for its boot too:
+		// if someone else won this boot's credential, the machine's own request, seconds
+		// after its power-on, is recorded as misuse within the grace.
+		if c := sbc.Status.BootCredential; c != nil && c.IssuedAt != nil {
+			if wait := time.Until(c.IssuedAt.Add(r.Options.AgentReportGrace)); wait > 0 {
+				return nil, ctrl.Result{RequeueAfter: wait}, nil
+			}
+		}
+		// A credential presented from another address leaked, but the report came from the
+		// address it is pinned to; any other misuse (another requester: the pinned one may not
+		// be the server) makes the report untrustworthy.
+		if c := meta.FindStatusCondition(sbc.Status.Conditions, metalv1alpha1.BootConfigurationBootCredentialMisused); c != nil &&
+			c.Status == metav1.ConditionTrue && c.Reason != metalv1alpha1.ReasonWrongSourceAddress {
+			res, err := r.rejectAgentBoot(ctx, sc, b, fmt.Sprintf("The %s boot's credential was misused (%s): its report is not trusted", b.mode, c.Reason))
+			return nil, res, err
+		}
 		return cm, ctrl.Result{}, nil
 	case err != nil && !apierrors.IsNotFound(err):
 		return nil, ctrl.Result{}, fmt.Errorf("reading the agent report of %s: %w", key, err)
@@ -137,7 +153,8 @@ func (r *ServerReconciler) runAgentBoot(ctx context.Context, sc *serverScope, b 
 
 // attemptFailed reports whether a condition reason ends a failed attempt.
 func attemptFailed(reason string) bool {
-	return reason == metalv1alpha1.ReasonReportTimeout || reason == metalv1alpha1.ReasonBootConfigurationNotReady
+	return reason == metalv1alpha1.ReasonReportTimeout || reason == metalv1alpha1.ReasonBootConfigurationNotReady ||
+		reason == metalv1alpha1.ReasonReportRejected
 }
 
 // restartCondition sets a condition with LastTransitionTime now, whatever it was: it records
@@ -231,6 +248,25 @@ func (r *ServerReconciler) failAgentBoot(ctx context.Context, sc *serverScope, b
 	}
 	restartCondition(s, b.condition, metav1.ConditionFalse, reason, msg)
 	sc.eventf(nil, corev1.EventTypeWarning, reason, "AgentBoot", "%s", msg)
+	return ctrl.Result{RequeueAfter: r.Options.AgentRetryDelay}, nil
+}
+
+// rejectAgentBoot ends an attempt whose report cannot be trusted or used: a wipe fails
+// closed (the server is held in Error); a discovery is tried again after AgentRetryDelay.
+func (r *ServerReconciler) rejectAgentBoot(ctx context.Context, sc *serverScope, b agentBoot, msg string) (ctrl.Result, error) {
+	s := sc.obj
+	if b.mode == metalv1alpha1.AgentModeWipe {
+		return r.failWipe(ctx, sc, metalv1alpha1.ReasonWipeFailed, msg)
+	}
+	off, err := r.ensureOff(ctx, sc, metalv1alpha1.ServerPoweringOff)
+	if err != nil || !off {
+		return r.powerResult(off, err)
+	}
+	if err := r.deleteAgentBoot(ctx, s); err != nil {
+		return ctrl.Result{}, err
+	}
+	restartCondition(s, b.condition, metav1.ConditionFalse, metalv1alpha1.ReasonReportRejected, msg+"; retried in "+r.Options.AgentRetryDelay.String())
+	sc.eventf(nil, corev1.EventTypeWarning, metalv1alpha1.ReasonReportRejected, "AgentBoot", "%s", msg)
 	return ctrl.Result{RequeueAfter: r.Options.AgentRetryDelay}, nil
 }
 

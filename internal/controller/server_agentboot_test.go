@@ -64,7 +64,7 @@ func newAgentWorldWith(t *testing.T, systems int, reg *imagetest.Registry, mutat
 		if reg != nil {
 			o.AgentImage = "metal/agent:1"
 		}
-		o.AgentBootTimeout, o.AgentRetryDelay = 20*time.Second, 200*time.Millisecond
+		o.AgentBootTimeout, o.AgentRetryDelay, o.AgentReportGrace = 20*time.Second, 200*time.Millisecond, 100*time.Millisecond
 		if mutate != nil {
 			mutate(o)
 		}

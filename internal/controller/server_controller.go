@@ -55,6 +55,10 @@ type ServerOptions struct {
 	AgentBootTimeout time.Duration
 	// AgentRetryDelay is the pause after a failed agent boot attempt.
 	AgentRetryDelay time.Duration
+	// AgentReportGrace is how long after its credential was issued an agent's report waits
+	// before it is trusted: long enough for the real machine to ask for its boot, so that a
+	// requester that won the credential before it is noticed (BootCredentialMisused).
+	AgentReportGrace time.Duration
 	// DefaultWipePolicy is the wipe policy of servers whose spec.wipePolicy is empty.
 	DefaultWipePolicy metalv1alpha1.WipePolicy
 	// InventoryLabels put facts of discovery reports on Servers as labels.
@@ -72,6 +76,7 @@ func DefaultServerOptions() ServerOptions {
 		AgentNamespace:          defaultAgentNamespace(),
 		AgentBootTimeout:        15 * time.Minute,
 		AgentRetryDelay:         time.Minute,
+		AgentReportGrace:        30 * time.Second,
 		DefaultWipePolicy:       metalv1alpha1.WipePolicyDisabled,
 	}
 }
@@ -107,6 +112,8 @@ func (o *ServerOptions) BindFlags(fs *flag.FlagSet) {
 		"How long one agent boot (discovery or wipe) may take from its start to the agent's report.")
 	fs.DurationVar(&o.AgentRetryDelay, "agent-boot-retry-delay", o.AgentRetryDelay,
 		"Pause after an agent boot that timed out before the next attempt.")
+	fs.DurationVar(&o.AgentReportGrace, "agent-report-grace", o.AgentReportGrace,
+		"How long after an agent boot's credential was issued its report waits before it is trusted (a requester that won the credential before the machine is noticed meanwhile).")
 	fs.Func("default-wipe-policy", "Wipe policy of servers without spec.wipePolicy: Disabled, Quick or Secure (default Disabled).",
 		func(v string) error {
 			p := metalv1alpha1.WipePolicy(v)

@@ -46,7 +46,7 @@ func (r *ServerReconciler) reconcileDiscovery(ctx context.Context, sc *serverSco
 	}
 	var d report.Discovery
 	if err := decodeReport(cm, &d); err != nil {
-		return ctrl.Result{}, err
+		return r.rejectAgentBoot(ctx, sc, discoveryBoot, "The agent's discovery report is not valid")
 	}
 	inventory.Merge(&s.Status, &d)
 	if labels := inventory.Labels(r.Options.InventoryLabels, &d); !subset(labels, s.Labels) {

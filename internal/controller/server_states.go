@@ -24,7 +24,16 @@ import (
 
 // transition moves the server to state to; the status write at the end of the reconcile
 // records it. The next step runs on a quick look again.
+//
+// No server becomes Available while it owes a wipe (binding.WipeOwed): it goes Wiping instead,
+// or, under wipe policy Disabled, the record says that none was required.
 func (r *ServerReconciler) transition(ctx context.Context, sc *serverScope, to metalv1alpha1.ServerState) (ctrl.Result, error) {
+	if to == metalv1alpha1.ServerStateAvailable && binding.WipeOwed(sc.obj) {
+		if r.wipeDue(sc.obj) {
+			return r.startWipe(ctx, sc, "")
+		}
+		r.recordWipeNotRequired(sc.obj)
+	}
 	from := sc.obj.Status.State
 	if from != to {
 		sc.obj.Status.State = to
@@ -243,6 +252,16 @@ func (r *ServerReconciler) takeUp(ctx context.Context, sc *serverScope) (ctrl.Re
 		}
 		sc.eventf(nil, corev1.EventTypeNormal, metalv1alpha1.ReasonBindingRefused, "Release",
 			"Claim %s/%s did not record this server (gone, deleting or bound to another); reference removed", ref.Namespace, ref.Name)
+		return r.inFlight()
+	case binding.WipeOwed(s):
+		// Bound from a stale view before the wipe it owes started: the claim must not get the
+		// last claim's disks. The reference is dropped; the claim looks again.
+		ref := *s.Spec.ServerClaimRef
+		if err := r.writer.patchSpec(ctx, sc.scope, func(o *metalv1alpha1.Server) { o.Spec.ServerClaimRef = nil }); err != nil {
+			return ctrl.Result{}, err
+		}
+		sc.eventf(nil, corev1.EventTypeWarning, metalv1alpha1.ReasonBindingRefused, "Release",
+			"Claim %s/%s was not taken up: the server still holds the last claim's data and owes a wipe", ref.Namespace, ref.Name)
 		return r.inFlight()
 	case binding.Confirmed(s, claim):
 		return r.transition(ctx, sc, metalv1alpha1.ServerStateReserved)

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/agent/report"
 	"github.com/metalfleet/metal-operator/internal/binding"
+	"github.com/metalfleet/metal-operator/internal/bmc"
 	"github.com/metalfleet/metal-operator/internal/boot"
 	"github.com/metalfleet/metal-operator/internal/inventory"
 	"github.com/metalfleet/metal-operator/internal/message"
@@ -20,7 +22,8 @@ import (
 
 // Wipe methods recorded in status.lastWipe.method.
 const (
-	wipeMethodAgent = "Agent"
+	wipeMethodAgent   = "Agent"
+	wipeMethodRedfish = "RedfishSecureErase"
 )
 
 // A wipe runs between two claims when the server booted for the claim it leaves
@@ -57,6 +60,15 @@ func (r *ServerReconciler) wipeDue(s *metalv1alpha1.Server) bool {
 func wipeFailed(s *metalv1alpha1.Server) bool {
 	w := s.Status.LastWipe
 	return w != nil && w.Result == metalv1alpha1.WipeResultFailed && binding.WipeOwed(s)
+}
+
+// recordWipeNotRequired records, for a server released under wipe policy Disabled, that the
+// claim's data stays on purpose: the server owes no wipe for that claim any more.
+func (r *ServerReconciler) recordWipeNotRequired(s *metalv1alpha1.Server) {
+	now := metav1.Now()
+	s.Status.LastWipe = &metalv1alpha1.WipeRecord{ClaimUID: s.Status.NetworkBootClaimUID, Policy: metalv1alpha1.WipePolicyDisabled,
+		Result: metalv1alpha1.WipeResultNotRequired, Message: "Wipe policy Disabled: the claim's data was left on the disks",
+		StartedAt: &now, FinishedAt: &now}
 }
 
 // startWipe starts a wipe record and moves the server to Wiping. claim names the claim the
@@ -100,13 +112,106 @@ func (r *ServerReconciler) reconcileWiping(ctx context.Context, sc *serverScope)
 		return r.startWipe(ctx, sc, "")
 	}
 	if rec.Method == "" {
-		if !r.agentBootsEnabled() {
-			return r.failWipe(ctx, sc, metalv1alpha1.ReasonNoWipeMethod,
-				"No wipe method: the in-band agent has no image (--discovery-image) and the BMC offers no Drive.SecureErase")
+		method, drives, err := r.chooseWipeMethod(ctx, sc, rec.Policy)
+		if err != nil {
+			return ctrl.Result{}, err
 		}
-		rec.Method = wipeMethodAgent
+		if method == "" {
+			return r.failWipe(ctx, sc, metalv1alpha1.ReasonNoWipeMethod,
+				"No wipe method: the in-band agent has no image (--discovery-image) and the BMC offers no Drive.SecureErase on every drive")
+		}
+		rec.Method = method
+		for _, d := range drives {
+			rec.Disks = append(rec.Disks, metalv1alpha1.DiskWipeRecord{Path: d.URI, Model: message.Truncate(d.Model, 256),
+				Serial: message.Truncate(d.Serial, 256), SizeBytes: d.CapacityBytes, Method: "Drive.SecureErase",
+				Result: metalv1alpha1.WipeResultRunning})
+		}
+		return r.inFlight()
+	}
+	if rec.Method == wipeMethodRedfish {
+		return r.redfishWipe(ctx, sc)
 	}
 	return r.agentWipe(ctx, sc)
+}
+
+// chooseWipeMethod picks how to wipe: the BMC's Drive.SecureErase when every drive offers it
+// and the policy is Secure (a drive's own erase reaches what an overwrite cannot) or no agent
+// can boot; else the agent; "" when neither can. It returns the drives of the Redfish method.
+func (r *ServerReconciler) chooseWipeMethod(ctx context.Context, sc *serverScope, policy metalv1alpha1.WipePolicy) (string, []bmc.DriveInfo, error) {
+	var drives []bmc.DriveInfo
+	if eraser, ok := sc.bmc.(bmc.DriveEraser); ok && (policy == metalv1alpha1.WipePolicySecure || !r.agentBootsEnabled()) {
+		all, err := eraser.Drives(ctx, sc.obj.Spec.SystemURI)
+		if err != nil && !errors.Is(err, bmc.ErrNotSupported) {
+			return "", nil, fmt.Errorf("listing the drives to wipe: %w", err)
+		}
+		drives = all
+		for _, d := range all {
+			if !d.SecureEraseSupported {
+				drives = nil
+				break
+			}
+		}
+	}
+	switch {
+	case len(drives) > 0:
+		return wipeMethodRedfish, drives, nil
+	case r.agentBootsEnabled():
+		return wipeMethodAgent, nil, nil
+	}
+	return "", nil, nil
+}
+
+// redfishWipe drives the BMC's secure erase of every drive: one erase issued per drive, its
+// task polled on each pass (one request per drive in flight), the server Available once
+// every task completed. The BMC's task messages are never copied into the record.
+func (r *ServerReconciler) redfishWipe(ctx context.Context, sc *serverScope) (ctrl.Result, error) {
+	s := sc.obj
+	rec := s.Status.LastWipe
+	eraser, ok := sc.bmc.(bmc.DriveEraser)
+	if !ok {
+		return r.failWipe(ctx, sc, metalv1alpha1.ReasonNoWipeMethod, "The BMC client cannot erase drives")
+	}
+	running := false
+	for i := range rec.Disks {
+		d := &rec.Disks[i]
+		if d.Result != metalv1alpha1.WipeResultRunning {
+			continue
+		}
+		if d.Task == "" {
+			task, err := eraser.SecureErase(ctx, d.Path)
+			if err != nil {
+				if errors.Is(err, bmc.ErrNotSupported) || errors.Is(err, bmc.ErrConflict) {
+					d.Result, d.Error = metalv1alpha1.WipeResultFailed, "the BMC refused the secure erase"
+					return r.failWipe(ctx, sc, metalv1alpha1.ReasonWipeFailed, fmt.Sprintf("Drive %.128q (serial %.64q) was not erased: the BMC refused", d.Path, d.Serial))
+				}
+				return ctrl.Result{}, fmt.Errorf("starting the secure erase of %s: %w", d.Path, err)
+			}
+			if task.URI == "" {
+				d.Result, d.Verified = metalv1alpha1.WipeResultSucceeded, true
+				continue
+			}
+			d.Task, running = task.URI, true
+			continue
+		}
+		st, err := eraser.Task(ctx, bmc.TaskRef{URI: d.Task})
+		if err != nil {
+			return ctrl.Result{}, fmt.Errorf("reading the secure erase task of %s: %w", d.Path, err)
+		}
+		switch st.State {
+		case bmc.TaskRunning:
+			running = true
+		case bmc.TaskCompleted:
+			d.Result, d.Verified, d.Task = metalv1alpha1.WipeResultSucceeded, true, ""
+		default:
+			d.Result, d.Error, d.Task = metalv1alpha1.WipeResultFailed, "the BMC's erase task ended "+string(st.State), ""
+			return r.failWipe(ctx, sc, metalv1alpha1.ReasonWipeFailed,
+				fmt.Sprintf("Drive %.128q (serial %.64q) was not erased: the BMC's task ended %s", d.Path, d.Serial, st.State))
+		}
+	}
+	if running {
+		return r.inFlight()
+	}
+	return r.succeedWipe(ctx, sc)
 }
 
 // agentWipe boots the agent in wipe mode and records its report.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -13,10 +14,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/agent/fixture"
 	"github.com/metalfleet/metal-operator/internal/agent/report"
+	"github.com/metalfleet/metal-operator/internal/bmc/emulator"
 	"github.com/metalfleet/metal-operator/internal/boot/image/imagetest"
 	"github.com/metalfleet/metal-operator/internal/testing/machine"
 )
@@ -96,6 +99,7 @@ func TestRecycledServerIsWipedBeforeItIsAvailable(t *testing.T) {
 func TestFailedWipeKeepsTheServerOutOfThePool(t *testing.T) {
 	g := NewWithT(t)
 	w := newAgentWorld(t, 1, func(o *ServerOptions) { o.DefaultWipePolicy = metalv1alpha1.WipePolicySecure })
+	w.em.SetDrives(w.em.Systems()[0].UUID, []emulator.DriveSpec{}) // no Redfish secure erase: the agent wipes
 	s, c := w.boundAndOn(0)
 	g.Expect(env.Client.Delete(t.Context(), c)).To(Succeed())
 	waitServerState(g, s, metalv1alpha1.ServerStateWiping)
@@ -168,6 +172,7 @@ func TestWipeWithoutAMethodFailsClosed(t *testing.T) {
 		o.AgentImage = ""
 		o.DefaultWipePolicy = metalv1alpha1.WipePolicyQuick
 	})
+	w.em.SetDrives(w.em.Systems()[0].UUID, []emulator.DriveSpec{})
 	s, c := w.boundAndOn(0)
 	g.Expect(env.Client.Delete(t.Context(), c)).To(Succeed())
 	cur := waitServerState(g, s, metalv1alpha1.ServerStateError)
@@ -247,4 +252,97 @@ func TestWipeResumesAcrossARestart(t *testing.T) {
 	g.Expect(cur.Status.LastWipe.Result).To(Equal(metalv1alpha1.WipeResultSucceeded))
 	g.Expect(cur.Status.LastWipe.ClaimUID).To(Equal(string(c.UID)))
 	expectAgentBootGone(t, w.ns, s)
+}
+
+// TestRaceWinnersWipeReportIsNotTrusted: a machine that wins the wipe boot's credential before
+// the server (it knows the UUID) posts a report of every disk wiped. The server's own request
+// moments later is recorded as misuse, and the wipe fails closed: Error, not Available.
+func TestRaceWinnersWipeReportIsNotTrusted(t *testing.T) {
+	g := NewWithT(t)
+	w := newAgentWorld(t, 1, func(o *ServerOptions) {
+		o.DefaultWipePolicy = metalv1alpha1.WipePolicyQuick
+		o.AgentReportGrace = 3 * time.Second
+	})
+	s, c := w.boundAndOn(0)
+	g.Expect(env.Client.Delete(t.Context(), c)).To(Succeed())
+	waitServerState(g, s, metalv1alpha1.ServerStateWiping)
+	w.agentConfiguration(g, s)
+	provide(g, w.ns, s.Name)
+	params := w.bootAgent(g, s) // the attacker, first
+	code, _ := httpFrom(g, "127.0.0.1", http.MethodPost, w.bootURL+report.WipePath, params[report.CmdlineCredential],
+		wipeReport(s.Spec.SystemUUID, metalv1alpha1.WipePolicyQuick, ""))
+	g.Expect(code).To(Equal(http.StatusCreated))
+	code, script := httpFrom(g, "127.0.0.2", http.MethodGet, w.bootURL+"/ipxe/"+s.Spec.SystemUUID, "", nil) // the server
+	g.Expect(code).To(Equal(http.StatusOK))
+	g.Expect(script).NotTo(ContainSubstring("metal.boot_credential"))
+
+	cur := waitServerState(g, s, metalv1alpha1.ServerStateError)
+	g.Expect(cur.Status.LastWipe.Result).To(Equal(metalv1alpha1.WipeResultFailed))
+	g.Expect(meta.FindStatusCondition(cur.Status.Conditions, metalv1alpha1.ServerWiped).Message).To(ContainSubstring("misused"))
+}
+
+// TestServerOwingAWipeIsNotFree: a server that booted for a claim and whose policy became
+// non-Disabled only after its release owes a wipe: no claim binds it, it is wiped first.
+func TestServerOwingAWipeIsNotFree(t *testing.T) {
+	g := NewWithT(t)
+	w := newAgentWorld(t, 1, nil)
+	s, c := w.boundAndOn(0)
+	g.Expect(env.Client.Delete(t.Context(), c)).To(Succeed())
+	cur := waitServerState(g, s, metalv1alpha1.ServerStateAvailable)
+	g.Expect(cur.Status.LastWipe.Result).To(Equal(metalv1alpha1.WipeResultNotRequired), "released under policy Disabled")
+
+	// Pretend an older operator released it (no record), then the policy is raised.
+	g.Eventually(func() error {
+		cur := getServer(g, s)
+		before := cur.DeepCopy()
+		cur.Status.LastWipe = nil
+		return env.Client.Status().Patch(t.Context(), cur, client.MergeFrom(before))
+	}).Should(Succeed())
+	patchServer(g, s, func(o *metalv1alpha1.Server) { o.Spec.WipePolicy = metalv1alpha1.WipePolicyQuick })
+	next := newClaim(t, w.ns, byRef(s.Name))
+	waitServerState(g, s, metalv1alpha1.ServerStateWiping)
+	g.Expect(getClaim(g, next).Status.Phase).NotTo(Equal(metalv1alpha1.PhaseBound))
+	g.Expect(w.wipeWith(g, s, metalv1alpha1.WipePolicyQuick, "")).To(Equal(http.StatusCreated))
+	g.Eventually(func(g Gomega) {
+		g.Expect(getClaim(g, next).Status.Phase).To(Equal(metalv1alpha1.PhaseBound))
+	}).WithTimeout(20 * time.Second).Should(Succeed())
+}
+
+// TestRedfishSecureEraseWipe: without an agent image the BMC's Drive.SecureErase wipes every
+// drive (task monitors polled, one erase per drive); a drive whose erase fails holds the
+// server in Error with the drive named.
+func TestRedfishSecureEraseWipe(t *testing.T) {
+	g := NewWithT(t)
+	w := newAgentWorld(t, 2, func(o *ServerOptions) {
+		o.AgentImage = ""
+		o.DefaultWipePolicy = metalv1alpha1.WipePolicySecure
+	})
+	s, c := w.boundAndOn(0)
+	g.Expect(env.Client.Delete(t.Context(), c)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		cur := getServer(g, s)
+		g.Expect(cur.Status.LastWipe).NotTo(BeNil())
+		g.Expect(cur.Status.LastWipe.Result).To(Equal(metalv1alpha1.WipeResultSucceeded))
+		g.Expect(cur.Status.State).To(Equal(metalv1alpha1.ServerStateAvailable))
+	}).WithTimeout(20 * time.Second).Should(Succeed())
+	rec := getServer(g, s).Status.LastWipe
+	g.Expect(rec.Method).To(Equal(wipeMethodRedfish))
+	g.Expect(rec.Disks).To(HaveLen(2))
+	for i, d := range rec.Disks {
+		g.Expect(d.Result).To(Equal(metalv1alpha1.WipeResultSucceeded))
+		g.Expect(d.Verified).To(BeTrue())
+		g.Expect(d.Task).To(BeEmpty())
+		g.Expect(w.em.EraseCount(s.Spec.SystemUUID, strconv.Itoa(i))).To(Equal(1))
+	}
+
+	uuid := w.em.Systems()[1].UUID
+	w.em.FailErase(uuid, "1")
+	s2, c2 := w.boundAndOn(1)
+	g.Expect(env.Client.Delete(t.Context(), c2)).To(Succeed())
+	cur := waitServerState(g, s2, metalv1alpha1.ServerStateError)
+	g.Expect(cur.Status.LastWipe.Result).To(Equal(metalv1alpha1.WipeResultFailed))
+	cond := meta.FindStatusCondition(cur.Status.Conditions, metalv1alpha1.ServerWiped)
+	g.Expect(cond.Reason).To(Equal(metalv1alpha1.ReasonWipeFailed))
+	g.Expect(cond.Message).To(ContainSubstring("Exception"))
+	g.Expect(cond.Message).NotTo(ContainSubstring("media error"), "the BMC's text is not quoted")
 }

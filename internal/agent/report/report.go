@@ -39,7 +39,8 @@ const (
 
 // Bounds of a report. A report over any of them is refused whole.
 const (
-	MaxBytes        = 1 << 20
+	// MaxBytes leaves room under the 1 MiB of the ConfigMap the boot server stores it in.
+	MaxBytes        = 768 << 10
 	MaxString       = 256
 	MaxCPUs         = 1024
 	MaxBlockDevices = 256
