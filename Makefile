@@ -62,7 +62,8 @@ fuzz: ## Run every Go fuzz target (func FuzzXxx) for FUZZTIME (30s) each; plain 
 
 .PHONY: run
 run: envtest ## Run the operator on an embedded control plane with an emulated fleet (see README).
-	$(GO) run ./cmd/devenv $(ARGS)
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/metal-agent ./cmd/metal-agent
+	$(GO) run ./cmd/devenv --agent-binary $(BIN)/metal-agent $(ARGS)
 
 .PHONY: bench
 bench: envtest ## Fleet benchmark: bind bursts of claims and report time, requests and CPU.
@@ -104,7 +105,8 @@ helm-template: helm ## Lint the Helm chart and render it (defaults, and every op
 	$(HELM) template metal-operator $(CHART) --namespace metal-operator-system > $(MANIFESTS)/helm.yaml
 	$(HELM) template metal-operator $(CHART) --namespace metal-operator-system \
 		--set replicaCount=2 --set metrics.serviceMonitor.enabled=true --set metrics.prometheusRule.enabled=true \
-		--set bootServer.service.type=LoadBalancer --set flags.server-resync-interval=5m > $(MANIFESTS)/helm-all.yaml
+		--set bootServer.service.type=LoadBalancer --set flags.server-resync-interval=5m \
+		--set events.enabled=true --set events.url=http://metal-events.example:10001 > $(MANIFESTS)/helm-all.yaml
 
 .PHONY: sync-chart
 sync-chart: ## Copy the generated CRDs, the manager role and the alerts from config/ into the Helm chart.

@@ -27,6 +27,8 @@ func main() {
 	flag.StringVar(&o.BootAddr, "boot-address", o.BootAddr, "Listen address of the boot server.")
 	flag.DurationVar(&o.PowerDelay, "power-delay", o.PowerDelay, "How long an emulated power transition takes.")
 	profile := flag.String("bmc-profile", string(o.Profile), fmt.Sprintf("Vendor the emulated BMC behaves like, one of %v (docs/vendors.md).", emulator.Profiles))
+	flag.StringVar(&o.AgentBinary, "agent-binary", o.AgentBinary,
+		"metal-agent binary the emulated machines run on a network boot (empty: the agent runs in-process).")
 	o.Operator.BindFlags(flag.CommandLine)
 	zapOpts := zap.Options{Development: true}
 	zapOpts.BindFlags(flag.CommandLine)
