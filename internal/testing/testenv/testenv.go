@@ -12,6 +12,7 @@ package testenv
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -99,6 +100,10 @@ func Main(m *testing.M, env **Env) {
 	} else {
 		logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapLevelError)))
 	}
+	if fuzzing() {
+		// Fuzz targets need no API server, and every fuzz worker process would start its own.
+		os.Exit(m.Run())
+	}
 	e, err := Start()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -110,6 +115,18 @@ func Main(m *testing.M, env **Env) {
 		fmt.Fprintln(os.Stderr, "testenv: stopping the control plane:", err)
 	}
 	os.Exit(code)
+}
+
+// fuzzing reports whether the test binary runs a fuzz target (-test.fuzz, or as one of its
+// workers): then only Fuzz functions run.
+func fuzzing() bool {
+	flag.Parse()
+	for _, name := range []string{"test.fuzz", "test.fuzzworker"} {
+		if f := flag.Lookup(name); f != nil && f.Value.String() != "" && f.Value.String() != "false" {
+			return true
+		}
+	}
+	return false
 }
 
 // Namespace creates a fresh namespace for one test and deletes it when the test ends.
