@@ -64,7 +64,7 @@ func TestExplainClaimNamesTheRuleThatExcludesEachServer(t *testing.T) {
 				}
 			},
 			verdict: verdictExcluded, reason: metalv1alpha1.ReasonTaintNotTolerated,
-			message: `has taint maintenance=disk:NoBind that the claim does not tolerate$`,
+			message:     `has taint maintenance=disk:NoBind that the claim does not tolerate$`,
 			firstRemedy: `^add a toleration to the claim for maintenance=disk:NoBind, or remove`, remedyLength: 1},
 		{name: "small", labels: map[string]string{"test": group, "class": "small"}, state: available, power: off,
 			verdict: verdictExcluded, reason: metalv1alpha1.ReasonSelectorMismatch,
