@@ -102,7 +102,7 @@ helm-template: helm ## Lint the Helm chart and render it (defaults, and every op
 	$(HELM) lint --strict $(CHART)
 	$(HELM) template metal-operator $(CHART) --namespace metal-operator-system > $(MANIFESTS)/helm.yaml
 	$(HELM) template metal-operator $(CHART) --namespace metal-operator-system \
-		--set replicaCount=2 --set metrics.serviceMonitor.enabled=true --set metrics.prometheusRule.enabled=true \
+		--set replicaCount=2 --set metrics.serviceMonitor.enabled=true --set metrics.prometheusRule.enabled=true --set metrics.grafanaDashboard.enabled=true \
 		--set bootServer.service.type=LoadBalancer --set flags.server-resync-interval=5m > $(MANIFESTS)/helm-all.yaml
 
 .PHONY: sync-chart
