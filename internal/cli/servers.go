@@ -27,25 +27,14 @@ func newCordonCommand(g *globals, on bool) *cobra.Command {
 		verb, done = "uncordon", "uncordoned"
 		short = "Mark servers claimable again"
 	}
-	var dryRun bool
-	cmd := &cobra.Command{
-		Use:               verb + " SERVER...",
-		Short:             short,
-		Args:              cobra.MinimumNArgs(1),
-		ValidArgsFunction: g.completeServers,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.eachServer(cmd.Context(), args, func(c client.Client, s *metalv1alpha1.Server) (string, error) {
-				if s.Spec.Unclaimable == on {
-					return "already " + done, nil
-				}
-				base := s.DeepCopy()
-				s.Spec.Unclaimable = on
-				return done, c.Patch(cmd.Context(), s, client.MergeFrom(base), dryRunOption(dryRun)...)
-			}, dryRun)
-		},
-	}
-	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "Ask the API server to check the change without making it.")
-	return cmd
+	return g.serverCommand(verb, short, func(ctx context.Context, c client.Client, s *metalv1alpha1.Server, opts []client.PatchOption) (string, error) {
+		if s.Spec.Unclaimable == on {
+			return "already " + done, nil
+		}
+		base := s.DeepCopy()
+		s.Spec.Unclaimable = on
+		return done, c.Patch(ctx, s, client.MergeFrom(base), opts...)
+	})
 }
 
 // newParkCommand is park (on) or unpark: the operation annotation. The server controller
@@ -57,6 +46,37 @@ func newParkCommand(g *globals, on bool) *cobra.Command {
 		verb, op = "unpark", metalv1alpha1.OperationAnnotationUnpark
 		short = "Return parked servers to service"
 	}
+	return g.serverCommand(verb, short, func(ctx context.Context, c client.Client, s *metalv1alpha1.Server, opts []client.PatchOption) (string, error) {
+		pending := s.Annotations[metalv1alpha1.OperationAnnotation]
+		parked := binding.HasParkedMarker(s) || s.Status.State == metalv1alpha1.ServerStateParked
+		switch {
+		case pending == op:
+			return verb + " already requested", nil
+		case pending != "":
+			return "", fmt.Errorf("server %s has operation %q pending; wait for it or remove annotation %s",
+				s.Name, pending, metalv1alpha1.OperationAnnotation)
+		case on && parked:
+			return "already parked", nil
+		case !on && !parked:
+			return "not parked", nil
+		}
+		base := s.DeepCopy()
+		if s.Annotations == nil {
+			s.Annotations = map[string]string{}
+		}
+		s.Annotations[metalv1alpha1.OperationAnnotation] = op
+		return verb + " requested", c.Patch(ctx, s, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}), opts...)
+	})
+}
+
+// serverChange changes one server with the patch options given (a dry run or none) and
+// says what became of it.
+type serverChange func(ctx context.Context, c client.Client, s *metalv1alpha1.Server, opts []client.PatchOption) (string, error)
+
+// serverCommand is a command VERB SERVER... that applies change to each server named, with
+// --dry-run. It prints "server/NAME <outcome>" per server, goes on after a failure and
+// returns the failures together.
+func (g *globals) serverCommand(verb, short string, change serverChange) *cobra.Command {
 	var dryRun bool
 	cmd := &cobra.Command{
 		Use:               verb + " SERVER...",
@@ -64,28 +84,31 @@ func newParkCommand(g *globals, on bool) *cobra.Command {
 		Args:              cobra.MinimumNArgs(1),
 		ValidArgsFunction: g.completeServers,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.eachServer(cmd.Context(), args, func(c client.Client, s *metalv1alpha1.Server) (string, error) {
-				pending := s.Annotations[metalv1alpha1.OperationAnnotation]
-				parked := binding.HasParkedMarker(s) || s.Status.State == metalv1alpha1.ServerStateParked
-				switch {
-				case pending == op:
-					return verb + " already requested", nil
-				case pending != "":
-					return "", fmt.Errorf("server %s has operation %q pending; wait for it or remove annotation %s",
-						s.Name, pending, metalv1alpha1.OperationAnnotation)
-				case on && parked:
-					return "already parked", nil
-				case !on && !parked:
-					return "not parked", nil
+			ctx := cmd.Context()
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			var opts []client.PatchOption
+			suffix := ""
+			if dryRun {
+				opts, suffix = []client.PatchOption{client.DryRunAll}, " (server dry run)"
+			}
+			var errs []error
+			for _, name := range args {
+				s := &metalv1alpha1.Server{}
+				if err := c.Get(ctx, client.ObjectKey{Name: name}, s); err != nil {
+					errs = append(errs, fmt.Errorf("reading Server %s: %w", name, err))
+					continue
 				}
-				base := s.DeepCopy()
-				if s.Annotations == nil {
-					s.Annotations = map[string]string{}
+				outcome, err := change(ctx, c, s, opts)
+				if err != nil {
+					errs = append(errs, err)
+					continue
 				}
-				s.Annotations[metalv1alpha1.OperationAnnotation] = op
-				return verb + " requested", c.Patch(cmd.Context(), s,
-					client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}), dryRunOption(dryRun)...)
-			}, dryRun)
+				fmt.Fprintf(g.streams.Out, "server/%s %s%s\n", name, outcome, suffix)
+			}
+			return errors.Join(errs...)
 		},
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "Ask the API server to check the change without making it.")
@@ -163,41 +186,6 @@ func confirmed(in interface{ Read([]byte) (int, error) }) bool {
 	line, _ := bufio.NewReader(in).ReadString('\n')
 	answer := strings.ToLower(strings.TrimSpace(line))
 	return answer == "y" || answer == "yes"
-}
-
-// eachServer applies change to each named server and prints what became of it, as
-// "server/NAME <outcome>". It goes on after a failure and returns the failures together.
-func (g *globals) eachServer(ctx context.Context, names []string, change func(client.Client, *metalv1alpha1.Server) (string, error), dryRun bool) error {
-	c, err := g.client()
-	if err != nil {
-		return err
-	}
-	suffix := ""
-	if dryRun {
-		suffix = " (server dry run)"
-	}
-	var errs []error
-	for _, name := range names {
-		s := &metalv1alpha1.Server{}
-		if err := c.Get(ctx, client.ObjectKey{Name: name}, s); err != nil {
-			errs = append(errs, fmt.Errorf("reading Server %s: %w", name, err))
-			continue
-		}
-		outcome, err := change(c, s)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		fmt.Fprintf(g.streams.Out, "server/%s %s%s\n", name, outcome, suffix)
-	}
-	return errors.Join(errs...)
-}
-
-func dryRunOption(dryRun bool) []client.PatchOption {
-	if dryRun {
-		return []client.PatchOption{client.DryRunAll}
-	}
-	return nil
 }
 
 // completeServers completes server names.

@@ -35,6 +35,24 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// testOptions are the environment's options for a test: its own data folder, free ports
+// but the BMC's (config/samples expect 127.0.0.1:8000), no metrics or probe endpoints. It
+// returns the repository root too.
+func testOptions(t *testing.T, systems int) (Options, string) {
+	t.Helper()
+	root, err := testenv.RootDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := DefaultOptions()
+	o.DataDir = t.TempDir()
+	o.RootDir, o.AssetsDir = root, testenv.AssetsDir(root)
+	o.Systems = systems
+	o.RegistryAddr, o.BootAddr = "127.0.0.1:0", freeAddr(t)
+	o.Operator.MetricsAddr, o.Operator.ProbeAddr = "0", "0"
+	return o, root
+}
+
 // samples reads every object of config/samples (the folder kubectl apply -f takes, not its
 // subfolders).
 func samples(t *testing.T, root string) []*unstructured.Unstructured {
@@ -74,17 +92,9 @@ func samples(t *testing.T, root string) []*unstructured.Unstructured {
 // (the boot script and ignition served) and powered on, then released.
 func TestEmbeddedEnvironmentRunsTheSamples(t *testing.T) {
 	g := NewWithT(t)
-	root, err := testenv.RootDir()
-	g.Expect(err).NotTo(HaveOccurred())
-	o := DefaultOptions()
-	o.DataDir = t.TempDir()
-	o.RootDir, o.AssetsDir = root, testenv.AssetsDir(root)
-	o.Systems = 4
-	o.RegistryAddr = "127.0.0.1:0"
-	o.BootAddr = freeAddr(t)
+	o, root := testOptions(t, 4)
 	o.PowerDelay = 50 * time.Millisecond
 	o.Log = io.Discard
-	o.Operator.MetricsAddr, o.Operator.ProbeAddr = "0", "0"
 	o.Operator.Server.ResyncInterval = time.Second
 	o.Operator.Server.TransitionPollInterval = 100 * time.Millisecond
 	o.Operator.Server.PowerOffTimeout = 2 * time.Second

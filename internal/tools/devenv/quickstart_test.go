@@ -31,14 +31,8 @@ import (
 // not exist says so instead of showing Ready; Ctrl-C ends it cleanly.
 func TestQuickstartAsAUserSeesIt(t *testing.T) {
 	g := NewWithT(t)
-	root, err := testenv.RootDir()
-	g.Expect(err).NotTo(HaveOccurred())
-	o := DefaultOptions()
-	o.DataDir = t.TempDir()
-	o.RootDir, o.AssetsDir = root, testenv.AssetsDir(root)
-	o.Systems = 3
-	o.BMCAddr, o.BootAddr, o.RegistryAddr = freeAddr(t), freeAddr(t), "127.0.0.1:0"
-	o.Operator.MetricsAddr, o.Operator.ProbeAddr = "0", "0"
+	o, root := testOptions(t, 3)
+	o.BMCAddr = freeAddr(t) // my-server is not the point here
 	var terminal bytes.Buffer
 	o.Log = &terminal
 
