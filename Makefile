@@ -62,9 +62,9 @@ fuzz: ## Run every Go fuzz target (func FuzzXxx) for FUZZTIME (30s) each; plain 
 
 .PHONY: run
 run: envtest ## Run the operator on an embedded control plane with an emulated fleet (see README).
-	@$(GO) build -o $(BIN)/devenv ./cmd/devenv
+	@$(GO) build -o $(BIN)/metal-devenv ./cmd/devenv
 	@# Built, not go run: go run exits 1 on Ctrl-C whatever the program does, and make reports it.
-	@$(BIN)/devenv $(ARGS)
+	@$(BIN)/metal-devenv $(ARGS)
 
 .PHONY: bench
 bench: envtest ## Fleet benchmark: bind bursts of claims and report time, requests and CPU.

@@ -95,7 +95,7 @@ func explainClaim(ctx context.Context, c client.Client, ns, name string) (*expla
 		e.Phase = string(metalv1alpha1.PhaseUnbound)
 	}
 	if cond := meta.FindStatusCondition(claim.Status.Conditions, metalv1alpha1.ServerClaimBound); cond != nil {
-		e.Bound = fmt.Sprintf("%s %s: %s", cond.Status, cond.Reason, cond.Message)
+		e.Bound = fmt.Sprintf("%s=%s (%s): %s", cond.Type, cond.Status, cond.Reason, cond.Message)
 	}
 	var sel labels.Selector
 	if claim.Spec.ServerSelector != nil {
@@ -156,7 +156,7 @@ func printExplanation(g *globals, e *explanation) error {
 	out := g.streams.Out
 	fmt.Fprintf(out, "ServerClaim %s is %s\n", e.Claim, e.Phase)
 	if e.Bound != "" {
-		fmt.Fprintf(out, "  Bound: %s\n", e.Bound)
+		fmt.Fprintf(out, "  %s\n", e.Bound)
 	}
 	if e.Problem != "" {
 		fmt.Fprintf(out, "  %s\n", e.Problem)

@@ -116,10 +116,11 @@ type Env struct {
 // The operator stops when ctx is cancelled; call Stop to release the rest.
 func Start(ctx context.Context, o Options) (env *Env, err error) {
 	logf := func(format string, args ...any) { fmt.Fprintf(o.Log, format+"\n", args...) }
-	env = &Env{}
+	started := &Env{}
+	env = started
 	defer func() {
 		if err != nil {
-			env.Stop()
+			started.Stop() // env is nil by then
 		}
 	}()
 	dataDir, err := filepath.Abs(o.DataDir)
