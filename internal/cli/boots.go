@@ -54,12 +54,8 @@ func newBootsCommand(g *globals) *cobra.Command {
 		Short:             "A server's boot history: its boot configuration, its last wipe and its events",
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: g.completeServers,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
-			h, err := readBootHistory(cmd.Context(), c, args[0])
+		RunE: g.withClient(func(ctx context.Context, c client.Client, args []string) error {
+			h, err := readBootHistory(ctx, c, args[0])
 			if err != nil {
 				return err
 			}
@@ -67,7 +63,7 @@ func newBootsCommand(g *globals) *cobra.Command {
 				return err
 			}
 			return printBootHistory(g, h)
-		},
+		}),
 	}
 	addOutputFlag(cmd, &output, outputJSON, outputYAML)
 	return cmd

@@ -4,6 +4,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 
@@ -89,6 +90,18 @@ func (g *globals) client() (client.Client, error) {
 		return nil, err
 	}
 	return client.New(cfg, client.Options{Scheme: scheme.New()})
+}
+
+// withClient is a command body that gets the command's context and a client on the user's
+// kubeconfig.
+func (g *globals) withClient(run func(ctx context.Context, c client.Client, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		c, err := g.client()
+		if err != nil {
+			return err
+		}
+		return run(cmd.Context(), c, args)
+	}
 }
 
 // ns is the namespace of ServerClaims: -n, else the kubeconfig context's.

@@ -60,16 +60,12 @@ func newExplainCommand(g *globals) *cobra.Command {
   kubectl metal explain claim my-claim -o yaml`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: g.completeClaims,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
+		RunE: g.withClient(func(ctx context.Context, c client.Client, args []string) error {
 			ns, err := g.ns()
 			if err != nil {
 				return err
 			}
-			e, err := explainClaim(cmd.Context(), c, ns, args[0])
+			e, err := explainClaim(ctx, c, ns, args[0])
 			if err != nil {
 				return err
 			}
@@ -77,7 +73,7 @@ func newExplainCommand(g *globals) *cobra.Command {
 				return err
 			}
 			return printExplanation(g, e)
-		},
+		}),
 	}
 	addOutputFlag(claim, &output, outputJSON, outputYAML)
 	cmd.AddCommand(claim)

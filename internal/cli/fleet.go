@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -62,17 +63,13 @@ func newFleetCommand(g *globals) *cobra.Command {
   kubectl metal fleet --by hardwareType -o wide
   kubectl metal fleet -l metadata.metal.ironcore.dev/location=FRA-B1 -o json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
+		RunE: g.withClient(func(ctx context.Context, c client.Client, _ []string) error {
 			sel, err := labels.Parse(selector)
 			if err != nil {
 				return fmt.Errorf("invalid --selector: %w", err)
 			}
 			list := &metalv1alpha1.ServerList{}
-			if err := c.List(cmd.Context(), list, client.MatchingLabelsSelector{Selector: sel}); err != nil {
+			if err := c.List(ctx, list, client.MatchingLabelsSelector{Selector: sel}); err != nil {
 				return fmt.Errorf("listing servers: %w", err)
 			}
 			report := buildFleetReport(list.Items, by, output == outputWide || output == outputJSON || output == outputYAML)
@@ -80,7 +77,7 @@ func newFleetCommand(g *globals) *cobra.Command {
 				return err
 			}
 			return printFleet(g, report, output == outputWide)
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&by, "by", metalv1alpha1.RackLabel, "Group servers by this label.")
 	cmd.Flags().StringVarP(&selector, "selector", "l", "", "Only servers matching this label selector.")

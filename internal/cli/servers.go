@@ -83,12 +83,7 @@ func (g *globals) serverCommand(verb, short string, change serverChange) *cobra.
 		Short:             short,
 		Args:              cobra.MinimumNArgs(1),
 		ValidArgsFunction: g.completeServers,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
+		RunE: g.withClient(func(ctx context.Context, c client.Client, args []string) error {
 			var opts []client.PatchOption
 			suffix := ""
 			if dryRun {
@@ -109,7 +104,7 @@ func (g *globals) serverCommand(verb, short string, change serverChange) *cobra.
 				fmt.Fprintf(g.streams.Out, "server/%s %s%s\n", name, outcome, suffix)
 			}
 			return errors.Join(errs...)
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "Ask the API server to check the change without making it.")
 	return cmd
@@ -124,12 +119,7 @@ func newReleaseCommand(g *globals) *cobra.Command {
 		Short:             "Clear a Released server's claim reference, returning it to the pool",
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: g.completeServers,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			c, err := g.client()
-			if err != nil {
-				return err
-			}
+		RunE: g.withClient(func(ctx context.Context, c client.Client, args []string) error {
 			s := &metalv1alpha1.Server{}
 			if err := c.Get(ctx, client.ObjectKey{Name: args[0]}, s); err != nil {
 				return fmt.Errorf("reading Server %s: %w", args[0], err)
@@ -161,7 +151,7 @@ func newReleaseCommand(g *globals) *cobra.Command {
 			}
 			fmt.Fprintf(g.streams.Out, "server/%s released\n", s.Name)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "Do not ask for confirmation.")
 	return cmd
