@@ -62,8 +62,10 @@ fuzz: ## Run every Go fuzz target (func FuzzXxx) for FUZZTIME (30s) each; plain 
 
 .PHONY: run
 run: envtest ## Run the operator on an embedded control plane with an emulated fleet (see README).
-	CGO_ENABLED=0 $(GO) build -o $(BIN)/metal-agent ./cmd/metal-agent
-	$(GO) run ./cmd/devenv --agent-binary $(BIN)/metal-agent $(ARGS)
+	@CGO_ENABLED=0 $(GO) build -o $(BIN)/metal-agent ./cmd/metal-agent
+	@$(GO) build -o $(BIN)/metal-devenv ./cmd/devenv
+	@# Built, not go run: go run exits 1 on Ctrl-C whatever the program does, and make reports it.
+	@$(BIN)/metal-devenv --agent-binary $(BIN)/metal-agent $(ARGS)
 
 .PHONY: bench
 bench: envtest ## Fleet benchmark: bind bursts of claims and report time, requests and CPU.
@@ -104,7 +106,7 @@ helm-template: helm ## Lint the Helm chart and render it (defaults, and every op
 	$(HELM) lint --strict $(CHART)
 	$(HELM) template metal-operator $(CHART) --namespace metal-operator-system > $(MANIFESTS)/helm.yaml
 	$(HELM) template metal-operator $(CHART) --namespace metal-operator-system \
-		--set replicaCount=2 --set metrics.serviceMonitor.enabled=true --set metrics.prometheusRule.enabled=true \
+		--set replicaCount=2 --set metrics.serviceMonitor.enabled=true --set metrics.prometheusRule.enabled=true --set metrics.grafanaDashboard.enabled=true \
 		--set bootServer.service.type=LoadBalancer --set flags.server-resync-interval=5m \
 		--set events.enabled=true --set events.url=http://metal-events.example:10001 > $(MANIFESTS)/helm-all.yaml
 

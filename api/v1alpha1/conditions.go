@@ -142,6 +142,9 @@ const (
 	BootConfigurationIgnitionValid = "IgnitionValid"
 	// BootConfigurationBootStateReceived is True once the server reported it booted.
 	BootConfigurationBootStateReceived = "BootStateReceived"
+	// BootConfigurationServerFound is True while spec.serverRef names a Server that exists;
+	// False (reason ServerNotFound) keeps the configuration Pending.
+	BootConfigurationServerFound = "ServerFound"
 
 	// ReasonImageNotFound: the registry has no such image.
 	ReasonImageNotFound = "ImageNotFound"
@@ -167,6 +170,8 @@ const (
 	ReasonBootStateReceived = "BootStateReceived"
 	// ReasonBootFailed: the server reported that it did not boot.
 	ReasonBootFailed = "BootFailed"
+	// ReasonServerFound: the server spec.serverRef names exists.
+	ReasonServerFound = "ServerFound"
 
 	// BootConfigurationBootCredentialMisused is True once a boot credential was presented
 	// again after its ignition fetch limit, or from an address it is not pinned to.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -30,9 +31,21 @@ func main() {
 	flag.StringVar(&o.AgentBinary, "agent-binary", o.AgentBinary,
 		"metal-agent binary the emulated machines run on a network boot (empty: the agent runs in-process).")
 	o.Operator.BindFlags(flag.CommandLine)
+	logFile := flag.String("log-file", "", "File for the logs of the control plane and the operator (default: "+devenv.LogFileName+" in --data-dir; - for the terminal).")
 	zapOpts := zap.Options{Development: true}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	if *logFile == "" {
+		*logFile = filepath.Join(o.DataDir, devenv.LogFileName)
+	}
+	if *logFile != "-" {
+		f, err := devenv.OpenLog(*logFile)
+		if err != nil {
+			fail(err)
+		}
+		defer f.Close()
+		zapOpts.DestWriter = f
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	p, err := emulator.ParseProfile(*profile)
 	if err != nil {
@@ -52,17 +65,7 @@ func main() {
 		fail(err)
 	}
 	defer env.Stop()
-	fmt.Fprintf(os.Stderr, `
-metal-operator is running on an embedded control plane.
-
-  export KUBECONFIG=%[1]s
-  kubectl apply -f config/samples/        # the seed's ServerClaims, their ignition Secret, my-server
-  kubectl get srv,scl,sbc                 # watch the states move (add -w to follow)
-  kubectl delete -f config/samples/metal_v1alpha1_serverclaim.yaml   # release the servers
-
-Emulated BMC: http://%[2]s (user %[3]s)   OCI registry: %[4]s (serves %[5]s)
-Press Ctrl-C to stop.
-`, env.Kubeconfig, o.BMCAddr, devenv.SampleBMCUser, env.RegistryHost, devenv.DemoImage)
+	fmt.Fprint(os.Stderr, env.Banner(o, *logFile))
 	if err := env.Wait(); err != nil {
 		fail(err)
 	}

@@ -1,8 +1,6 @@
 package binding
 
 import (
-	"fmt"
-
 	"k8s.io/apimachinery/pkg/labels"
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
@@ -72,38 +70,13 @@ func Refused(s *metalv1alpha1.Server, c *metalv1alpha1.ServerClaim) bool {
 }
 
 // Check says why the claim cannot bind this server now, as a condition reason and message,
-// or returns an empty reason when it can. sel is the claim's parsed selector (nil = none).
+// or returns an empty reason when it can: the first of Rules that excludes the server. sel
+// is the claim's parsed selector (nil = none).
 func Check(s *metalv1alpha1.Server, c *metalv1alpha1.ServerClaim, sel labels.Selector) (reason, message string) {
-	switch {
-	case !s.DeletionTimestamp.IsZero():
-		return metalv1alpha1.ReasonServerNotAvailable, fmt.Sprintf("Server %s is being deleted", s.Name)
-	case s.Spec.ServerClaimRef != nil && !HeldBy(s, c):
-		return metalv1alpha1.ReasonServerClaimedByOther, fmt.Sprintf("Server %s is bound to claim %s/%s",
-			s.Name, s.Spec.ServerClaimRef.Namespace, s.Spec.ServerClaimRef.Name)
-	case IsParked(s):
-		return metalv1alpha1.ReasonServerParked, fmt.Sprintf("Server %s is parked", s.Name)
-	case s.Spec.Unclaimable:
-		return metalv1alpha1.ReasonServerCordoned, fmt.Sprintf("Server %s is cordoned (spec.unclaimable)", s.Name)
-	case sel != nil && !sel.Matches(labels.Set(s.Labels)):
-		return metalv1alpha1.ReasonSelectorMismatch, fmt.Sprintf("Server %s does not match spec.serverSelector", s.Name)
-	case s.Status.State != metalv1alpha1.ServerStateAvailable:
-		state := s.Status.State
-		if state == "" {
-			state = "unknown"
+	for _, r := range rules {
+		if reason, message := r.Excludes(s, c, sel); reason != "" {
+			return reason, message
 		}
-		return metalv1alpha1.ReasonServerNotAvailable, fmt.Sprintf("Server %s is %s, not Available", s.Name, state) + ServerCause(s)
-	case WipeOwed(s):
-		return metalv1alpha1.ReasonServerNotAvailable, fmt.Sprintf("Server %s still holds the last claim's data; it is wiped before it is bound again", s.Name)
-	case s.Status.PowerState != metalv1alpha1.ServerOffPowerState:
-		power := s.Status.PowerState
-		if power == "" {
-			power = "unknown"
-		}
-		return metalv1alpha1.ReasonServerNotAvailable, fmt.Sprintf("Server %s is powered %s, not Off", s.Name, power)
-	}
-	if taint, found := UntoleratedTaint(s.Spec.Taints, c.Spec.Tolerations); found {
-		return metalv1alpha1.ReasonTaintNotTolerated, fmt.Sprintf("Server %s has taint %s=%s:%s that the claim does not tolerate",
-			s.Name, taint.Key, taint.Value, effectOf(taint))
 	}
 	return "", ""
 }

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -53,8 +54,10 @@ const (
 //	""      -> Pending   a new configuration is seen
 //	any     -> Pending   spec changed (metadata.generation != status.observedGeneration):
 //	                     the previous pin is dropped and the image is resolved again
-//	Pending -> Ready     image resolved (kernel and initrd found, pinned by digest) and,
-//	                     when spec.ignitionSecretRef is set, the Secret holds a valid config
+//	Pending -> Ready     image resolved (kernel and initrd found, pinned by digest),
+//	                     when spec.ignitionSecretRef is set, the Secret holds a valid config,
+//	                     and the server spec.serverRef names exists (ServerFound); a missing
+//	                     server keeps it Pending until the server is created
 //	Pending -> Error     either fails; conditions ImageResolved / IgnitionValid say why
 //	Ready   -> Error     the ignition Secret is deleted or broken (the pin is kept)
 //	Error   -> Ready     the cause is fixed: the Secret is created or repaired (its watch
@@ -121,10 +124,11 @@ func (o ServerBootConfigurationOptions) Validate() error {
 // +kubebuilder:rbac:groups=metal.ironcore.dev,resources=serverbootconfigurations,verbs=get;list;watch
 // +kubebuilder:rbac:groups=metal.ironcore.dev,resources=serverbootconfigurations/status,verbs=patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=metal.ironcore.dev,resources=servers,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// SetupWithManager registers the controller. The indexes of index.SetupBoot must be
-// registered on the manager.
+// SetupWithManager registers the controller. The indexes of index.Setup and index.SetupBoot
+// must be registered on the manager.
 func (r *ServerBootConfigurationReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := checkSetup("ServerBootConfigurationReconciler", &r.Options, map[string]bool{"Client": r.Client != nil, "Resolver": r.Resolver != nil, "Recorder": r.Recorder != nil}); err != nil {
 		return err
@@ -143,20 +147,38 @@ func (r *ServerBootConfigurationReconciler) SetupWithManager(mgr ctrl.Manager) e
 		For(&metalv1alpha1.ServerBootConfiguration{},
 			builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(secrets, handler.EnqueueRequestsFromMapFunc(r.enqueueForSecret),
-			builder.OnlyMetadata, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{}))
+			builder.OnlyMetadata, builder.WithPredicates(predicate.ResourceVersionChangedPredicate{})).
+		// A server created or deleted changes the ServerFound condition of the
+		// configurations that name it; its other changes do not matter here.
+		Watches(&metalv1alpha1.Server{}, handler.EnqueueRequestsFromMapFunc(r.enqueueForServer),
+			builder.WithPredicates(predicate.Funcs{
+				UpdateFunc:  func(event.UpdateEvent) bool { return false },
+				GenericFunc: func(event.GenericEvent) bool { return false },
+			}))
 	if r.Options.Namespace != "" {
 		ns := r.Options.Namespace
-		b = b.WithEventFilter(predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetNamespace() == ns }))
+		// Servers are cluster-scoped: enqueueForServer keeps to the namespace.
+		b = b.WithEventFilter(predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetNamespace() == ns || o.GetNamespace() == "" }))
 	}
 	return b.Complete(r)
 }
 
+// enqueueForServer maps a Server to the configurations that name it.
+func (r *ServerBootConfigurationReconciler) enqueueForServer(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.requestsFor(ctx, o, client.InNamespace(r.Options.Namespace), client.MatchingFields{index.BootConfigurationServer: o.GetName()})
+}
+
 // enqueueForSecret maps a Secret to the configurations in its namespace that reference it.
 func (r *ServerBootConfigurationReconciler) enqueueForSecret(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.requestsFor(ctx, o, client.InNamespace(o.GetNamespace()),
+		client.MatchingFields{index.BootConfigurationIgnitionSecret: o.GetName()})
+}
+
+// requestsFor lists the configurations an event about o concerns.
+func (r *ServerBootConfigurationReconciler) requestsFor(ctx context.Context, o client.Object, opts ...client.ListOption) []reconcile.Request {
 	list := &metalv1alpha1.ServerBootConfigurationList{}
-	if err := r.Client.List(ctx, list, client.InNamespace(o.GetNamespace()),
-		client.MatchingFields{index.BootConfigurationIgnitionSecret: o.GetName()}); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "Listing boot configurations for a Secret", "Secret", klog.KObj(o))
+	if err := r.Client.List(ctx, list, opts...); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Listing boot configurations", "Object", klog.KObj(o))
 		return nil
 	}
 	reqs := make([]reconcile.Request, 0, len(list.Items))
@@ -197,12 +219,19 @@ func (r *ServerBootConfigurationReconciler) reconcileNormal(ctx context.Context,
 	if err := r.reconcileIgnition(ctx, sbc); err != nil {
 		return ctrl.Result{}, err
 	}
+	serverFound, err := r.reconcileServer(ctx, sbc)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 
 	sbc.Status.State = metalv1alpha1.ServerBootConfigurationStateReady
 	for _, t := range []string{metalv1alpha1.BootConfigurationImageResolved, metalv1alpha1.BootConfigurationIgnitionValid} {
 		if c := meta.FindStatusCondition(sbc.Status.Conditions, t); c != nil && c.Status != metav1.ConditionTrue {
 			sbc.Status.State = metalv1alpha1.ServerBootConfigurationStateError
 		}
+	}
+	if !serverFound && sbc.Status.State == metalv1alpha1.ServerBootConfigurationStateReady {
+		sbc.Status.State = metalv1alpha1.ServerBootConfigurationStatePending
 	}
 	sbc.Status.ObservedGeneration = sbc.Generation
 
@@ -254,6 +283,24 @@ func (r *ServerBootConfigurationReconciler) reconcileImage(ctx context.Context, 
 	r.setCondition(sbc, metalv1alpha1.BootConfigurationImageResolved, metav1.ConditionTrue, metalv1alpha1.ReasonImageResolved,
 		fmt.Sprintf("Resolved %s to %s", resolved.Reference, resolved.Digest))
 	return 0
+}
+
+// reconcileServer sets the ServerFound condition: a configuration for a server that does not
+// exist is not Ready, there being nothing to boot with it. The server's creation wakes the
+// configuration (the watch in SetupWithManager).
+func (r *ServerBootConfigurationReconciler) reconcileServer(ctx context.Context, sbc *metalv1alpha1.ServerBootConfiguration) (bool, error) {
+	name := sbc.Spec.ServerRef.Name
+	if err := r.Client.Get(ctx, client.ObjectKey{Name: name}, &metalv1alpha1.Server{}); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return false, fmt.Errorf("getting Server %s: %w", name, err)
+		}
+		r.setCondition(sbc, metalv1alpha1.BootConfigurationServerFound, metav1.ConditionFalse, metalv1alpha1.ReasonServerNotFound,
+			fmt.Sprintf("Server %s does not exist", name))
+		return false, nil
+	}
+	r.setCondition(sbc, metalv1alpha1.BootConfigurationServerFound, metav1.ConditionTrue, metalv1alpha1.ReasonServerFound,
+		fmt.Sprintf("Server %s exists", name))
+	return true, nil
 }
 
 // reconcileIgnition validates the ignition Secret and sets the IgnitionValid condition. A

@@ -45,6 +45,7 @@ func startBootController(t *testing.T, ns, defaultRegistry string) {
 
 func startBootControllerWith(t *testing.T, io image.Options, o ServerBootConfigurationOptions) {
 	t.Helper()
+	defer createSBCServer(t, o.Namespace) // after the manager, whose controller then sees it go
 	resolver, err := image.NewResolver(io)
 	if err != nil {
 		t.Fatal(err)
@@ -59,6 +60,20 @@ func startBootControllerWith(t *testing.T, io image.Options, o ServerBootConfigu
 			Recorder: mgr.GetEventRecorder("serverbootconfiguration-controller"),
 			Options:  o,
 		}).SetupWithManager(mgr)
+	})
+}
+
+// sbcServerName is the server the configurations of newSBC in namespace ns name.
+func sbcServerName(ns string) string { return "sbc-server-" + ns }
+
+// createSBCServer creates the server of sbcServerName(ns), deleted when the test ends: a
+// configuration for a missing server is not Ready.
+func createSBCServer(t *testing.T, ns string) {
+	t.Helper()
+	env.Create(t, &metalv1alpha1.Server{
+		ObjectMeta: metav1.ObjectMeta{Name: sbcServerName(ns),
+			Annotations: map[string]string{metalv1alpha1.OperationAnnotation: metalv1alpha1.OperationAnnotationIgnore}},
+		Spec: metalv1alpha1.ServerSpec{SystemUUID: "00000000-0000-0000-0000-000000000000"},
 	})
 }
 
@@ -77,7 +92,7 @@ func newSBC(ns, name, img, secret string) *metalv1alpha1.ServerBootConfiguration
 	sbc := &metalv1alpha1.ServerBootConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: metalv1alpha1.ServerBootConfigurationSpec{
-			ServerRef: metalv1alpha1.LocalObjectReference{Name: "server-" + name},
+			ServerRef: metalv1alpha1.LocalObjectReference{Name: sbcServerName(ns)},
 			Image:     img,
 		},
 	}
@@ -203,6 +218,33 @@ func TestServerBootConfigurationPendingWhileResolving(t *testing.T) {
 	cur := getSBC(g, sbc)
 	g.Expect(meta.FindStatusCondition(cur.Status.Conditions, metalv1alpha1.BootConfigurationIgnitionValid)).To(BeNil(),
 		"no ignition Secret, no ignition condition")
+}
+
+// TestServerBootConfigurationForAMissingServer: a configuration whose server does not exist
+// is Pending and says so, and turns Ready once the server is created.
+func TestServerBootConfigurationForAMissingServer(t *testing.T) {
+	g := NewWithT(t)
+	ns := env.Namespace(t)
+	reg := imagetest.NewRegistry(t)
+	reg.Push(t, "os/flatcar:1", imagetest.BootLayers()...)
+	startBootController(t, ns, reg.Host)
+
+	sbc := newSBC(ns, "spare", "os/flatcar:1", "")
+	sbc.Spec.ServerRef.Name = "spare-" + ns
+	create(t, sbc)
+	g.Eventually(sbcState(sbc)).Should(Equal("Pending/ServerNotFound"))
+	cond := meta.FindStatusCondition(getSBC(g, sbc).Status.Conditions, metalv1alpha1.BootConfigurationServerFound)
+	g.Expect(cond.Message).To(Equal("Server spare-" + ns + " does not exist"))
+	g.Expect(meta.IsStatusConditionTrue(getSBC(g, sbc).Status.Conditions, metalv1alpha1.BootConfigurationImageResolved)).To(BeTrue(),
+		"the image is resolved meanwhile")
+
+	create(t, &metalv1alpha1.Server{
+		ObjectMeta: metav1.ObjectMeta{Name: "spare-" + ns,
+			Annotations: map[string]string{metalv1alpha1.OperationAnnotation: metalv1alpha1.OperationAnnotationIgnore}},
+		Spec: metalv1alpha1.ServerSpec{SystemUUID: "00000000-0000-0000-0000-000000000000"},
+	})
+	g.Eventually(sbcState(sbc)).Should(Equal("Ready"))
+	g.Expect(meta.IsStatusConditionTrue(getSBC(g, sbc).Status.Conditions, metalv1alpha1.BootConfigurationServerFound)).To(BeTrue())
 }
 
 func TestServerBootConfigurationErrorsAndRecovery(t *testing.T) {

@@ -7,6 +7,7 @@ package devenv
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -28,9 +29,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/yaml"
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/bmc/emulator"
@@ -131,11 +134,11 @@ type Env struct {
 // The operator stops when ctx is cancelled; call Stop to release the rest.
 func Start(ctx context.Context, o Options) (env *Env, err error) {
 	logf := func(format string, args ...any) { fmt.Fprintf(o.Log, format+"\n", args...) }
-	env = &Env{}
-	started := env // a failed Start returns nil: stop what started
+	started := &Env{}
+	env = started
 	defer func() {
 		if err != nil {
-			started.Stop()
+			started.Stop() // env is nil by then
 		}
 	}()
 	dataDir, err := filepath.Abs(o.DataDir)
@@ -222,7 +225,7 @@ func Start(ctx context.Context, o Options) (env *Env, err error) {
 		}
 	}
 	logf("Registering the fleet")
-	if err := registerFleet(ctx, c, em, bmcLn.Addr().String()); err != nil {
+	if err := registerFleet(ctx, c, em, bmcLn.Addr().String(), o.RootDir); err != nil {
 		return nil, err
 	}
 
@@ -251,6 +254,35 @@ func Start(ctx context.Context, o Options) (env *Env, err error) {
 	return env, nil
 }
 
+// LogFileName is the file in the data folder that `make run` sends the logs of the control
+// plane and the operator to, so that the terminal shows the banner and progress only.
+const LogFileName = "devenv.log"
+
+// OpenLog opens a log file afresh for this run, making its folder.
+func OpenLog(path string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	return os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+}
+
+// Banner is what `make run` prints once everything runs: how to use the environment.
+func (e *Env) Banner(o Options, logFile string) string {
+	return fmt.Sprintf(`
+metal-operator is running on an embedded control plane.
+
+  export KUBECONFIG=%[1]s
+  kubectl apply -f config/samples/        # the seed's ServerClaims, their ignition Secret, my-server
+  kubectl get srv,scl,sbc                 # watch the states move (add -w to follow)
+  kubectl metal fleet                     # the fleet by state and rack (go install ./cmd/kubectl-metal)
+  kubectl delete -f config/samples/metal_v1alpha1_serverclaim.yaml   # release the servers
+
+Emulated BMC: http://%[2]s (user %[3]s)   OCI registry: %[4]s (serves %[5]s)
+Logs of the control plane and the operator: %[6]s (tail -f to follow)
+Press Ctrl-C to stop.
+`, e.Kubeconfig, o.BMCAddr, SampleBMCUser, e.RegistryHost, DemoImage, logFile)
+}
+
 // Wait blocks until the operator stops (its context is cancelled) and returns its error.
 func (e *Env) Wait() error { return <-e.operator }
 
@@ -272,17 +304,11 @@ func serve(ln net.Listener, h http.Handler) (stop func()) {
 	}
 }
 
-// registerFleet creates the BMCSecret and a Server for every system but the first (that one
-// is the sample my-server), labelled by hardware type and location.
-func registerFleet(ctx context.Context, c client.Client, em *emulator.Emulator, bmcAddr string) error {
-	secret := &metalv1alpha1.BMCSecret{
-		ObjectMeta: metav1.ObjectMeta{Name: SampleBMCSecret},
-		Data: map[string][]byte{
-			metalv1alpha1.BMCSecretUsernameKey: []byte(SampleBMCUser),
-			metalv1alpha1.BMCSecretPasswordKey: []byte(SampleBMCPassword),
-		},
-	}
-	if err := c.Create(ctx, secret); err != nil && !apierrors.IsAlreadyExists(err) {
+// registerFleet creates the sample BMCSecret and a Server for every system but the first
+// (that one is the sample my-server), labelled by hardware type and location.
+func registerFleet(ctx context.Context, c client.Client, em *emulator.Emulator, bmcAddr, rootDir string) error {
+	secret, err := applySampleSecret(ctx, c, rootDir)
+	if err != nil {
 		return err
 	}
 	host, portStr, err := net.SplitHostPort(bmcAddr)
@@ -311,7 +337,7 @@ func registerFleet(ctx context.Context, c client.Client, em *emulator.Emulator, 
 				BMC: &metalv1alpha1.BMCAccess{
 					Protocol:     metalv1alpha1.Protocol{Name: metalv1alpha1.ProtocolRedfish, Port: int32(port), Scheme: metalv1alpha1.HTTPScheme},
 					Address:      host,
-					BMCSecretRef: metalv1alpha1.LocalObjectReference{Name: secret.Name},
+					BMCSecretRef: metalv1alpha1.LocalObjectReference{Name: secret},
 				},
 			},
 		}
@@ -320,6 +346,41 @@ func registerFleet(ctx context.Context, c client.Client, em *emulator.Emulator, 
 		}
 	}
 	return nil
+}
+
+// LastAppliedAnnotation is where kubectl apply keeps the configuration it applied last.
+const LastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
+
+// SampleBMCSecretFile is the sample BMCSecret, relative to the repository root.
+var SampleBMCSecretFile = filepath.Join("config", "samples", "metal_v1alpha1_bmcsecret.yaml")
+
+// applySampleSecret creates the sample BMCSecret the emulated fleet's servers use, as
+// `kubectl apply -f` of its file would: from the file, with the last-applied annotation, so
+// that applying config/samples afterwards updates it without a warning. It returns its name.
+func applySampleSecret(ctx context.Context, c client.Client, rootDir string) (string, error) {
+	path := filepath.Join(rootDir, SampleBMCSecretFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("reading the sample BMCSecret: %w", err)
+	}
+	u := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal(data, &u.Object); err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	applied, err := json.Marshal(u.Object)
+	if err != nil {
+		return "", err
+	}
+	u.SetAnnotations(map[string]string{LastAppliedAnnotation: string(applied) + "\n"})
+	err = c.Create(ctx, u)
+	if apierrors.IsAlreadyExists(err) {
+		// A data folder of an older run: give its secret the annotation it lacks.
+		err = c.Patch(ctx, u, client.Merge)
+	}
+	if err != nil {
+		return "", fmt.Errorf("creating BMCSecret %s: %w", u.GetName(), err)
+	}
+	return u.GetName(), nil
 }
 
 // PushDemoImage publishes a small demo OS image under ref: kernel, initramfs and root

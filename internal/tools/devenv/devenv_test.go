@@ -14,7 +14,6 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -33,6 +32,24 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// testOptions are the environment's options for a test: its own data folder, free ports
+// but the BMC's (config/samples expect 127.0.0.1:8000), no metrics or probe endpoints. It
+// returns the repository root too.
+func testOptions(t *testing.T, systems int) (Options, string) {
+	t.Helper()
+	root, err := testenv.RootDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := DefaultOptions()
+	o.DataDir = t.TempDir()
+	o.RootDir, o.AssetsDir = root, testenv.AssetsDir(root)
+	o.Systems = systems
+	o.RegistryAddr, o.BootAddr = "127.0.0.1:0", freeAddr(t)
+	o.Operator.MetricsAddr, o.Operator.ProbeAddr = "0", "0"
+	return o, root
 }
 
 // samples reads every object of config/samples (the folder kubectl apply -f takes, not its
@@ -69,22 +86,18 @@ func samples(t *testing.T, root string) []*unstructured.Unstructured {
 	return objs
 }
 
-// TestEmbeddedEnvironmentRunsTheSamples starts the environment as `make run` does, applies
-// config/samples as written, and follows the seed's claims from applied to Bound, booted
-// (the boot script and ignition served) and powered on, then released.
-func TestEmbeddedEnvironmentRunsTheSamples(t *testing.T) {
+// TestQuickstart follows the README's quickstart as a new user would and checks what they
+// see: the environment starts as `make run` starts it (see quickstartTerminal), config/samples
+// is applied as written (applySamples: no kubectl warning), the seed's claims go from applied
+// to Bound, booted (the boot script and ignition served) and powered on, the sample boot
+// configuration for a missing server says so, the claims are released, and Ctrl-C (the
+// context) stops the operator without an error. (One operator per process: its controller
+// names must be unique, so the quickstart is one test.)
+func TestQuickstart(t *testing.T) {
 	g := NewWithT(t)
-	root, err := testenv.RootDir()
-	g.Expect(err).NotTo(HaveOccurred())
-	o := DefaultOptions()
-	o.DataDir = t.TempDir()
-	o.RootDir, o.AssetsDir = root, testenv.AssetsDir(root)
-	o.Systems = 4
-	o.RegistryAddr = "127.0.0.1:0"
-	o.BootAddr = freeAddr(t)
+	o, root := testOptions(t, 4)
 	o.PowerDelay = 50 * time.Millisecond
-	o.Log = io.Discard
-	o.Operator.MetricsAddr, o.Operator.ProbeAddr = "0", "0"
+	terminal := quickstartTerminal(t, &o)
 	o.Operator.Server.ResyncInterval = time.Second
 	o.Operator.Server.TransitionPollInterval = 100 * time.Millisecond
 	o.Operator.Server.PowerOffTimeout = 2 * time.Second
@@ -97,23 +110,17 @@ func TestEmbeddedEnvironmentRunsTheSamples(t *testing.T) {
 	env, err := Start(ctx, o)
 	g.Expect(err).NotTo(HaveOccurred())
 	defer func() {
-		cancel()
+		cancel() // Ctrl-C
 		g.Expect(env.Wait()).To(Succeed())
 		env.Stop()
 	}()
+	terminal.WriteString(env.Banner(o, filepath.Join(o.DataDir, LogFileName)))
+	checkTerminal(g, terminal.String(), env, o)
 	c, err := client.New(env.Config, client.Options{Scheme: testenv.NewScheme()})
 	g.Expect(err).NotTo(HaveOccurred())
 
-	for _, obj := range samples(t, root) {
-		if obj.GetKind() == "BMC" {
-			continue // enrolment is tested with the BMC controller; here the servers are registered
-		}
-		err := c.Create(ctx, obj)
-		if apierrors.IsAlreadyExists(err) { // my-bmc-secret: the environment made it already
-			continue
-		}
-		g.Expect(err).NotTo(HaveOccurred(), "%s %s", obj.GetKind(), obj.GetName())
-	}
+	applySamples(ctx, g, c, samples(t, root))
+	checkSampleBootConfiguration(ctx, g, c)
 
 	for _, name := range []string{"selector-server-claim", "my-server-claim"} {
 		claim := &metalv1alpha1.ServerClaim{}
