@@ -68,6 +68,9 @@ type Options struct {
 	// boots (discovery, wipe) and where agent reports are stored. Agent reports are accepted
 	// only for boot configurations there; empty turns the agent endpoints off.
 	AgentNamespace string
+	// ReadHeaderTimeout bounds reading a request's headers (a slow client holds a connection
+	// for at most this long before it sent them); the default is 10s.
+	ReadHeaderTimeout time.Duration
 	// ShutdownTimeout bounds a graceful stop; the default is 10s.
 	ShutdownTimeout time.Duration
 }
@@ -80,6 +83,8 @@ const (
 	DefaultArtifactStreamsPerClient = 4
 	DefaultRequestsPerSecond        = 10
 	DefaultRequestBurst             = 40
+	// maxHeaderBytes bounds a request's headers.
+	maxHeaderBytes = 16 << 10
 	// writeTimeout bounds writing the answer of every handler but the artifact streams.
 	writeTimeout = 30 * time.Second
 )
@@ -138,6 +143,9 @@ func NewServer(c client.Client, apiReader client.Reader, blobs BlobOpener, o Opt
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = 10 * time.Second
 	}
+	if o.ReadHeaderTimeout <= 0 {
+		o.ReadHeaderTimeout = 10 * time.Second
+	}
 	if o.CredentialTTL <= 0 {
 		o.CredentialTTL = DefaultCredentialTTL
 	}
@@ -190,10 +198,10 @@ func (s *Server) Start(ctx context.Context) error {
 	s.mu.Unlock()
 	srv := &http.Server{
 		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    16 << 10,
+		MaxHeaderBytes:    maxHeaderBytes,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
 	s.log.Info("Starting the boot server", "address", ln.Addr().String(), "externalURL", s.base)

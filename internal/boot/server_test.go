@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -521,4 +522,37 @@ func mustResolver(t *testing.T) *image.Resolver {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// TestSlowAndHugeHeadersAreCutOff: over a real listener, a client that never finishes its
+// headers is disconnected after the read-header timeout, and headers over the bound get 431
+// without reaching a handler.
+func TestSlowAndHugeHeadersAreCutOff(t *testing.T) {
+	g := NewWithT(t)
+	srv, err := boot.NewServer(env.Client, env.Client, mustResolver(t), boot.Options{
+		Addr: "127.0.0.1:0", ExternalURL: "http://boot.example:8082", ReadHeaderTimeout: 300 * time.Millisecond})
+	g.Expect(err).NotTo(HaveOccurred())
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- srv.Start(ctx) }()
+	defer func() { cancel(); <-done }()
+	g.Eventually(srv.ListenAddr).ShouldNot(BeNil())
+	addr := srv.ListenAddr().String()
+
+	conn, err := net.Dial("tcp", addr)
+	g.Expect(err).NotTo(HaveOccurred())
+	defer func() { _ = conn.Close() }()
+	_, err = conn.Write([]byte("GET /ipxe HTTP/1.1\r\nHost: boot\r\nX-Slow: "))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(conn.SetReadDeadline(time.Now().Add(10 * time.Second))).To(Succeed())
+	_, err = io.ReadAll(conn) // the server closes the connection (after a 408 at most)
+	g.Expect(err).NotTo(HaveOccurred(), "closed by the server, not by our 10s deadline")
+
+	req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/healthz", nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	req.Header.Set("X-Huge", strings.Repeat("a", 64<<10))
+	resp, err := http.DefaultClient.Do(req)
+	g.Expect(err).NotTo(HaveOccurred())
+	_ = resp.Body.Close()
+	g.Expect(resp.StatusCode).To(Equal(http.StatusRequestHeaderFieldsTooLarge))
 }
