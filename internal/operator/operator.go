@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/metalfleet/metal-operator/internal/binding"
 	"github.com/metalfleet/metal-operator/internal/bmc/access"
 	"github.com/metalfleet/metal-operator/internal/bmc/redfish"
 	"github.com/metalfleet/metal-operator/internal/boot"
@@ -53,6 +54,7 @@ type Options struct {
 	ReconcileTimeout time.Duration
 
 	Claim     controller.ServerClaimOptions
+	ClaimSet  controller.ServerClaimSetOptions
 	Server    controller.ServerOptions
 	BMC       controller.BMCOptions
 	Readiness controller.ServerReadinessRuleOptions
@@ -108,6 +110,7 @@ func DefaultOptions() Options {
 		BMCMaxResponseBytes:     redfish.DefaultMaxResponseBytes,
 		BMCMaxCollectionMembers: redfish.DefaultMaxCollectionMembers,
 		Claim:                   controller.DefaultServerClaimOptions(),
+		ClaimSet:                controller.DefaultServerClaimSetOptions(),
 		Server:                  controller.DefaultServerOptions(),
 		BMC:                     controller.DefaultBMCOptions(),
 		Readiness:               controller.DefaultServerReadinessRuleOptions(),
@@ -138,6 +141,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.BMCMaxCollectionMembers, "bmc-max-collection-members", o.BMCMaxCollectionMembers, "Most members of one Redfish collection (all pages together) read from a BMC; a larger one fails the request.")
 	fs.DurationVar(&o.ReconcileTimeout, "reconcile-timeout", o.ReconcileTimeout, "Longest time one reconcile of any controller may take; its context is cancelled then.")
 	o.Claim.BindFlags(fs)
+	o.ClaimSet.BindFlags(fs)
 	o.Server.BindFlags(fs)
 	o.BMC.BindFlags(fs)
 	o.Readiness.BindFlags(fs)
@@ -205,14 +209,27 @@ func New(cfg *rest.Config, o Options) (manager.Manager, error) {
 	if err := index.Setup(context.Background(), mgr.GetFieldIndexer()); err != nil {
 		return nil, err
 	}
+	// Claims and sets pick from one pool of free servers, so that a set's plan is held there
+	// against the claims of this process.
+	pool := binding.NewPool()
 	if err := (&controller.ServerClaimReconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Scheme:    mgr.GetScheme(),
 		Recorder:  mgr.GetEventRecorder("serverclaim-controller"),
 		Options:   o.Claim,
+		Pool:      pool,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the ServerClaim controller: %w", err)
+	}
+	if err := (&controller.ServerClaimSetReconciler{
+		Client:   mgr.GetClient(),
+		Scheme:   mgr.GetScheme(),
+		Recorder: mgr.GetEventRecorder("serverclaimset-controller"),
+		Options:  o.ClaimSet,
+		Pool:     pool,
+	}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the ServerClaimSet controller: %w", err)
 	}
 	connector := &access.RedfishConnector{
 		Reader: mgr.GetClient(), Timeout: o.Server.BMCRequestTimeout, InsecureSkipVerify: o.BMCInsecureSkipTLS,

@@ -8,8 +8,6 @@ import (
 
 // Labels, annotations and finalizers of the ServerClaimSet controller.
 const (
-	// ClaimSetLabel is on every member ServerClaim of a set: the set's name.
-	ClaimSetLabel = "fleet.metalfleet.dev/claim-set"
 	// AssignedServerAnnotation is on a member ServerClaim while the set's placement is being
 	// taken: the server the set assigned it. While it is there, the claim takes only that
 	// server, as a proposal it does not record (the server stays Available and off); the set
@@ -137,7 +135,8 @@ type ServerClaimSetStatus struct {
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 
 // ServerClaimSet claims a number of servers under a topology, all or nothing: it owns the
-// ServerClaims <set>-<index>.
+// ServerClaims <set>-<index> (controller owner reference).
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 247",message="the name may have at most 247 characters: the member claims are named <set>-<index>"
 type ServerClaimSet struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
