@@ -107,7 +107,9 @@ func TestClaimSetsRaceWithManagerKills(t *testing.T) {
 		first := startSetManager(t)
 		var wg sync.WaitGroup
 		for i := range 3 {
-			wg.Go(func() { g.Expect(env.Client.Create(context.Background(), newSet(fmt.Sprintf("set-%d", i), ns, pool))).To(Succeed()) })
+			wg.Go(func() {
+				g.Expect(env.Client.Create(context.Background(), newSet(fmt.Sprintf("set-%d", i), ns, pool))).To(Succeed())
+			})
 		}
 		wg.Wait()
 		g.Eventually(func(g Gomega) {
