@@ -11,6 +11,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -451,9 +452,15 @@ func (r *ServerClaimSetReconciler) serverEventHandler() handler.EventHandler {
 		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q claimQueue) {
 			old, s := e.ObjectOld.(*metalv1alpha1.Server), e.ObjectNew.(*metalv1alpha1.Server)
 			r.Pool.Observe(s)
-			r.enqueueSetOf(ctx, old, q)
-			r.enqueueSetOf(ctx, s, q)
-			if binding.IsFree(s) && !binding.IsFree(old) {
+			freed := binding.IsFree(s) && !binding.IsFree(old)
+			// A set cares about its servers' claim references, states and labels (domains),
+			// not about the power polls and inventory of servers it holds.
+			if binding.IsFree(s) != binding.IsFree(old) || !equality.Semantic.DeepEqual(old.Spec.ServerClaimRef, s.Spec.ServerClaimRef) ||
+				old.Status.State != s.Status.State || !maps.Equal(old.Labels, s.Labels) {
+				r.enqueueSetOf(ctx, old, q)
+				r.enqueueSetOf(ctx, s, q)
+			}
+			if freed {
 				r.wakeWaiting(q)
 			}
 		},
