@@ -224,11 +224,7 @@ func TestServerClaimSetBestEffortAndScaling(t *testing.T) {
 	expectSetEvent(t, set, corev1.EventTypeWarning, fleetv1alpha1.ReasonTopologyRelaxed)
 
 	// Scale up by one: the new member goes to the rack with fewer members.
-	g.Eventually(func(g Gomega) {
-		cur := getSet(g, set)
-		cur.Spec.Replicas = 4
-		g.Expect(env.Client.Update(context.Background(), cur)).To(Succeed())
-	}).Should(Succeed())
+	scaleSet(g, set, 4)
 	g.Eventually(func(g Gomega) {
 		g.Expect(reserveRecorded(g, set, servers)).To(HaveLen(4))
 		cur := getSet(g, set)
@@ -238,11 +234,7 @@ func TestServerClaimSetBestEffortAndScaling(t *testing.T) {
 	}).Should(Succeed())
 
 	// Scale down to one: the highest indices go.
-	g.Eventually(func(g Gomega) {
-		cur := getSet(g, set)
-		cur.Spec.Replicas = 1
-		g.Expect(env.Client.Update(context.Background(), cur)).To(Succeed())
-	}).Should(Succeed())
+	scaleSet(g, set, 1)
 	g.Eventually(func(g Gomega) {
 		members := setMembers(g, set)
 		g.Expect(members).To(HaveLen(1))
@@ -311,6 +303,15 @@ func TestServerClaimSetLetsGoOfAConflictingPlacement(t *testing.T) {
 		g.Expect(getSet(g, set).Status.Phase).To(Equal(metalv1alpha1.PhaseBound))
 	}).Should(Succeed())
 	g.Expect(getServer(g, servers[0]).Spec.ServerClaimRef.UID).To(Equal(string(getClaim(g, other).UID)), "the other claim keeps its server")
+}
+
+// scaleSet sets the set's replicas.
+func scaleSet(g Gomega, set *fleetv1alpha1.ServerClaimSet, replicas int32) {
+	g.Eventually(func(g Gomega) {
+		cur := getSet(g, set)
+		cur.Spec.Replicas = replicas
+		g.Expect(env.Client.Update(context.Background(), cur)).To(Succeed())
+	}).Should(Succeed())
 }
 
 // expectSetEvent waits for an event of the type and reason about the set.

@@ -35,38 +35,18 @@ func startSetManager(t *testing.T) *manager {
 }
 
 // watchSetViolations samples the binding invariants and the sets' all-or-nothing invariant
-// every few milliseconds until stopped, and returns every violation seen.
+// every 20 ms until stopped, and returns every violation seen.
 func watchSetViolations(t *testing.T, ns string) (stop func() []string) {
-	ctx, cancel := context.WithCancel(context.Background())
-	var mu sync.Mutex
-	var seen []string
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			if r, err := invariants.CheckSets(ctx, env.Client, ns); err == nil && len(r.Violations) > 0 {
-				mu.Lock()
-				seen = append(seen, r.Violations...)
-				mu.Unlock()
-			}
-			if r, err := invariants.Check(ctx, env.Client, ns); err == nil && len(r.Violations) > 0 {
-				mu.Lock()
-				seen = append(seen, r.Violations...)
-				mu.Unlock()
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(20 * time.Millisecond):
-			}
+	return sampleViolations(func(ctx context.Context) []string {
+		var v []string
+		if r, err := invariants.CheckSets(ctx, env.Client, ns); err == nil {
+			v = append(v, r.Violations...)
 		}
-	}()
-	return func() []string {
-		cancel()
-		<-done
-		mu.Lock()
-		defer mu.Unlock()
-		return seen
-	}
+		if r, err := invariants.Check(ctx, env.Client, ns); err == nil {
+			v = append(v, r.Violations...)
+		}
+		return v
+	})
 }
 
 func newSet(name, ns, pool string) *fleetv1alpha1.ServerClaimSet {
@@ -81,7 +61,15 @@ func newSet(name, ns, pool string) *fleetv1alpha1.ServerClaimSet {
 	}
 }
 
-// membersExist reports how many member claims of the namespace name their server.
+// killWhen stops the manager as soon as the namespace's member claims (created, and those
+// naming their server) satisfy cond.
+func killWhen(t *testing.T, g *WithT, m *manager, cond func(created, recorded int) bool, ns string) {
+	t.Helper()
+	g.Eventually(func(g Gomega) bool { return cond(recordedMembers(g, ns)) }, 30*time.Second, 2*time.Millisecond).Should(BeTrue())
+	m.stop(t)
+}
+
+// recordedMembers counts the namespace's claims, and those that name their server.
 func recordedMembers(g Gomega, ns string) (created, recorded int) {
 	list := &metalv1alpha1.ServerClaimList{}
 	g.Expect(env.Client.List(context.Background(), list, client.InNamespace(ns))).To(Succeed())
@@ -112,18 +100,10 @@ func TestClaimSetsRaceWithManagerKills(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		g.Eventually(func(g Gomega) {
-			created, _ := recordedMembers(g, ns)
-			g.Expect(created).To(BeNumerically(">=", 1+round*4))
-		}, 30*time.Second, 2*time.Millisecond).Should(Succeed())
-		first.stop(t)
-
+		// Killed while the first placements are taken, then after members were recorded.
+		killWhen(t, g, first, func(created, _ int) bool { return created >= 1+round*4 }, ns)
 		second := startSetManager(t)
-		g.Eventually(func(g Gomega) {
-			_, recorded := recordedMembers(g, ns)
-			g.Expect(recorded).To(BeNumerically(">=", 1+round*3))
-		}, 30*time.Second, 2*time.Millisecond).Should(Succeed())
-		second.stop(t)
+		killWhen(t, g, second, func(_, recorded int) bool { return recorded >= 1+round*3 }, ns)
 
 		third := startSetManager(t)
 		defer third.stop(t)

@@ -82,7 +82,7 @@ type Result struct {
 	// rack, TopologyLimit the set's maxPerDomain (0 without a set).
 	Set                       bool
 	MaxPerRack, TopologyLimit int
-	Bound, Unbound  int
+	Bound, Unbound            int
 	// AllSettled is the time from the first claim created to the last claim settled.
 	AllSettled time.Duration
 	// Latency percentiles of creation -> Bound, as seen by a watch.
