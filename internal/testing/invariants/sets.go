@@ -47,15 +47,19 @@ func CheckSets(ctx context.Context, c client.Reader, namespace string) (SetRepor
 	if err := c.List(ctx, servers); err != nil {
 		return SetReport{}, err
 	}
+	return evaluateSets(sets.Items, claims.Items, servers.Items), nil
+}
+
+func evaluateSets(sets []fleetv1alpha1.ServerClaimSet, claims []metalv1alpha1.ServerClaim, servers []metalv1alpha1.Server) SetReport {
 	heldBy := map[string]string{} // claim uid -> the server referencing it
-	for i := range servers.Items {
-		if ref := servers.Items[i].Spec.ServerClaimRef; ref != nil && ref.UID != "" {
-			heldBy[ref.UID] = servers.Items[i].Name
+	for i := range servers {
+		if ref := servers[i].Spec.ServerClaimRef; ref != nil && ref.UID != "" {
+			heldBy[ref.UID] = servers[i].Name
 		}
 	}
 	members := map[string]map[int]*metalv1alpha1.ServerClaim{} // set name -> index -> member
-	for i := range claims.Items {
-		m := &claims.Items[i]
+	for i := range claims {
+		m := &claims[i]
 		set, ok := index.ClaimSetOf(m)
 		if !ok {
 			continue
@@ -70,7 +74,7 @@ func CheckSets(ctx context.Context, c client.Reader, namespace string) (SetRepor
 		members[set][idx] = m
 	}
 	var r SetReport
-	for _, set := range sets.Items {
+	for _, set := range sets {
 		recorded, holding := 0, 0
 		var notHolding []string
 		for i := range int(set.Spec.Replicas) {
@@ -102,5 +106,5 @@ func CheckSets(ctx context.Context, c client.Reader, namespace string) (SetRepor
 			r.Partial = append(r.Partial, set.Name)
 		}
 	}
-	return r, nil
+	return r
 }
