@@ -16,10 +16,12 @@ import (
 
 	. "github.com/onsi/gomega"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	fleetv1alpha1 "github.com/metalfleet/metal-operator/api/fleet/v1alpha1"
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/testing/testenv"
 )
@@ -144,6 +146,18 @@ func TestEmbeddedEnvironmentRunsTheSamples(t *testing.T) {
 		g.Expect(ignitionURL).To(HaveLen(2), script)
 		g.Expect(httpGet(g, ignitionURL[1])).To(ContainSubstring(`"ignition"`))
 	}
+
+	// The sample set's servers carry no rack label here: it waits, holding nothing, and says
+	// so through the published role (finalizer, status).
+	g.Eventually(func(g Gomega) {
+		set := &fleetv1alpha1.ServerClaimSet{}
+		g.Expect(c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "control-plane"}, set)).To(Succeed())
+		g.Expect(set.Finalizers).To(ContainElement(fleetv1alpha1.ServerClaimSetFinalizer))
+		cond := meta.FindStatusCondition(set.Status.Conditions, fleetv1alpha1.ServerClaimSetBound)
+		g.Expect(cond).NotTo(BeNil())
+		g.Expect(cond.Reason).To(Equal(fleetv1alpha1.ReasonInsufficientCapacity))
+		g.Expect(cond.Message).To(ContainSubstring("lack a topology label"))
+	}, 30*time.Second, 100*time.Millisecond).Should(Succeed())
 
 	// Deleting the claims powers the servers off and returns them to Available.
 	for _, name := range []string{"selector-server-claim", "my-server-claim"} {
