@@ -267,18 +267,7 @@ func TestServerClaimSetLetsGoOfAConflictingPlacement(t *testing.T) {
 	set := newSet(t, ns, pool, 2, func(s *fleetv1alpha1.ServerClaimSet) {
 		s.Annotations = map[string]string{metalv1alpha1.OperationAnnotation: metalv1alpha1.OperationAnnotationIgnore}
 	})
-	set = getSet(g, set)
-	for i, server := range []string{servers[0].Name, servers[2].Name} {
-		m := &metalv1alpha1.ServerClaim{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("%s-%d", set.Name, i),
-				Annotations: map[string]string{fleetv1alpha1.AssignedServerAnnotation: server},
-				OwnerReferences: []metav1.OwnerReference{{APIVersion: fleetv1alpha1.GroupVersion.String(), Kind: "ServerClaimSet",
-					Name: set.Name, UID: set.UID, Controller: ptr.To(true)}}},
-			Spec: set.Spec.Template,
-		}
-		// Not deleted by the test: the set deletes its members when it goes.
-		g.Expect(env.Client.Create(t.Context(), m)).To(Succeed())
-	}
+	set = stageMembers(t, set, []string{servers[0].Name, servers[2].Name}, "p1", "p1")
 	// The member assigned the free server takes it, as a proposal it does not record.
 	g.Eventually(func(g Gomega) {
 		ref := getServer(g, servers[2]).Spec.ServerClaimRef
@@ -290,11 +279,7 @@ func TestServerClaimSetLetsGoOfAConflictingPlacement(t *testing.T) {
 		g.Expect(setMembers(g, set)[set.Name+"-1"].Spec.ServerRef).To(BeNil(), "a proposal, not recorded")
 	}, 300*time.Millisecond).Should(Succeed())
 
-	g.Eventually(func(g Gomega) {
-		cur := getSet(g, set)
-		delete(cur.Annotations, metalv1alpha1.OperationAnnotation)
-		g.Expect(env.Client.Update(context.Background(), cur)).To(Succeed())
-	}).Should(Succeed())
+	unignore(g, set)
 	expectSetEvent(t, set, corev1.EventTypeWarning, fleetv1alpha1.ReasonPlacementConflict)
 	g.Eventually(func(g Gomega) {
 		racks := reserveRecorded(g, set, servers)
@@ -303,6 +288,60 @@ func TestServerClaimSetLetsGoOfAConflictingPlacement(t *testing.T) {
 		g.Expect(getSet(g, set).Status.Phase).To(Equal(metalv1alpha1.PhaseBound))
 	}).Should(Succeed())
 	g.Expect(getServer(g, servers[0]).Spec.ServerClaimRef.UID).To(Equal(string(getClaim(g, other).UID)), "the other claim keeps its server")
+}
+
+// Members of two placement decisions (two managers deciding at once) are never recorded
+// together, even when each holds its server: the set lets them go and places again.
+func TestServerClaimSetNeverMixesPlacements(t *testing.T) {
+	g := NewWithT(t)
+	startSetControllers(t)
+	ns := env.Namespace(t)
+	pool := rand.String(6)
+	servers := rackServers(t, pool, 2, 2)
+	set := newSet(t, ns, pool, 2, func(s *fleetv1alpha1.ServerClaimSet) {
+		s.Annotations = map[string]string{metalv1alpha1.OperationAnnotation: metalv1alpha1.OperationAnnotationIgnore}
+	})
+	// Both in rack-0: each decision alone was fine, together they break maxPerDomain.
+	set = stageMembers(t, set, []string{servers[0].Name, servers[1].Name}, "manager-a", "manager-b")
+	g.Eventually(func(g Gomega) {
+		g.Expect(heldPoolServers(g, servers)).To(HaveLen(2))
+	}).Should(Succeed())
+	unignore(g, set)
+	expectSetEvent(t, set, corev1.EventTypeWarning, fleetv1alpha1.ReasonPlacementConflict)
+	g.Eventually(func(g Gomega) {
+		racks := reserveRecorded(g, set, servers)
+		g.Expect(racks).To(HaveLen(2))
+		g.Expect(racks).To(ContainElements("rack-0", "rack-1"))
+	}).Should(Succeed())
+}
+
+// stageMembers creates the set's members as a placement would, member i assigned servers[i]
+// under placement identity ids[i], and returns the set as stored.
+func stageMembers(t *testing.T, set *fleetv1alpha1.ServerClaimSet, servers []string, ids ...string) *fleetv1alpha1.ServerClaimSet {
+	t.Helper()
+	g := NewWithT(t)
+	set = getSet(g, set)
+	for i, server := range servers {
+		m := &metalv1alpha1.ServerClaim{
+			ObjectMeta: metav1.ObjectMeta{Namespace: set.Namespace, Name: fmt.Sprintf("%s-%d", set.Name, i),
+				Annotations: map[string]string{fleetv1alpha1.AssignedServerAnnotation: server, fleetv1alpha1.PlacementAnnotation: ids[i]},
+				OwnerReferences: []metav1.OwnerReference{{APIVersion: fleetv1alpha1.GroupVersion.String(), Kind: "ServerClaimSet",
+					Name: set.Name, UID: set.UID, Controller: ptr.To(true)}}},
+			Spec: set.Spec.Template,
+		}
+		// Not deleted by the test: the set deletes its members when it goes.
+		g.Expect(env.Client.Create(t.Context(), m)).To(Succeed())
+	}
+	return set
+}
+
+// unignore removes the ignore annotation from the set: its controller takes it up.
+func unignore(g Gomega, set *fleetv1alpha1.ServerClaimSet) {
+	g.Eventually(func(g Gomega) {
+		cur := getSet(g, set)
+		delete(cur.Annotations, metalv1alpha1.OperationAnnotation)
+		g.Expect(env.Client.Update(context.Background(), cur)).To(Succeed())
+	}).Should(Succeed())
 }
 
 // scaleSet sets the set's replicas.

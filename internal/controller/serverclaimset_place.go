@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -183,8 +184,9 @@ func (r *ServerClaimSetReconciler) place(ctx context.Context, sc *setScope, v me
 	r.waiting.Delete(key)
 	r.holds.add(r.Pool, key, plan.Servers)
 	names := make([]string, 0, len(v.missing))
+	id := utilrand.String(10)
 	for i, idx := range v.missing {
-		m, err := r.newMember(set, idx, plan.Servers[i])
+		m, err := r.newMember(set, idx, plan.Servers[i], id)
 		if err != nil {
 			return ctrl.Result{}, err
 		}
@@ -207,11 +209,11 @@ func (r *ServerClaimSetReconciler) place(ctx context.Context, sc *setScope, v me
 	return ctrl.Result{RequeueAfter: r.Options.BindingTimeout}, nil
 }
 
-// newMember is the member claim <set>-<index>, assigned server.
-func (r *ServerClaimSetReconciler) newMember(set *fleetv1alpha1.ServerClaimSet, i int, server string) (*metalv1alpha1.ServerClaim, error) {
+// newMember is the member claim <set>-<index>, assigned server by placement id.
+func (r *ServerClaimSetReconciler) newMember(set *fleetv1alpha1.ServerClaimSet, i int, server, id string) (*metalv1alpha1.ServerClaim, error) {
 	m := &metalv1alpha1.ServerClaim{
 		ObjectMeta: metav1.ObjectMeta{Namespace: set.Namespace, Name: memberName(set, i),
-			Annotations: map[string]string{fleetv1alpha1.AssignedServerAnnotation: server}},
+			Annotations: map[string]string{fleetv1alpha1.AssignedServerAnnotation: server, fleetv1alpha1.PlacementAnnotation: id}},
 		Spec: *set.Spec.Template.DeepCopy(),
 	}
 	if err := controllerutil.SetControllerReference(set, m, r.Scheme); err != nil {
@@ -260,7 +262,9 @@ func (r *ServerClaimSetReconciler) settle(ctx context.Context, sc *setScope, v m
 	held, pending := 0, 0
 	var lost []string
 	oldest := time.Duration(0)
+	placements := map[string]bool{}
 	for _, m := range v.gated {
+		placements[m.Annotations[fleetv1alpha1.PlacementAnnotation]] = true
 		oldest = max(oldest, time.Since(m.CreationTimestamp.Time))
 		state, why, err := r.proposalOf(ctx, m)
 		if err != nil {
@@ -276,6 +280,8 @@ func (r *ServerClaimSetReconciler) settle(ctx context.Context, sc *setScope, v m
 		}
 	}
 	switch {
+	case len(placements) > 1:
+		lost = append(lost, fmt.Sprintf("the members come from %d placement decisions", len(placements)))
 	case len(v.missing) > 0 || v.deleting > 0:
 		lost = append(lost, fmt.Sprintf("%d members of the plan are missing", len(v.missing)+v.deleting))
 	case len(lost) == 0 && pending > 0 && oldest > r.Options.BindingTimeout:
@@ -294,6 +300,7 @@ func (r *ServerClaimSetReconciler) settle(ctx context.Context, sc *setScope, v m
 		server := m.Annotations[fleetv1alpha1.AssignedServerAnnotation]
 		if _, err := patchLocked(ctx, r.Client, m, func(c *metalv1alpha1.ServerClaim) {
 			delete(c.Annotations, fleetv1alpha1.AssignedServerAnnotation)
+			delete(c.Annotations, fleetv1alpha1.PlacementAnnotation)
 			c.Spec.ServerRef = &metalv1alpha1.LocalObjectReference{Name: server}
 			controllerutil.AddFinalizer(c, metalv1alpha1.ServerClaimFinalizer)
 		}); err != nil {

@@ -13,6 +13,11 @@ const (
 	// server, as a proposal it does not record (the server stays Available and off); the set
 	// records every member's server at once when all hold theirs, and removes it.
 	AssignedServerAnnotation = "fleet.metalfleet.dev/assigned-server"
+	// PlacementAnnotation is on a member ServerClaim beside AssignedServerAnnotation: the
+	// identity of the placement decision that created it. Members of one pending placement
+	// carry one identity; members of two decisions (two managers deciding at once) are never
+	// recorded together.
+	PlacementAnnotation = "fleet.metalfleet.dev/placement"
 	// ServerClaimSetFinalizer keeps a set until its member claims are deleted.
 	ServerClaimSetFinalizer = "fleet.metalfleet.dev/serverclaimset"
 )
