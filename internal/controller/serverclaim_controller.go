@@ -17,6 +17,7 @@ import (
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/binding"
 	"github.com/metalfleet/metal-operator/internal/cachelag"
+	"github.com/metalfleet/metal-operator/internal/index"
 )
 
 // ServerClaimOptions tune the ServerClaim controller.
@@ -130,7 +131,7 @@ func (r *ServerClaimReconciler) reconcileNormal(ctx context.Context, claim *meta
 		return ctrl.Result{}, err
 	}
 	bound := r.chooseHeld(claim, held)
-	if assigned, ok := setAssignment(claim); ok {
+	if assigned, ok := index.SetAssignment(claim); ok {
 		return r.holdForSet(ctx, claim, sel, assigned, bound)
 	}
 	if bound == nil {

@@ -9,7 +9,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/labels"
 
-	fleetv1alpha1 "github.com/metalfleet/metal-operator/api/fleet/v1alpha1"
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/binding"
 	"github.com/metalfleet/metal-operator/internal/index"
@@ -53,13 +52,6 @@ func (r *ServerClaimReconciler) placementScore(ctx context.Context, claim *metal
 		return nil, nil
 	}
 	return pref.Score, nil
-}
-
-// setAssignment is the server a ServerClaimSet assigned the claim, while the set's placement
-// is being taken: the claim names no server yet and carries the set's annotation.
-func setAssignment(claim *metalv1alpha1.ServerClaim) (string, bool) {
-	name := claim.Annotations[fleetv1alpha1.AssignedServerAnnotation]
-	return name, name != "" && claim.Spec.ServerRef == nil
 }
 
 // holdForSet serves a member of a ServerClaimSet while its set's placement is taken: the

@@ -315,7 +315,7 @@ func (r *ServerClaimSetReconciler) settle(ctx context.Context, sc *setScope, v m
 
 // proposalOf says where a member of a pending plan stands, and why when it lost its server.
 func (r *ServerClaimSetReconciler) proposalOf(ctx context.Context, m *metalv1alpha1.ServerClaim) (proposal, string, error) {
-	assigned, ok := setAssignment(m)
+	assigned, ok := index.SetAssignment(m)
 	if !ok {
 		return proposalLost, fmt.Sprintf("member %s has no assigned server", m.Name), nil
 	}

@@ -75,6 +75,21 @@ func ClaimSetOf(o client.Object) (string, bool) {
 	return ref.Name, true
 }
 
+// SetAssignment is the server a ServerClaimSet assigned a member claim while the set's
+// placement is being taken: the claim names no server yet, carries the annotation
+// AssignedServerAnnotation, and a set controls it. The annotation on any other claim means
+// nothing.
+func SetAssignment(c *metalv1alpha1.ServerClaim) (string, bool) {
+	name := c.Annotations[fleetv1alpha1.AssignedServerAnnotation]
+	if name == "" || c.Spec.ServerRef != nil {
+		return "", false
+	}
+	if _, ok := ClaimSetOf(c); !ok {
+		return "", false
+	}
+	return name, true
+}
+
 // Setup registers every field index the controllers use.
 func Setup(ctx context.Context, indexer client.FieldIndexer) error {
 	indexes := []struct {
@@ -136,7 +151,10 @@ func Setup(ctx context.Context, indexer client.FieldIndexer) error {
 		}},
 		{&metalv1alpha1.ServerClaim{}, ClaimUnboundLabel, func(o client.Object) []string {
 			c := o.(*metalv1alpha1.ServerClaim)
-			if c.Spec.ServerRef != nil || !c.DeletionTimestamp.IsZero() || c.Annotations[fleetv1alpha1.AssignedServerAnnotation] != "" {
+			if c.Spec.ServerRef != nil || !c.DeletionTimestamp.IsZero() {
+				return nil
+			}
+			if _, ok := SetAssignment(c); ok {
 				// A set member waiting for its set takes only the server assigned to it.
 				return nil
 			}
