@@ -48,6 +48,14 @@ func startSetControllers(t *testing.T) {
 	})
 }
 
+// setTest starts the claim and set controllers, and makes a namespace and a pool of idle
+// servers in racks (perRack servers in rack-<i>).
+func setTest(t *testing.T, perRack ...int) (g *WithT, ns, pool string, servers []*metalv1alpha1.Server) {
+	startSetControllers(t)
+	pool = rand.String(6)
+	return NewWithT(t), env.Namespace(t), pool, rackServers(t, pool, perRack...)
+}
+
 // rackServers creates idle servers labelled set-pool=<pool>, perRack[i] of them in rack-<i>.
 func rackServers(t *testing.T, pool string, perRack ...int) []*metalv1alpha1.Server {
 	var out []*metalv1alpha1.Server
@@ -135,11 +143,7 @@ func heldPoolServers(g Gomega, servers []*metalv1alpha1.Server) []string {
 }
 
 func TestServerClaimSetOnePerRack(t *testing.T) {
-	g := NewWithT(t)
-	startSetControllers(t)
-	ns := env.Namespace(t)
-	pool := rand.String(6)
-	servers := rackServers(t, pool, 2, 2, 2, 2)
+	g, ns, pool, servers := setTest(t, 2, 2, 2, 2)
 	set := newSet(t, ns, pool, 3)
 
 	var racks map[string]string
@@ -177,11 +181,7 @@ func TestServerClaimSetOnePerRack(t *testing.T) {
 }
 
 func TestServerClaimSetDoNotBindWaitsWithReason(t *testing.T) {
-	g := NewWithT(t)
-	startSetControllers(t)
-	ns := env.Namespace(t)
-	pool := rand.String(6)
-	servers := rackServers(t, pool, 3, 3)
+	g, ns, pool, servers := setTest(t, 3, 3)
 	set := newSet(t, ns, pool, 3)
 
 	g.Eventually(func(g Gomega) {
@@ -207,11 +207,7 @@ func TestServerClaimSetDoNotBindWaitsWithReason(t *testing.T) {
 }
 
 func TestServerClaimSetBestEffortAndScaling(t *testing.T) {
-	g := NewWithT(t)
-	startSetControllers(t)
-	ns := env.Namespace(t)
-	pool := rand.String(6)
-	servers := rackServers(t, pool, 3, 3)
+	g, ns, pool, servers := setTest(t, 3, 3)
 	set := newSet(t, ns, pool, 3, func(s *fleetv1alpha1.ServerClaimSet) { s.Spec.WhenUnsatisfiable = fleetv1alpha1.BestEffort })
 
 	g.Eventually(func(g Gomega) {
@@ -254,11 +250,7 @@ func TestServerClaimSetBestEffortAndScaling(t *testing.T) {
 // the set deletes the placement's members, which lets the server its other member took go,
 // and places again.
 func TestServerClaimSetLetsGoOfAConflictingPlacement(t *testing.T) {
-	g := NewWithT(t)
-	startSetControllers(t)
-	ns := env.Namespace(t)
-	pool := rand.String(6)
-	servers := rackServers(t, pool, 2, 2)
+	g, ns, pool, servers := setTest(t, 2, 2)
 	other := newClaim(t, ns, byRef(servers[0].Name))
 	g.Eventually(func(g Gomega) {
 		g.Expect(getServer(g, servers[0]).Spec.ServerClaimRef).NotTo(BeNil())
@@ -293,11 +285,7 @@ func TestServerClaimSetLetsGoOfAConflictingPlacement(t *testing.T) {
 // Members of two placement decisions (two managers deciding at once) are never recorded
 // together, even when each holds its server: the set lets them go and places again.
 func TestServerClaimSetNeverMixesPlacements(t *testing.T) {
-	g := NewWithT(t)
-	startSetControllers(t)
-	ns := env.Namespace(t)
-	pool := rand.String(6)
-	servers := rackServers(t, pool, 2, 2)
+	g, ns, pool, servers := setTest(t, 2, 2)
 	set := newSet(t, ns, pool, 2, func(s *fleetv1alpha1.ServerClaimSet) {
 		s.Annotations = map[string]string{metalv1alpha1.OperationAnnotation: metalv1alpha1.OperationAnnotationIgnore}
 	})
