@@ -56,6 +56,47 @@ type ServerClaimSpec struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=64
 	Tolerations []Toleration `json:"tolerations,omitempty"`
+
+	// Placement says which of the fitting servers the claim prefers. Without it, claims
+	// spread over the fitting servers (policy Spread).
+	// +optional
+	Placement *Placement `json:"placement,omitempty"`
+}
+
+// PlacementPolicy says which fitting server a claim prefers.
+// +kubebuilder:validation:Enum=Spread;Pack
+type PlacementPolicy string
+
+const (
+	// PlacementSpread: each claim starts its search at a different place, so that a burst of
+	// claims spreads over the fitting servers (the behaviour without a placement).
+	PlacementSpread PlacementPolicy = "Spread"
+	// PlacementPack: best fit, the fitting server with the fewest labels beyond those the
+	// selector names (ties by name), so that larger, more specific servers stay free.
+	PlacementPack PlacementPolicy = "Pack"
+)
+
+// Placement is a claim's preference among the servers that fit it.
+// +kubebuilder:validation:XValidation:rule="!has(self.group) || has(self.topologyKey)",message="placement.group needs placement.topologyKey: the label whose domains the group spreads over"
+type Placement struct {
+	// Policy is Spread (the default) or Pack.
+	// +optional
+	// +kubebuilder:default=Spread
+	Policy PlacementPolicy `json:"policy,omitempty"`
+
+	// Group is an anti-affinity group: claims in the same namespace with the same group
+	// prefer servers in different domains of TopologyKey.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Group string `json:"group,omitempty"`
+
+	// TopologyKey is the server label whose values are the domains a group spreads over,
+	// e.g. metadata.metal.ironcore.dev/rack.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=317
+	TopologyKey string `json:"topologyKey,omitempty"`
 }
 
 // ServerClaimStatus is the observed state of a ServerClaim.

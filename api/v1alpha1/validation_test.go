@@ -11,6 +11,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	fleetv1alpha1 "github.com/metalfleet/metal-operator/api/fleet/v1alpha1"
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 )
 
@@ -31,6 +32,22 @@ func server(name string, mutate ...func(*metalv1alpha1.Server)) *metalv1alpha1.S
 	s := &metalv1alpha1.Server{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: name + "-"},
 		Spec:       metalv1alpha1.ServerSpec{SystemUUID: "38947555-7742-3448-3784-823347823834"},
+	}
+	for _, m := range mutate {
+		m(s)
+	}
+	return s
+}
+
+func claimSet(ns string, mutate ...func(*fleetv1alpha1.ServerClaimSet)) *fleetv1alpha1.ServerClaimSet {
+	s := &fleetv1alpha1.ServerClaimSet{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, GenerateName: "set-"},
+		Spec: fleetv1alpha1.ServerClaimSetSpec{
+			Replicas: 3,
+			Template: metalv1alpha1.ServerClaimSpec{Power: metalv1alpha1.PowerOn, Image: "my-osimage:latest",
+				ServerSelector: selector("type", "compute")},
+			Topology: []fleetv1alpha1.TopologyLevel{{Key: "rack", MaxPerDomain: 1}},
+		},
 	}
 	for _, m := range mutate {
 		m(s)
@@ -392,6 +409,76 @@ func TestValidation(t *testing.T) {
 		{name: "rule: labels and annotations may change",
 			create: func(string) client.Object { return rule() },
 			update: func(o client.Object) { o.SetLabels(map[string]string{"team": "infra"}) }},
+
+		// ServerClaim: spec.placement.
+		{name: "claim: placement policy defaults to Spread",
+			create: func(ns string) client.Object {
+				return claim(ns, "c", func(c *metalv1alpha1.ServerClaim) { c.Spec.Placement = &metalv1alpha1.Placement{} })
+			},
+			check: func(g Gomega, o client.Object) {
+				g.Expect(o.(*metalv1alpha1.ServerClaim).Spec.Placement.Policy).To(Equal(metalv1alpha1.PlacementSpread))
+			}},
+		{name: "claim: placement policy is Spread or Pack", createErr: `spec.placement.policy: Unsupported value: "Scatter"`,
+			create: func(ns string) client.Object {
+				return claim(ns, "c", func(c *metalv1alpha1.ServerClaim) { c.Spec.Placement = &metalv1alpha1.Placement{Policy: "Scatter"} })
+			}},
+		{name: "claim: placement group needs a topology key", createErr: "placement.group needs placement.topologyKey",
+			create: func(ns string) client.Object {
+				return claim(ns, "c", func(c *metalv1alpha1.ServerClaim) { c.Spec.Placement = &metalv1alpha1.Placement{Group: "etcd"} })
+			}},
+		{name: "claim: Pack with an anti-affinity group",
+			create: func(ns string) client.Object {
+				return claim(ns, "c", func(c *metalv1alpha1.ServerClaim) {
+					c.Spec.Placement = &metalv1alpha1.Placement{Policy: metalv1alpha1.PlacementPack, Group: "etcd", TopologyKey: "rack"}
+				})
+			}},
+
+		// ServerClaimSet.
+		{name: "set: valid, whenUnsatisfiable defaults to DoNotBind",
+			create: func(ns string) client.Object { return claimSet(ns) },
+			check: func(g Gomega, o client.Object) {
+				g.Expect(o.(*fleetv1alpha1.ServerClaimSet).Spec.WhenUnsatisfiable).To(Equal(fleetv1alpha1.DoNotBind))
+			}},
+		{name: "set: template.serverRef is refused", createErr: "template.serverRef cannot be set: every replica gets a server of its own",
+			create: func(ns string) client.Object {
+				return claimSet(ns, func(s *fleetv1alpha1.ServerClaimSet) { s.Spec.Template.ServerRef = ref("s1") })
+			}},
+		{name: "set: template.placement is refused", createErr: "template.placement cannot be set: the set places its replicas by spec.topology",
+			create: func(ns string) client.Object {
+				return claimSet(ns, func(s *fleetv1alpha1.ServerClaimSet) {
+					s.Spec.Template.Placement = &metalv1alpha1.Placement{Policy: metalv1alpha1.PlacementPack}
+				})
+			}},
+		{name: "set: topology keys are unique", createErr: "topology keys must be unique: each label is one level",
+			create: func(ns string) client.Object {
+				return claimSet(ns, func(s *fleetv1alpha1.ServerClaimSet) {
+					s.Spec.Topology = append(s.Spec.Topology, fleetv1alpha1.TopologyLevel{Key: "rack", MaxPerDomain: 2})
+				})
+			}},
+		{name: "set: maxPerDomain is at least 1", createErr: "spec.topology[0].maxPerDomain: Invalid value: 0: spec.topology[0].maxPerDomain in body should be greater than or equal to 1",
+			create: func(ns string) client.Object {
+				return claimSet(ns, func(s *fleetv1alpha1.ServerClaimSet) { s.Spec.Topology[0].MaxPerDomain = 0 })
+			}},
+		{name: "set: replicas are not negative", createErr: "spec.replicas in body should be greater than or equal to 0",
+			create: func(ns string) client.Object {
+				return claimSet(ns, func(s *fleetv1alpha1.ServerClaimSet) { s.Spec.Replicas = -1 })
+			}},
+		{name: "set: whenUnsatisfiable is DoNotBind or BestEffort", createErr: `spec.whenUnsatisfiable: Unsupported value: "Maybe"`,
+			create: func(ns string) client.Object {
+				return claimSet(ns, func(s *fleetv1alpha1.ServerClaimSet) { s.Spec.WhenUnsatisfiable = "Maybe" })
+			}},
+		{name: "set: the name leaves room for the members' index", createErr: "the name may have at most 247 characters",
+			create: func(ns string) client.Object {
+				return claimSet(ns, func(s *fleetv1alpha1.ServerClaimSet) { s.GenerateName, s.Name = "", strings.Repeat("a", 248) })
+			}},
+		{name: "set: the template's selector is immutable", updateErr: "serverSelector is immutable",
+			create: func(ns string) client.Object { return claimSet(ns) },
+			update: func(o client.Object) {
+				o.(*fleetv1alpha1.ServerClaimSet).Spec.Template.ServerSelector = selector("rack", "r2")
+			}},
+		{name: "set: replicas may change",
+			create: func(ns string) client.Object { return claimSet(ns) },
+			update: func(o client.Object) { o.(*fleetv1alpha1.ServerClaimSet).Spec.Replicas = 5 }},
 	}
 
 	ns := env.Namespace(t)

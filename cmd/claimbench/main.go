@@ -1,8 +1,10 @@
 // Command claimbench measures how fast and how cheaply the operator binds bursts of claims:
-// see internal/tools/bench. Each case is SERVERSxCLAIMS; cases run one after another, each on a
-// fresh control plane.
+// see internal/tools/bench. Each case is SERVERSxCLAIMS, or SERVERSxCLAIMS:set for one
+// ServerClaimSet of CLAIMS replicas spread over the racks; cases run one after another, each on
+// a fresh control plane.
 //
 //	go run ./cmd/claimbench --cases 100x100,1000x1000,500x1000
+//	go run ./cmd/claimbench --racks 50 --cases 1000x500,1000x500:set
 package main
 
 import (
@@ -32,6 +34,7 @@ func main() {
 	out := flag.String("out", "", "Also write the Markdown table to this file.")
 	profile := flag.Int("profile-seconds", 0, "Take CPU profiles of the operator and of the API server this long from the burst on (written to the case's workdir as cpu.pprof and cpu.pprof.apiserver).")
 	operatorArgs := flag.String("operator-args", "", "Extra flags for the operator, space-separated.")
+	racks := flag.Int("racks", 40, "Racks the servers are spread over (label rack).")
 	flag.Parse()
 	ctrllog.SetLogger(logr.Discard())
 
@@ -44,19 +47,20 @@ func main() {
 	bin, _ := filepath.Abs(*binary)
 	var results []bench.Result
 	for _, c := range strings.Split(*cases, ",") {
-		servers, claims, err := parseCase(c)
+		spec, set := strings.CutSuffix(strings.TrimSpace(c), ":set")
+		servers, claims, err := parseCase(spec)
 		if err != nil {
 			fail(err)
 		}
 		fmt.Fprintf(os.Stderr, "== %d servers / %d claims\n", servers, claims)
 		res, err := bench.Run(ctx, bench.Config{
-			Servers: servers, Claims: claims,
+			Servers: servers, Claims: claims, Racks: *racks, Set: set,
 			ManagerBinary:  bin,
 			ManagerArgs:    strings.Fields(*operatorArgs),
 			ProfileSeconds: *profile,
-			ProfilePath:    profilePath(*profile, filepath.Join(*workDir, c)),
+			ProfilePath:    profilePath(*profile, filepath.Join(*workDir, strings.ReplaceAll(c, ":", "-"))),
 			RootDir:        root, AssetsDir: paths.AssetsDir(root),
-			WorkDir: filepath.Join(*workDir, c),
+			WorkDir: filepath.Join(*workDir, strings.ReplaceAll(c, ":", "-")),
 			Timeout: *timeout, Quiet: *quiet,
 			Log: func(format string, args ...any) { fmt.Fprintf(os.Stderr, "   "+format+"\n", args...) },
 		})

@@ -2,6 +2,8 @@ package binding
 
 import (
 	"hash/fnv"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -170,22 +172,23 @@ func (p *Pool) removeLocked(name string) {
 // another picker holds it: the caller should look again soon rather than report that
 // nothing matches.
 func (p *Pool) Pick(sel labels.Selector, matchLabels map[string]string, seed string, fits func(Candidate) bool) (c Candidate, ok, busy bool) {
+	return p.PickBest(sel, matchLabels, seed, fits, nil)
+}
+
+// PickBest is Pick with a preference: of the servers Pick would consider, it holds and
+// returns the one with the lowest score (the first of equals in Pick's walk order), and it
+// stops walking at a score of 0, the best there is. A nil score takes the first, as Pick.
+// score is called with the pool locked, as fits.
+func (p *Pool) PickBest(sel labels.Selector, matchLabels map[string]string, seed string, fits func(Candidate) bool, score func(Candidate) int) (c Candidate, ok, busy bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	b := &p.all
-	for k, v := range matchLabels {
-		lb := p.byLabel[index.LabelKey(k, v)]
-		if lb == nil {
-			return Candidate{}, false, false
-		}
-		if len(lb.names) < len(b.names) {
-			b = lb
-		}
-	}
+	b := p.bucketLocked(matchLabels)
 	n := len(b.names)
 	if n == 0 {
 		return Candidate{}, false, false
 	}
+	var best *poolEntry
+	bestScore := 0
 	start := int(hash(seed) % uint64(n))
 	for i := range n {
 		e := p.servers[b.names[(start+i)%n]]
@@ -199,10 +202,67 @@ func (p *Pool) Pick(sel labels.Selector, matchLabels map[string]string, seed str
 			busy = true
 			continue
 		}
-		p.held[e.Name] = true
-		return e.Candidate, true, false
+		sc := 0
+		if score != nil {
+			sc = score(e.Candidate)
+		}
+		if best == nil || sc < bestScore {
+			best, bestScore = e, sc
+		}
+		if sc <= 0 {
+			break
+		}
 	}
-	return Candidate{}, false, busy
+	if best == nil {
+		return Candidate{}, false, busy
+	}
+	p.held[best.Name] = true
+	return best.Candidate, true, false
+}
+
+// Free returns the free servers matching the selector for which fits returns true and that
+// no picker holds, sorted by name: what a set plans from. It walks the smallest bucket of
+// matchLabels, as Pick.
+func (p *Pool) Free(sel labels.Selector, matchLabels map[string]string, fits func(Candidate) bool) []Candidate {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	b := p.bucketLocked(matchLabels)
+	var out []Candidate
+	for _, name := range b.names {
+		e := p.servers[name]
+		if p.held[name] || (sel != nil && !sel.Matches(labels.Set(e.Labels))) || (fits != nil && !fits(e.Candidate)) {
+			continue
+		}
+		out = append(out, e.Candidate)
+	}
+	slices.SortFunc(out, func(a, b Candidate) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// bucketLocked is the smallest bucket a selector with these matchLabels can match in: the
+// servers carrying one of its pairs, or all (an empty bucket when a pair has no server).
+func (p *Pool) bucketLocked(matchLabels map[string]string) *bucket {
+	b := &p.all
+	for k, v := range matchLabels {
+		lb := p.byLabel[index.LabelKey(k, v)]
+		if lb == nil {
+			return &bucket{}
+		}
+		if len(lb.names) < len(b.names) {
+			b = lb
+		}
+	}
+	return b
+}
+
+// Hold holds servers for a caller that decided on them outside Pick (a set's plan): no Pick
+// or Free returns them until the caller says Done for each.
+func (p *Pool) Hold(names []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, n := range names {
+		p.held[n] = true
+	}
 }
 
 // versionRetention is how long the pool remembers a server's newest version after its last

@@ -150,12 +150,16 @@ func (r *ServerClaimReconciler) bind(ctx context.Context, claim *metalv1alpha1.S
 	if claim.Spec.ServerSelector != nil {
 		matchLabels = claim.Spec.ServerSelector.MatchLabels
 	}
+	score, err := r.placementScore(ctx, claim)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	const attempts = 4
 	busy := false
 	for range attempts {
-		cand, ok, held := r.pool.Pick(sel, matchLabels, string(claim.UID), func(c binding.Candidate) bool {
+		cand, ok, held := r.Pool.PickBest(sel, matchLabels, string(claim.UID), func(c binding.Candidate) bool {
 			return !excluded[c.Name] && binding.Tolerates(c.Taints, claim.Spec.Tolerations)
-		})
+		}, score)
 		if !ok {
 			busy = held
 			break
@@ -184,17 +188,17 @@ func (r *ServerClaimReconciler) bind(ctx context.Context, claim *metalv1alpha1.S
 // takeCandidate tries to take a server the pool handed out, and hands it back unless taken.
 // It returns the server when the claim took it, nil when it was not free after all.
 func (r *ServerClaimReconciler) takeCandidate(ctx context.Context, claim *metalv1alpha1.ServerClaim, sel labels.Selector, name string) (*metalv1alpha1.Server, error) {
-	defer r.pool.Done(name)
+	defer r.Pool.Done(name)
 	s := &metalv1alpha1.Server{}
 	if err := r.Get(ctx, client.ObjectKey{Name: name}, s); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.pool.Forget(name)
+			r.Pool.Forget(name)
 			return nil, nil
 		}
 		return nil, err
 	}
 	if reason, _ := binding.Check(s, claim, sel); reason != "" {
-		r.pool.Observe(s)
+		r.Pool.Observe(s)
 		return nil, nil
 	}
 	taken, err := r.take(ctx, claim, s)
@@ -240,11 +244,11 @@ func (r *ServerClaimReconciler) take(ctx context.Context, claim *metalv1alpha1.S
 	switch {
 	case err == nil:
 		r.expect.setServer(claim.UID, s.Name, s.ResourceVersion)
-		r.pool.Taken(s.Name, s.ResourceVersion)
+		r.Pool.Taken(s.Name, s.ResourceVersion)
 		ctrl.LoggerFrom(ctx).V(1).Info("Took server", "Server", klog.KObj(s))
 		return true, nil
 	case apierrors.IsConflict(err), apierrors.IsNotFound(err):
-		r.pool.Drop(s.Name) // the cache is behind; the informer puts it back if it is still free
+		r.Pool.Drop(s.Name) // the cache is behind; the informer puts it back if it is still free
 		return false, nil
 	default:
 		return false, fmt.Errorf("binding server %s: %w", s.Name, err)

@@ -17,6 +17,7 @@ import (
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/binding"
 	"github.com/metalfleet/metal-operator/internal/cachelag"
+	"github.com/metalfleet/metal-operator/internal/index"
 )
 
 // ServerClaimOptions tune the ServerClaim controller.
@@ -72,8 +73,10 @@ type ServerClaimReconciler struct {
 	Scheme    *runtime.Scheme
 	Recorder  events.EventRecorder
 	Options   ServerClaimOptions
+	// Pool is the pool of free servers, shared with the ServerClaimSet controller (nil: one
+	// of its own).
+	Pool *binding.Pool
 
-	pool   *binding.Pool
 	expect *expectations
 	// versions keeps decisions off cached claims older than the controller's own writes.
 	versions *cachelag.Versions[string]
@@ -128,6 +131,9 @@ func (r *ServerClaimReconciler) reconcileNormal(ctx context.Context, claim *meta
 		return ctrl.Result{}, err
 	}
 	bound := r.chooseHeld(claim, held)
+	if assigned, ok := index.SetAssignment(claim); ok {
+		return r.holdForSet(ctx, claim, sel, assigned, bound)
+	}
 	if bound == nil {
 		return r.bind(ctx, claim, sel)
 	}
@@ -139,7 +145,9 @@ func (r *ServerClaimReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := checkSetup("ServerClaimReconciler", &r.Options, map[string]bool{"Client": r.Client != nil, "APIReader": r.APIReader != nil, "Scheme": r.Scheme != nil, "Recorder": r.Recorder != nil}); err != nil {
 		return err
 	}
-	r.pool = binding.NewPool()
+	if r.Pool == nil {
+		r.Pool = binding.NewPool()
+	}
 	r.expect = newExpectations()
 	r.versions = newVersions()
 	r.writer = objectWriter[*metalv1alpha1.ServerClaim]{client: r.Client, versions: r.versions,

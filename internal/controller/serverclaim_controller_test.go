@@ -499,16 +499,16 @@ func TestClaimReleasesPickedServers(t *testing.T) {
 	g := NewWithT(t)
 	ns := env.Namespace(t)
 	r := &ServerClaimReconciler{Client: env.Client, APIReader: env.Client, Scheme: env.Client.Scheme(),
-		Options: testClaimOptions(), pool: binding.NewPool(), expect: newExpectations(), versions: newVersions()}
+		Options: testClaimOptions(), Pool: binding.NewPool(), expect: newExpectations(), versions: newVersions()}
 	lbls := map[string]string{"pick": ns}
 	s := newIdleServer(t, lbls)
 	c := newClaim(t, ns, bySelector("pick", ns))
 	sel := labels.SelectorFromSet(lbls)
 
 	// The pool saw the server free; the API server now says it is cordoned.
-	r.pool.Observe(getServer(g, s))
+	r.Pool.Observe(getServer(g, s))
 	patchServer(g, s, func(o *metalv1alpha1.Server) { o.Spec.Unclaimable = true })
-	cand, ok, _ := r.pool.Pick(sel, lbls, string(c.UID), nil)
+	cand, ok, _ := r.Pool.Pick(sel, lbls, string(c.UID), nil)
 	g.Expect(ok).To(BeTrue())
 	taken, err := r.takeCandidate(t.Context(), getClaim(g, c), sel, cand.Name)
 	g.Expect(err).NotTo(HaveOccurred())
@@ -516,21 +516,21 @@ func TestClaimReleasesPickedServers(t *testing.T) {
 
 	// Uncordoned, it is picked again.
 	patchServer(g, s, func(o *metalv1alpha1.Server) { o.Spec.Unclaimable = false })
-	r.pool.Observe(getServer(g, s))
-	again, ok, busy := r.pool.Pick(sel, lbls, string(c.UID), nil)
+	r.Pool.Observe(getServer(g, s))
+	again, ok, busy := r.Pool.Pick(sel, lbls, string(c.UID), nil)
 	g.Expect(busy).To(BeFalse(), "no picker holds it any more")
 	g.Expect(ok).To(BeTrue())
 	g.Expect(again.Name).To(Equal(s.Name))
-	r.pool.Done(again.Name)
+	r.Pool.Done(again.Name)
 
 	// Taken: it leaves the pool, and the copy from before the take does not bring it back.
 	before := getServer(g, s)
-	cand, _, _ = r.pool.Pick(sel, lbls, string(c.UID), nil)
+	cand, _, _ = r.Pool.Pick(sel, lbls, string(c.UID), nil)
 	taken, err = r.takeCandidate(t.Context(), getClaim(g, c), sel, cand.Name)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(taken).NotTo(BeNil())
-	r.pool.Observe(before)
-	_, free, _ := r.pool.Pick(sel, lbls, string(c.UID), nil)
+	r.Pool.Observe(before)
+	_, free, _ := r.Pool.Pick(sel, lbls, string(c.UID), nil)
 	g.Expect(free).To(BeFalse(), "the taken server left the pool")
 	g.Expect(getServer(g, s).Spec.ServerClaimRef.UID).To(Equal(string(c.UID)))
 }

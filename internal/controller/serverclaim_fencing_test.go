@@ -19,7 +19,7 @@ import (
 func directClaimReconciler() *ServerClaimReconciler {
 	return &ServerClaimReconciler{Client: env.Client, APIReader: env.Client, Scheme: env.Client.Scheme(),
 		Recorder: discardRecorder{}, Options: testClaimOptions(),
-		pool: binding.NewPool(), expect: newExpectations(), versions: newVersions()}
+		Pool: binding.NewPool(), expect: newExpectations(), versions: newVersions()}
 }
 
 // The patch that takes a server is fenced by the server's resourceVersion: a copy of the

@@ -38,7 +38,7 @@ func (r *ServerClaimReconciler) serverEventHandler() handler.EventHandler {
 	return handler.Funcs{
 		CreateFunc: func(ctx context.Context, e event.CreateEvent, q claimQueue) {
 			s := e.Object.(*metalv1alpha1.Server)
-			r.pool.Observe(s)
+			r.Pool.Observe(s)
 			r.enqueueHolder(s, q)
 			r.enqueueNamingClaims(ctx, s, q)
 			if binding.IsFree(s) {
@@ -47,7 +47,7 @@ func (r *ServerClaimReconciler) serverEventHandler() handler.EventHandler {
 		},
 		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q claimQueue) {
 			old, s := e.ObjectOld.(*metalv1alpha1.Server), e.ObjectNew.(*metalv1alpha1.Server)
-			r.pool.Observe(s)
+			r.Pool.Observe(s)
 			r.enqueueHolder(old, q)
 			r.enqueueHolder(s, q)
 			if claimabilityChanged(old, s) {
@@ -62,7 +62,7 @@ func (r *ServerClaimReconciler) serverEventHandler() handler.EventHandler {
 			if !ok {
 				return
 			}
-			r.pool.Forget(s.Name)
+			r.Pool.Forget(s.Name)
 			r.enqueueHolder(s, q)
 			r.enqueueNamingClaims(ctx, s, q)
 		},

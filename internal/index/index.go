@@ -9,8 +9,10 @@ import (
 	"slices"
 	"strings"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	fleetv1alpha1 "github.com/metalfleet/metal-operator/api/fleet/v1alpha1"
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 )
 
@@ -36,6 +38,12 @@ const (
 	// no matchLabels (no selector, or only expressions). A server that becomes free looks up
 	// only the claims it might satisfy.
 	ClaimUnboundLabel = "unbound.selector.matchLabels"
+	// ClaimPlacementGroup indexes ServerClaims by spec.placement.group as "namespace/group":
+	// a claim of an anti-affinity group finds the others of its group.
+	ClaimPlacementGroup = "spec.placement.group"
+	// ClaimSet indexes ServerClaims by the ServerClaimSet that controls them (their
+	// controller owner reference) as "namespace/set".
+	ClaimSet = "metadata.labels.claimSet"
 	// BootConfigurationServer indexes ServerBootConfigurations by spec.serverRef.name.
 	BootConfigurationServer = "spec.serverRef.name"
 	// BMCSecret indexes BMCs by spec.bmcSecretRef.name.
@@ -57,6 +65,30 @@ func LabelKey(key, value string) string { return key + "=" + value }
 
 // NamespacedKey is the index key of a namespaced reference.
 func NamespacedKey(namespace, name string) string { return namespace + "/" + name }
+
+// ClaimSetOf is the name of the ServerClaimSet that controls a claim, if one does.
+func ClaimSetOf(o client.Object) (string, bool) {
+	ref := metav1.GetControllerOf(o)
+	if ref == nil || ref.Kind != "ServerClaimSet" || ref.APIVersion != fleetv1alpha1.GroupVersion.String() {
+		return "", false
+	}
+	return ref.Name, true
+}
+
+// SetAssignment is the server a ServerClaimSet assigned a member claim while the set's
+// placement is being taken: the claim names no server yet, carries the annotation
+// AssignedServerAnnotation, and a set controls it. The annotation on any other claim means
+// nothing.
+func SetAssignment(c *metalv1alpha1.ServerClaim) (string, bool) {
+	name := c.Annotations[fleetv1alpha1.AssignedServerAnnotation]
+	if name == "" || c.Spec.ServerRef != nil {
+		return "", false
+	}
+	if _, ok := ClaimSetOf(c); !ok {
+		return "", false
+	}
+	return name, true
+}
 
 // Setup registers every field index the controllers use.
 func Setup(ctx context.Context, indexer client.FieldIndexer) error {
@@ -122,6 +154,10 @@ func Setup(ctx context.Context, indexer client.FieldIndexer) error {
 			if c.Spec.ServerRef != nil || !c.DeletionTimestamp.IsZero() {
 				return nil
 			}
+			if _, ok := SetAssignment(c); ok {
+				// A set member waiting for its set takes only the server assigned to it.
+				return nil
+			}
 			sel := c.Spec.ServerSelector
 			if sel == nil || len(sel.MatchLabels) == 0 {
 				return []string{AnyLabel}
@@ -131,6 +167,19 @@ func Setup(ctx context.Context, indexer client.FieldIndexer) error {
 				keys = append(keys, LabelKey(k, v))
 			}
 			return keys
+		}},
+		{&metalv1alpha1.ServerClaim{}, ClaimPlacementGroup, func(o client.Object) []string {
+			c := o.(*metalv1alpha1.ServerClaim)
+			if c.Spec.Placement == nil || c.Spec.Placement.Group == "" {
+				return nil
+			}
+			return []string{NamespacedKey(c.Namespace, c.Spec.Placement.Group)}
+		}},
+		{&metalv1alpha1.ServerClaim{}, ClaimSet, func(o client.Object) []string {
+			if set, ok := ClaimSetOf(o); ok {
+				return []string{NamespacedKey(o.GetNamespace(), set)}
+			}
+			return nil
 		}},
 		{&metalv1alpha1.ServerBootConfiguration{}, BootConfigurationServer, func(o client.Object) []string {
 			return []string{o.(*metalv1alpha1.ServerBootConfiguration).Spec.ServerRef.Name}

@@ -24,6 +24,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+	"github.com/metalfleet/metal-operator/internal/binding"
 	"github.com/metalfleet/metal-operator/internal/bmc/access"
 	"github.com/metalfleet/metal-operator/internal/bmc/redfish"
 	"github.com/metalfleet/metal-operator/internal/boot"
@@ -62,6 +63,7 @@ type Options struct {
 	EventBindAddress string
 
 	Claim     controller.ServerClaimOptions
+	ClaimSet  controller.ServerClaimSetOptions
 	Server    controller.ServerOptions
 	BMC       controller.BMCOptions
 	Readiness controller.ServerReadinessRuleOptions
@@ -117,6 +119,7 @@ func DefaultOptions() Options {
 		BMCMaxResponseBytes:     redfish.DefaultMaxResponseBytes,
 		BMCMaxCollectionMembers: redfish.DefaultMaxCollectionMembers,
 		Claim:                   controller.DefaultServerClaimOptions(),
+		ClaimSet:                controller.DefaultServerClaimSetOptions(),
 		Server:                  controller.DefaultServerOptions(),
 		BMC:                     controller.DefaultBMCOptions(),
 		Readiness:               controller.DefaultServerReadinessRuleOptions(),
@@ -148,6 +151,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.EventBindAddress, "event-bind-address", o.EventBindAddress, "Listen address of the Redfish event receiver that BMCs post alerts and metric reports to (see --event-url), e.g. :10001; empty turns it off.")
 	fs.DurationVar(&o.ReconcileTimeout, "reconcile-timeout", o.ReconcileTimeout, "Longest time one reconcile of any controller may take; its context is cancelled then.")
 	o.Claim.BindFlags(fs)
+	o.ClaimSet.BindFlags(fs)
 	o.Server.BindFlags(fs)
 	o.BMC.BindFlags(fs)
 	o.Readiness.BindFlags(fs)
@@ -215,14 +219,27 @@ func New(cfg *rest.Config, o Options) (manager.Manager, error) {
 	if err := index.Setup(context.Background(), mgr.GetFieldIndexer()); err != nil {
 		return nil, err
 	}
+	// Claims and sets pick from one pool of free servers, so that a set's plan is held there
+	// against the claims of this process.
+	pool := binding.NewPool()
 	if err := (&controller.ServerClaimReconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Scheme:    mgr.GetScheme(),
 		Recorder:  mgr.GetEventRecorder("serverclaim-controller"),
 		Options:   o.Claim,
+		Pool:      pool,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the ServerClaim controller: %w", err)
+	}
+	if err := (&controller.ServerClaimSetReconciler{
+		Client:   mgr.GetClient(),
+		Scheme:   mgr.GetScheme(),
+		Recorder: mgr.GetEventRecorder("serverclaimset-controller"),
+		Options:  o.ClaimSet,
+		Pool:     pool,
+	}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the ServerClaimSet controller: %w", err)
 	}
 	connector := &access.RedfishConnector{
 		Reader: mgr.GetClient(), Timeout: o.Server.BMCRequestTimeout, InsecureSkipVerify: o.BMCInsecureSkipTLS,

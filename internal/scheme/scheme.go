@@ -1,5 +1,5 @@
-// Package scheme builds the runtime.Scheme the operator and its tools use: the core kinds
-// and the metal.ironcore.dev kinds.
+// Package scheme builds the runtime.Scheme the operator and its tools use: the core kinds,
+// the metal.ironcore.dev kinds and the fleet.metalfleet.dev kinds.
 package scheme
 
 import (
@@ -7,6 +7,7 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 
+	fleetv1alpha1 "github.com/metalfleet/metal-operator/api/fleet/v1alpha1"
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 )
 
@@ -15,5 +16,6 @@ func New() *runtime.Scheme {
 	s := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(s))
 	utilruntime.Must(metalv1alpha1.AddToScheme(s))
+	utilruntime.Must(fleetv1alpha1.AddToScheme(s))
 	return s
 }

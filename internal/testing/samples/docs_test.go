@@ -19,8 +19,8 @@ import (
 )
 
 // TestTroubleshootingCoversEveryReason keeps docs/troubleshooting.md complete: every condition
-// reason exported by api/v1alpha1 (the constants named Reason*) has an entry, a heading
-// "### `<reason>`".
+// reason exported by api/v1alpha1 and api/fleet/v1alpha1 (the constants named Reason*) has an
+// entry, a heading "### `<reason>`".
 func TestTroubleshootingCoversEveryReason(t *testing.T) {
 	g := NewWithT(t)
 	doc, err := os.ReadFile(filepath.Join(env.RootDir, "docs", "troubleshooting.md"))
@@ -34,6 +34,11 @@ func TestTroubleshootingCoversEveryReason(t *testing.T) {
 
 	reasons := reasonConstants(t, filepath.Join(env.RootDir, "api", "v1alpha1", "conditions.go"))
 	g.Expect(reasons).NotTo(BeEmpty())
+	fleet := reasonConstants(t, filepath.Join(env.RootDir, "api", "fleet", "v1alpha1", "conditions.go"))
+	g.Expect(fleet).NotTo(BeEmpty())
+	for name, value := range fleet {
+		reasons["fleet."+name] = value
+	}
 	var missing []string
 	for name, value := range reasons {
 		if !headings[value] {

@@ -37,6 +37,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	fleetv1alpha1 "github.com/metalfleet/metal-operator/api/fleet/v1alpha1"
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/bmc/emulator"
 	"github.com/metalfleet/metal-operator/internal/scheme"
@@ -48,6 +49,11 @@ import (
 // Config is one benchmark run.
 type Config struct {
 	Servers, Claims int
+	// Racks is the number of racks the servers are spread over (label rack); 0 means 40.
+	Racks int
+	// Set makes the burst one ServerClaimSet of Claims replicas, at most
+	// ceil(Claims/Racks) per rack, instead of Claims independent claims.
+	Set bool
 	// ManagerBinary is the operator command (bin/metal-operator).
 	ManagerBinary string
 	// ManagerArgs are extra flags for it.
@@ -72,7 +78,11 @@ type Config struct {
 // Result is what one run measured.
 type Result struct {
 	Servers, Claims int
-	Bound, Unbound  int
+	// Set says the burst was one ServerClaimSet; MaxPerRack is the most bound claims in one
+	// rack, TopologyLimit the set's maxPerDomain (0 without a set).
+	Set                       bool
+	MaxPerRack, TopologyLimit int
+	Bound, Unbound            int
 	// AllSettled is the time from the first claim created to the last claim settled.
 	AllSettled time.Duration
 	// Latency percentiles of creation -> Bound, as seen by a watch.
@@ -166,7 +176,10 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	}
 	defer em.Close()
 	logf("creating %d servers", cfg.Servers)
-	if err := createServers(ctx, c, em, cfg.Servers); err != nil {
+	if cfg.Racks <= 0 {
+		cfg.Racks = 40
+	}
+	if err := createServers(ctx, c, em, cfg.Servers, cfg.Racks); err != nil {
 		return res, err
 	}
 
@@ -226,7 +239,13 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	}
 	logf("creating %d claims", cfg.Claims)
 	start := time.Now()
-	created, err := createClaims(ctx, c, cfg.Claims, watch)
+	var created map[string]time.Time
+	if cfg.Set {
+		res.TopologyLimit = (cfg.Claims + cfg.Racks - 1) / cfg.Racks
+		created, err = createSet(ctx, c, cfg.Claims, res.TopologyLimit)
+	} else {
+		created, err = createClaims(ctx, c, cfg.Claims, watch)
+	}
 	if err != nil {
 		return res, err
 	}
@@ -252,7 +271,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 			}
 		}
 	}
-	res.Servers, res.Claims = cfg.Servers, cfg.Claims
+	res.Servers, res.Claims, res.Set = cfg.Servers, cfg.Claims, cfg.Set
 	res.AllSettled = settledAt.Sub(start)
 	res.CPUSeconds = cpuAfter - cpuBefore
 	res.P50, res.P90, res.P99, res.Max = watch.latencies(created)
@@ -300,10 +319,22 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	if err := c.List(ctx, claims, client.InNamespace(benchNamespace)); err != nil {
 		return res, err
 	}
+	servers := &metalv1alpha1.ServerList{}
+	if err := c.List(ctx, servers); err != nil {
+		return res, err
+	}
+	rackOf := map[string]string{}
+	for _, s := range servers.Items {
+		rackOf[s.Name] = s.Labels["rack"]
+	}
+	perRack := map[string]int{}
 	res.UnboundReasons = map[string]int{}
 	for _, cl := range claims.Items {
 		if cl.Status.Phase == metalv1alpha1.PhaseBound {
 			res.Bound++
+			if cl.Spec.ServerRef != nil {
+				perRack[rackOf[cl.Spec.ServerRef.Name]]++
+			}
 			continue
 		}
 		res.Unbound++
@@ -317,6 +348,12 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	if res.Bound > 0 {
 		res.RequestsPerBind = float64(res.RequestsTotal) / float64(res.Bound)
 		res.EventsPerBind = float64(res.EventsTotal) / float64(res.Bound)
+	}
+	for _, n := range perRack {
+		res.MaxPerRack = max(res.MaxPerRack, n)
+	}
+	if cfg.Set && res.MaxPerRack > res.TopologyLimit {
+		return res, fmt.Errorf("the set's topology is broken: %d members in one rack, at most %d allowed", res.MaxPerRack, res.TopologyLimit)
 	}
 	res.Invariants, err = invariants.Check(ctx, c, benchNamespace)
 	if err != nil {
@@ -332,7 +369,7 @@ const benchNamespace = "default"
 
 // createServers creates one Server per emulated system, with the status of an Available,
 // powered-off server (as after discovery), in parallel.
-func createServers(ctx context.Context, c client.Client, em *emulator.Emulator, n int) error {
+func createServers(ctx context.Context, c client.Client, em *emulator.Emulator, n, racks int) error {
 	secret := &metalv1alpha1.BMCSecret{
 		ObjectMeta: metav1.ObjectMeta{Name: "bench-bmc"},
 		Data: map[string][]byte{
@@ -353,7 +390,7 @@ func createServers(ctx context.Context, c client.Client, em *emulator.Emulator, 
 			ObjectMeta: metav1.ObjectMeta{
 				Name: fmt.Sprintf("server-%05d", i),
 				Labels: map[string]string{
-					"hardwareType": "gpu-node", "location": "datacenter-1", "rack": fmt.Sprintf("rack-%02d", i%40),
+					"hardwareType": "gpu-node", "location": "datacenter-1", "rack": fmt.Sprintf("rack-%02d", i%racks),
 				},
 			},
 			Spec: metalv1alpha1.ServerSpec{
@@ -399,6 +436,31 @@ func createClaims(ctx context.Context, c client.Client, n int, w *claimWatch) (m
 		return nil
 	})
 	return created, err
+}
+
+// createSet creates one ServerClaimSet of n replicas of the claims' template, at most
+// perRack in one rack, and returns the creation time of its members-to-be.
+func createSet(ctx context.Context, c client.Client, n, perRack int) (map[string]time.Time, error) {
+	set := &fleetv1alpha1.ServerClaimSet{
+		ObjectMeta: metav1.ObjectMeta{Namespace: benchNamespace, Name: "bench"},
+		Spec: fleetv1alpha1.ServerClaimSetSpec{
+			Replicas: int32(n),
+			Template: metalv1alpha1.ServerClaimSpec{
+				Power: metalv1alpha1.PowerOn, Image: "my-osimage:latest",
+				ServerSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"hardwareType": "gpu-node"}},
+			},
+			Topology: []fleetv1alpha1.TopologyLevel{{Key: "rack", MaxPerDomain: int32(perRack)}},
+		},
+	}
+	at := time.Now()
+	if err := c.Create(ctx, set); err != nil {
+		return nil, err
+	}
+	created := make(map[string]time.Time, n)
+	for i := range n {
+		created[fmt.Sprintf("%s-%d", set.Name, i)] = at
+	}
+	return created, nil
 }
 
 func parallel(ctx context.Context, n, workers int, fn func(i int) error) error {
@@ -755,8 +817,12 @@ func Markdown(results []Result) string {
 	b.WriteString("| servers / claims | all settled | p50 / p90 / p99 / max bind | bound / unbound | operator requests per bind (events) | requests after settled | max status writes per unbound claim | operator CPU | CPU per claim | peak RSS | API server / etcd / harness CPU |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range results {
-		fmt.Fprintf(&b, "| %d / %d | %.2f s | %s / %s / %s / %s | %d / %d | %.2f (+%.2f) | %d | %d | %.2f s | %.2f ms | %.0f MiB | %.1f s / %.1f s / %.1f s |\n",
-			r.Servers, r.Claims, r.AllSettled.Seconds(), ms(r.P50), ms(r.P90), ms(r.P99), ms(r.Max),
+		what := fmt.Sprintf("%d / %d", r.Servers, r.Claims)
+		if r.Set {
+			what += fmt.Sprintf(" (one set, at most %d per rack: %d)", r.TopologyLimit, r.MaxPerRack)
+		}
+		fmt.Fprintf(&b, "| %s | %.2f s | %s / %s / %s / %s | %d / %d | %.2f (+%.2f) | %d | %d | %.2f s | %.2f ms | %.0f MiB | %.1f s / %.1f s / %.1f s |\n",
+			what, r.AllSettled.Seconds(), ms(r.P50), ms(r.P90), ms(r.P99), ms(r.Max),
 			r.Bound, r.Unbound, r.RequestsPerBind, r.EventsPerBind, r.RequestsAfter, r.MaxStatusWritesPerUnbound,
 			r.CPUSeconds, 1000*r.CPUSeconds/float64(max(r.Claims, 1)), r.PeakRSSMiB, r.APIServerCPUSeconds, r.EtcdCPUSeconds, r.HarnessCPUSeconds)
 	}

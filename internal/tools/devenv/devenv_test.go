@@ -19,6 +19,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	fleetv1alpha1 "github.com/metalfleet/metal-operator/api/fleet/v1alpha1"
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/testing/testenv"
 )
@@ -158,6 +159,18 @@ func TestQuickstart(t *testing.T) {
 		g.Expect(script).To(HavePrefix("#!ipxe"))
 		g.Expect(script).NotTo(ContainSubstring("ignition.config.url"), "the boot is done: a local boot")
 	}
+
+	// The sample set's servers carry no rack label here: it waits, holding nothing, and says
+	// so through the published role (finalizer, status).
+	g.Eventually(func(g Gomega) {
+		set := &fleetv1alpha1.ServerClaimSet{}
+		g.Expect(c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "control-plane"}, set)).To(Succeed())
+		g.Expect(set.Finalizers).To(ContainElement(fleetv1alpha1.ServerClaimSetFinalizer))
+		cond := meta.FindStatusCondition(set.Status.Conditions, fleetv1alpha1.ServerClaimSetBound)
+		g.Expect(cond).NotTo(BeNil())
+		g.Expect(cond.Reason).To(Equal(fleetv1alpha1.ReasonInsufficientCapacity))
+		g.Expect(cond.Message).To(ContainSubstring("lack a topology label"))
+	}, 30*time.Second, 100*time.Millisecond).Should(Succeed())
 
 	// Deleting the claims powers the servers off, wipes them (the default Quick policy of the
 	// environment) and returns them to Available with the record.
