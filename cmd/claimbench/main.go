@@ -26,7 +26,7 @@ import (
 )
 
 func main() {
-	cases := flag.String("cases", "100x100,1000x1000,500x1000", "Comma-separated SERVERSxCLAIMS cases.")
+	cases := flag.String("cases", "100x100,1000x1000,500x1000", "Comma-separated SERVERSxCLAIMS cases; :set makes the burst one ServerClaimSet, :floor makes the harness write the design's floor itself (no operator) for the same burst.")
 	binary := flag.String("operator", "bin/metal-operator", "The operator binary to run.")
 	workDir := flag.String("workdir", "bin/bench", "Folder for audit logs, kubeconfigs and operator logs.")
 	timeout := flag.Duration("timeout", 10*time.Minute, "How long one case may take to settle.")
@@ -47,14 +47,15 @@ func main() {
 	bin, _ := filepath.Abs(*binary)
 	var results []bench.Result
 	for _, c := range strings.Split(*cases, ",") {
-		spec, set := strings.CutSuffix(strings.TrimSpace(c), ":set")
+		spec, floor := strings.CutSuffix(strings.TrimSpace(c), ":floor")
+		spec, set := strings.CutSuffix(spec, ":set")
 		servers, claims, err := parseCase(spec)
 		if err != nil {
 			fail(err)
 		}
 		fmt.Fprintf(os.Stderr, "== %d servers / %d claims\n", servers, claims)
 		res, err := bench.Run(ctx, bench.Config{
-			Servers: servers, Claims: claims, Racks: *racks, Set: set,
+			Servers: servers, Claims: claims, Racks: *racks, Set: set, Floor: floor,
 			ManagerBinary:  bin,
 			ManagerArgs:    strings.Fields(*operatorArgs),
 			ProfileSeconds: *profile,

@@ -29,10 +29,12 @@ import (
 	"syscall"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -54,6 +56,9 @@ type Config struct {
 	// Set makes the burst one ServerClaimSet of Claims replicas, at most
 	// ceil(Claims/Racks) per rack, instead of Claims independent claims.
 	Set bool
+	// Floor runs no operator: the harness makes the design's writes per binding itself
+	// (bindFloor), as the operator's user, so the case measures the floor of the same burst.
+	Floor bool
 	// ManagerBinary is the operator command (bin/metal-operator).
 	ManagerBinary string
 	// ManagerArgs are extra flags for it.
@@ -78,6 +83,8 @@ type Config struct {
 // Result is what one run measured.
 type Result struct {
 	Servers, Claims int
+	// Floor says the harness made the floor's writes instead of an operator.
+	Floor bool
 	// Set says the burst was one ServerClaimSet; MaxPerRack is the most bound claims in one
 	// rack, TopologyLimit the set's maxPerDomain (0 without a set).
 	Set                       bool
@@ -195,16 +202,40 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	if err := os.WriteFile(kubeconfigPath, kubeconfig, 0o600); err != nil {
 		return res, err
 	}
-	op, err := startOperator(cfg, kubeconfigPath)
-	if err != nil {
-		return res, err
-	}
-	defer op.stop()
-
 	audit := &auditReader{path: auditLog}
-	logf("waiting for the operator to be idle")
-	if err := waitIdle(ctx, audit, cfg.Quiet, 5*time.Minute); err != nil {
-		return res, fmt.Errorf("operator never went idle: %w", err)
+	var profileFrom string
+	pid := os.Getpid() // the floor's writes are the harness's
+	var floorClient client.Client
+	if cfg.Floor {
+		opCfg, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
+		if err != nil {
+			return res, err
+		}
+		opCfg.QPS, opCfg.Burst = restCfg.QPS, restCfg.Burst
+		if floorClient, err = client.New(opCfg, client.Options{Scheme: env.Scheme}); err != nil {
+			return res, err
+		}
+		// Its API discovery happens now, before the count starts.
+		if err := floorClient.Get(ctx, client.ObjectKey{Name: "warm-up"}, &metalv1alpha1.Server{}); err != nil && !apierrors.IsNotFound(err) {
+			return res, err
+		}
+		if err := waitIdle(ctx, audit, cfg.Quiet, time.Minute); err != nil {
+			return res, err
+		}
+	} else {
+		op, err := startOperator(cfg, kubeconfigPath)
+		if err != nil {
+			return res, err
+		}
+		defer op.stop()
+		pid = op.cmd.Process.Pid
+		logf("waiting for the operator to be idle")
+		if err := waitIdle(ctx, audit, cfg.Quiet, 5*time.Minute); err != nil {
+			return res, fmt.Errorf("operator never went idle: %w", err)
+		}
+		if cfg.ProfilePath != "" {
+			profileFrom = "http://" + op.pprofAddr
+		}
 	}
 	baseline := audit.offset()
 
@@ -214,7 +245,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	}
 	defer watch.stop()
 
-	cpuBefore, err := cpuSeconds(op.cmd.Process.Pid)
+	cpuBefore, err := cpuSeconds(pid)
 	if err != nil {
 		return res, err
 	}
@@ -224,14 +255,14 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		return res, err
 	}
 	var profileDone chan error
-	if cfg.ProfilePath != "" {
+	if cfg.ProfilePath != "" && profileFrom != "" {
 		apiClient, err := rest.HTTPClientFor(restCfg)
 		if err != nil {
 			return res, err
 		}
 		profileDone = make(chan error, 2)
 		go func() {
-			profileDone <- fetchProfile(ctx, http.DefaultClient, "http://"+op.pprofAddr, cfg.ProfileSeconds, cfg.ProfilePath)
+			profileDone <- fetchProfile(ctx, http.DefaultClient, profileFrom, cfg.ProfileSeconds, cfg.ProfilePath)
 		}()
 		go func() {
 			profileDone <- fetchProfile(ctx, apiClient, restCfg.Host, cfg.ProfileSeconds, cfg.ProfilePath+".apiserver")
@@ -249,13 +280,22 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	if err != nil {
 		return res, err
 	}
+	floorDone := make(chan error, 1)
+	if cfg.Floor {
+		go func() { floorDone <- bindFloor(ctx, c, floorClient, cfg.Claims) }()
+	}
 	wantBound := min(cfg.Servers, cfg.Claims)
 	logf("waiting for %d claims Bound and %d Unbound", wantBound, cfg.Claims-wantBound)
 	settledAt, err := watch.waitSettled(ctx, wantBound, cfg.Claims, cfg.Timeout)
 	if err != nil {
 		return res, err
 	}
-	cpuAfter, err := cpuSeconds(op.cmd.Process.Pid)
+	if cfg.Floor {
+		if err := <-floorDone; err != nil {
+			return res, fmt.Errorf("the floor's writes: %w", err)
+		}
+	}
+	cpuAfter, err := cpuSeconds(pid)
 	if err != nil {
 		return res, err
 	}
@@ -271,7 +311,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 			}
 		}
 	}
-	res.Servers, res.Claims, res.Set = cfg.Servers, cfg.Claims, cfg.Set
+	res.Servers, res.Claims, res.Set, res.Floor = cfg.Servers, cfg.Claims, cfg.Set, cfg.Floor
 	res.AllSettled = settledAt.Sub(start)
 	res.CPUSeconds = cpuAfter - cpuBefore
 	res.P50, res.P90, res.P99, res.Max = watch.latencies(created)
@@ -309,11 +349,13 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 			statusWrites[e.ObjectRef.Name]++
 		}
 	}
-	rss, err := peakRSSMiB(op.cmd.Process.Pid)
-	if err != nil {
-		return res, err
+	if !cfg.Floor {
+		rss, err := peakRSSMiB(pid)
+		if err != nil {
+			return res, err
+		}
+		res.PeakRSSMiB = rss
 	}
-	res.PeakRSSMiB = rss
 
 	claims := &metalv1alpha1.ServerClaimList{}
 	if err := c.List(ctx, claims, client.InNamespace(benchNamespace)); err != nil {
@@ -820,6 +862,9 @@ func Markdown(results []Result) string {
 		what := fmt.Sprintf("%d / %d", r.Servers, r.Claims)
 		if r.Set {
 			what += fmt.Sprintf(" (one set, at most %d per rack: %d)", r.TopologyLimit, r.MaxPerRack)
+		}
+		if r.Floor {
+			what += " floor (no operator; CPU is the harness's)"
 		}
 		fmt.Fprintf(&b, "| %s | %.2f s | %s / %s / %s / %s | %d / %d | %.2f (+%.2f) | %d | %d | %.2f s | %.2f ms | %.0f MiB | %.1f s / %.1f s / %.1f s |\n",
 			what, r.AllSettled.Seconds(), ms(r.P50), ms(r.P90), ms(r.P99), ms(r.Max),
