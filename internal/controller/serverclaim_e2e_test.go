@@ -35,7 +35,7 @@ type claimWorld struct {
 func (w *claimWorld) restart() {
 	w.t.Helper()
 	w.stop()
-	w.stop = startStoppableManager(w.t, w.register)
+	_, w.stop = startStoppableManager(w.t, w.register)
 }
 
 // newClaimWorld starts the world; extra registers more runnables (e.g. the boot server).
@@ -64,7 +64,7 @@ func newClaimWorldWith(t *testing.T, systems int, serverOpts func(ns string, o *
 		}
 		return setupServerControllerWith(mgr, opts)
 	}
-	w.stop = startStoppableManager(t, w.register)
+	_, w.stop = startStoppableManager(t, w.register)
 	// Whichever manager runs when the test ends stops after the test's objects are gone.
 	t.Cleanup(func() { w.stop() })
 	w.em = newEmulator(t, emulator.Options{Systems: systems, PowerDelay: 20 * time.Millisecond, InitialPower: bmc.PowerStateOn})

@@ -42,22 +42,15 @@ func init() {
 // stops it when the test ends (after the test's own cleanups, which run first).
 func startManager(t *testing.T, register func(mgr manager.Manager) error) manager.Manager {
 	t.Helper()
-	mgr := env.NewManager(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := index.Setup(ctx, mgr.GetFieldIndexer()); err != nil {
-		t.Fatal(err)
-	}
-	if err := register(mgr); err != nil {
-		t.Fatal(err)
-	}
-	testenv.RunManager(t, ctx, cancel, mgr)
+	mgr, stop := startStoppableManager(t, register)
+	t.Cleanup(stop)
 	return mgr
 }
 
 // startStoppableManager is startManager with a stop function that stops the manager and waits
 // for it, and that the caller must call (a test can restart its controllers: a second manager
 // with the same registration).
-func startStoppableManager(t *testing.T, register func(mgr manager.Manager) error) (stop func()) {
+func startStoppableManager(t *testing.T, register func(mgr manager.Manager) error) (_ manager.Manager, stop func()) {
 	t.Helper()
 	mgr := env.NewManager(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -82,7 +75,7 @@ func startStoppableManager(t *testing.T, register func(mgr manager.Manager) erro
 		stop()
 		t.Fatal("cache did not sync")
 	}
-	return stop
+	return mgr, stop
 }
 
 // newEmulator starts a Redfish emulator for one test.
