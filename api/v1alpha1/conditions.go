@@ -8,6 +8,9 @@ const (
 	// ServerClaimBound is True while the claim holds a Reserved server; its reason says
 	// why not otherwise.
 	ServerClaimBound = "Bound"
+	// ServerClaimLeaseExpiring is True within the warning lead time before the end of the
+	// claim's lease (spec.leaseDuration); absent otherwise.
+	ServerClaimLeaseExpiring = "LeaseExpiring"
 	// ServerClaimReady is True once the bound server's boot configuration is Ready and the
 	// server's power matches the claim.
 	ServerClaimReady = "Ready"
@@ -62,6 +65,11 @@ const (
 	ReasonReady = "Ready"
 	// ReasonIgnored: the claim carries the ignore operation annotation.
 	ReasonIgnored = "Ignored"
+	// ReasonLeaseExpiring: the claim's lease ends within the warning lead time.
+	ReasonLeaseExpiring = "LeaseExpiring"
+	// ReasonLeaseExpired: the claim's lease ended; its server was released and the claim
+	// is never bound again.
+	ReasonLeaseExpired = "LeaseExpired"
 )
 
 // Server condition types.
