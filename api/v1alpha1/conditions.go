@@ -65,6 +65,9 @@ const (
 	ReasonReady = "Ready"
 	// ReasonIgnored: the claim carries the ignore operation annotation.
 	ReasonIgnored = "Ignored"
+	// ReasonQuotaExceeded: binding a fitting server would exceed a limit of a ServerQuota of
+	// the claim's namespace; the message names the quota and the limit.
+	ReasonQuotaExceeded = "QuotaExceeded"
 	// ReasonLeaseExpiring: the claim's lease ends within the warning lead time.
 	ReasonLeaseExpiring = "LeaseExpiring"
 	// ReasonLeaseExpired: the claim's lease ended; its server was released and the claim
