@@ -100,20 +100,28 @@ func QuotaUsage(q *fleetv1alpha1.ServerQuota) []fleetv1alpha1.QuotaUsage {
 }
 
 // AllocationReclaimable reports whether an allocation no longer counts: its claim is gone
-// (nil, or another uid), being deleted or its lease ended, or the claim recorded another
-// server; or its server (nil when gone) does not hold the claim and the allocation is older
-// than grace (a claim whose take never happened, e.g. its manager was killed in between).
-// An allocation whose server holds the claim, as a proposal or bound, always counts.
-func AllocationReclaimable(a fleetv1alpha1.QuotaAllocation, claim *metalv1alpha1.ServerClaim, s *metalv1alpha1.Server, now time.Time, grace time.Duration) bool {
+// (nil, or another uid), being deleted or its lease ended; or no server holds the claim
+// (held: the server the claim records in spec.serverRef, else the allocation's server,
+// holds it) and the allocation is older than grace (a take that never happened, e.g. its
+// manager was killed in between, or a binding lost). An allocation of a claim a server holds,
+// as a proposal or bound, always counts, whichever server the allocation names.
+func AllocationReclaimable(a fleetv1alpha1.QuotaAllocation, claim *metalv1alpha1.ServerClaim, held bool, now time.Time, grace time.Duration) bool {
 	switch {
 	case claim == nil || string(claim.UID) != a.ClaimUID:
 		return true
 	case !claim.DeletionTimestamp.IsZero(), LeaseEnded(claim, now):
 		return true
-	case claim.Spec.ServerRef != nil && claim.Spec.ServerRef.Name != a.Server:
-		return true
-	case s != nil && HeldBy(s, claim):
+	case held:
 		return false
 	}
 	return now.Sub(a.Since.Time) >= grace
+}
+
+// AllocationServer is the server whose hold on the claim keeps an allocation counting: the
+// one the claim records, else the one the allocation names.
+func AllocationServer(a fleetv1alpha1.QuotaAllocation, claim *metalv1alpha1.ServerClaim) string {
+	if claim != nil && claim.Spec.ServerRef != nil {
+		return claim.Spec.ServerRef.Name
+	}
+	return a.Server
 }

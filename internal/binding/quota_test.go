@@ -81,9 +81,6 @@ func TestAllocationReclaimable(t *testing.T) {
 		}
 		return c
 	}
-	holding := &metalv1alpha1.Server{ObjectMeta: metav1.ObjectMeta{Name: "s1"}, Spec: metalv1alpha1.ServerSpec{
-		ServerClaimRef: &metalv1alpha1.ImmutableObjectReference{Namespace: "ns", Name: "c-a", UID: "a"}}}
-	free := &metalv1alpha1.Server{ObjectMeta: metav1.ObjectMeta{Name: "s1"}}
 	young := alloc("a", "s1", "all")
 	young.Since = metav1.Time{Time: now.Add(-time.Second)}
 	old := young
@@ -93,26 +90,27 @@ func TestAllocationReclaimable(t *testing.T) {
 		name  string
 		a     fleetv1alpha1.QuotaAllocation
 		claim *metalv1alpha1.ServerClaim
-		s     *metalv1alpha1.Server
+		held  bool
 		want  bool
 	}{
-		{name: "claim gone", a: young, s: holding, want: true},
-		{name: "claim re-created (other uid)", a: young, s: holding, claim: claim(func(c *metalv1alpha1.ServerClaim) { c.UID = "b" }), want: true},
-		{name: "claim deleting", a: young, s: holding, claim: claim(func(c *metalv1alpha1.ServerClaim) { c.DeletionTimestamp = &deleting }), want: true},
-		{name: "lease ended", a: young, s: holding, claim: claim(func(c *metalv1alpha1.ServerClaim) {
+		{name: "claim gone", a: young, held: true, want: true},
+		{name: "claim re-created (other uid)", a: young, held: true, claim: claim(func(c *metalv1alpha1.ServerClaim) { c.UID = "b" }), want: true},
+		{name: "claim deleting", a: young, held: true, claim: claim(func(c *metalv1alpha1.ServerClaim) { c.DeletionTimestamp = &deleting }), want: true},
+		{name: "lease ended", a: young, held: true, claim: claim(func(c *metalv1alpha1.ServerClaim) {
 			c.Status.LeaseExpiresAt = &metav1.Time{Time: now.Add(-time.Second)}
 		}), want: true},
-		{name: "claim recorded another server", a: young, s: holding, claim: claim(func(c *metalv1alpha1.ServerClaim) {
-			c.Spec.ServerRef = &metalv1alpha1.LocalObjectReference{Name: "s9"}
-		}), want: true},
-		{name: "server holds the claim, however old", a: old, s: holding, claim: claim()},
-		{name: "take pending, within the grace", a: young, s: free, claim: claim()},
-		{name: "take never happened, past the grace", a: old, s: free, claim: claim(), want: true},
-		{name: "server gone, past the grace", a: old, claim: claim(), want: true},
+		{name: "held, however old", a: old, held: true, claim: claim()},
+		{name: "take pending, within the grace", a: young, claim: claim()},
+		{name: "take never happened, past the grace", a: old, claim: claim(), want: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			NewWithT(t).Expect(AllocationReclaimable(tc.a, tc.claim, tc.s, now, grace)).To(Equal(tc.want))
+			NewWithT(t).Expect(AllocationReclaimable(tc.a, tc.claim, tc.held, now, grace)).To(Equal(tc.want))
 		})
 	}
+	g := NewWithT(t)
+	g.Expect(AllocationServer(young, claim())).To(Equal("s1"))
+	g.Expect(AllocationServer(young, claim(func(c *metalv1alpha1.ServerClaim) {
+		c.Spec.ServerRef = &metalv1alpha1.LocalObjectReference{Name: "s9"}
+	}))).To(Equal("s9"), "the claim recorded another server than the allocation names")
 }

@@ -297,6 +297,9 @@ func (r *ServerClaimReconciler) ensureBound(ctx context.Context, claim *metalv1a
 			return ctrl.Result{RequeueAfter: r.Options.UnboundRetryMin / 4}, nil
 		}
 	}
+	if err := r.syncAllocations(ctx, claim, s); err != nil {
+		return ctrl.Result{}, err
+	}
 	sbc, sbcProblem, err := r.ensureBootConfiguration(ctx, claim, s)
 	if err != nil {
 		return ctrl.Result{}, err

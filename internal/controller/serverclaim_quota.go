@@ -39,13 +39,42 @@ func (e *quotaExceededError) Error() string {
 	return fmt.Sprintf("ServerQuota %s: limit %s allows %d servers, all held by other claims of the namespace", e.quota, e.limit, e.max)
 }
 
-// namespaceQuotas lists the quotas of the claim's namespace from the cache.
+// namespaceQuotas lists the quotas of the claim's namespace from the cache; a quota the
+// cache shows older than this controller's own last write to it is read around the cache,
+// so that the next allocation starts from that write.
 func (r *ServerClaimReconciler) namespaceQuotas(ctx context.Context, ns string) ([]fleetv1alpha1.ServerQuota, error) {
 	list := &fleetv1alpha1.ServerQuotaList{}
 	if err := r.List(ctx, list, client.InNamespace(ns)); err != nil {
 		return nil, fmt.Errorf("listing ServerQuotas: %w", err)
 	}
-	return list.Items, nil
+	out := list.Items[:0]
+	for i := range list.Items {
+		q := &list.Items[i]
+		if trusted, _ := r.versions.Observe(quotaVersionKey(q), q.ResourceVersion); !trusted {
+			if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(q), q); err != nil {
+				if apierrors.IsNotFound(err) {
+					continue
+				}
+				return nil, fmt.Errorf("reading ServerQuota %s: %w", q.Name, err)
+			}
+		}
+		out = append(out, *q)
+	}
+	return out, nil
+}
+
+// quotaVersionKey is a quota's key in the claim controller's version store (apart from the
+// claims' keys).
+func quotaVersionKey(q *fleetv1alpha1.ServerQuota) string { return "ServerQuota/" + versionKey(q) }
+
+// patchQuotaStatus writes a quota's status under its resourceVersion and remembers the write.
+func (r *ServerClaimReconciler) patchQuotaStatus(ctx context.Context, q, base *fleetv1alpha1.ServerQuota) error {
+	q.Status.Used = binding.QuotaUsage(q)
+	if err := r.Status().Patch(ctx, q, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+		return err
+	}
+	r.versions.Expect(quotaVersionKey(q), q.ResourceVersion)
+	return nil
 }
 
 // quotaBlocks returns the error of the first quota limit that has no room for the server
@@ -101,12 +130,36 @@ func (r *ServerClaimReconciler) consumeQuotas(ctx context.Context, claim *metalv
 			}
 			cur.Since = now
 		}
-		q.Status.Used = binding.QuotaUsage(q)
-		if err := r.Status().Patch(ctx, q, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+		if err := r.patchQuotaStatus(ctx, q, base); err != nil {
 			if apierrors.IsNotFound(err) {
 				continue // deleted meanwhile: it limits nothing any more
 			}
 			return fmt.Errorf("allocating from ServerQuota %s: %w", q.Name, err)
+		}
+	}
+	return nil
+}
+
+// syncAllocations makes the allocations of a claim that holds server s name s, in every quota
+// of its namespace whose limits s matches: after a race in which another manager's server
+// was recorded on the claim, or for a binding older than the quota. It never refuses (a
+// binding is never undone for a quota) and writes only what differs.
+func (r *ServerClaimReconciler) syncAllocations(ctx context.Context, claim *metalv1alpha1.ServerClaim, s *metalv1alpha1.Server) error {
+	quotas, err := r.namespaceQuotas(ctx, claim.Namespace)
+	if err != nil || len(quotas) == 0 {
+		return err
+	}
+	for i := range quotas {
+		q := &quotas[i]
+		base := q.DeepCopy()
+		if !binding.SetQuotaAllocation(q, fleetv1alpha1.QuotaAllocation{
+			ClaimName: claim.Name, ClaimUID: string(claim.UID), Server: s.Name,
+			Limits: binding.QuotaLimitsFor(q, s.Labels), Since: metav1.NewTime(time.Now().Truncate(time.Second)),
+		}) {
+			continue
+		}
+		if err := r.patchQuotaStatus(ctx, q, base); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("recording the allocation of server %s in ServerQuota %s: %w", s.Name, q.Name, err)
 		}
 	}
 	return nil

@@ -99,16 +99,16 @@ func (r *ServerQuotaReconciler) reconcileNormal(ctx context.Context, sc *scope[*
 	var next time.Duration
 	keep := q.Status.Allocations[:0:0]
 	for _, a := range q.Status.Allocations {
-		claim, s, err := r.allocationParties(ctx, q.Namespace, a)
+		claim, held, err := r.allocationParties(ctx, q.Namespace, a)
 		if err != nil {
 			return ctrl.Result{}, err
 		}
-		if binding.AllocationReclaimable(a, claim, s, now, r.Options.AllocationGrace) {
+		if binding.AllocationReclaimable(a, claim, held, now, r.Options.AllocationGrace) {
 			ctrl.LoggerFrom(ctx).V(1).Info("Reclaimed allocation", "claim", a.ClaimName, "server", a.Server)
 			continue
 		}
 		keep = append(keep, a)
-		if s == nil || claim == nil || !binding.HeldBy(s, claim) {
+		if !held {
 			// Pending: look again when its grace ends.
 			if wait := r.Options.AllocationGrace - now.Sub(a.Since.Time) + time.Second; next == 0 || wait < next {
 				next = wait
@@ -136,8 +136,8 @@ func (r *ServerQuotaReconciler) reconcileNormal(ctx context.Context, sc *scope[*
 }
 
 // allocationParties returns the allocation's claim (nil when gone, confirmed around the
-// cache) and server (nil when gone).
-func (r *ServerQuotaReconciler) allocationParties(ctx context.Context, ns string, a fleetv1alpha1.QuotaAllocation) (*metalv1alpha1.ServerClaim, *metalv1alpha1.Server, error) {
+// cache) and whether a server holds it (binding.AllocationServer).
+func (r *ServerQuotaReconciler) allocationParties(ctx context.Context, ns string, a fleetv1alpha1.QuotaAllocation) (*metalv1alpha1.ServerClaim, bool, error) {
 	key := client.ObjectKey{Namespace: ns, Name: a.ClaimName}
 	claim := &metalv1alpha1.ServerClaim{}
 	err := r.Get(ctx, key, claim)
@@ -147,18 +147,19 @@ func (r *ServerQuotaReconciler) allocationParties(ctx context.Context, ns string
 	}
 	switch {
 	case apierrors.IsNotFound(err):
-		claim = nil
+		return nil, false, nil
 	case err != nil:
-		return nil, nil, fmt.Errorf("reading claim %s: %w", key, err)
+		return nil, false, fmt.Errorf("reading claim %s: %w", key, err)
 	}
+	name := binding.AllocationServer(a, claim)
 	s := &metalv1alpha1.Server{}
-	if err := r.Get(ctx, client.ObjectKey{Name: a.Server}, s); err != nil {
+	if err := r.Get(ctx, client.ObjectKey{Name: name}, s); err != nil {
 		if !apierrors.IsNotFound(err) {
-			return nil, nil, fmt.Errorf("reading server %s: %w", a.Server, err)
+			return nil, false, fmt.Errorf("reading server %s: %w", name, err)
 		}
-		s = nil
+		return claim, false, nil
 	}
-	return claim, s, nil
+	return claim, binding.HeldBy(s, claim), nil
 }
 
 // enqueueQuotasForClaim maps a claim to the quotas of its namespace (none: nothing to do).
