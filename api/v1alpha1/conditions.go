@@ -59,6 +59,8 @@ const (
 	ReasonBootConfigurationFailed = "BootConfigurationFailed"
 	// ReasonServerPoweringOn: the server is being powered to the claim's wish.
 	ReasonServerPoweringOn = "ServerPoweringOn"
+	// ReasonPowerOnQueued: the server waits for its turn to power on in its power domain.
+	ReasonPowerOnQueued = "PowerOnQueued"
 	// ReasonServerPoweringOff: the server is being powered off as the claim asks.
 	ReasonServerPoweringOff = "ServerPoweringOff"
 	// ReasonReady: the server booted its configuration and its power matches the claim.
@@ -81,6 +83,9 @@ const (
 	ServerBMCReachable = "BMCReachable"
 	// ServerPoweringOn is True while a power-on issued by the controller is in flight.
 	ServerPoweringOn = "PoweringOn"
+	// ServerPowerOnQueued is True while a power-on waits for its turn in the server's power
+	// domain (--max-concurrent-power-ons, --power-on-interval); absent otherwise.
+	ServerPowerOnQueued = "PowerOnQueued"
 	// ServerPoweringOff is True while a power-off issued by the controller is in flight.
 	ServerPoweringOff = "PoweringOff"
 	// ServerWaitingForPowerOff is True while a release waits for a BMC-confirmed power-off.

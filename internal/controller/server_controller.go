@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"time"
 
 	"k8s.io/client-go/tools/events"
@@ -16,6 +17,7 @@ import (
 	"github.com/metalfleet/metal-operator/internal/bmc"
 	"github.com/metalfleet/metal-operator/internal/bmc/access"
 	"github.com/metalfleet/metal-operator/internal/cachelag"
+	"github.com/metalfleet/metal-operator/internal/index"
 	"github.com/metalfleet/metal-operator/internal/metrics"
 )
 
@@ -38,6 +40,14 @@ type ServerOptions struct {
 	// BMCRequestTimeout bounds one request to a BMC; pass it to the access.Connector
 	// (access.RedfishConnector.Timeout).
 	BMCRequestTimeout time.Duration
+	// MaxConcurrentPowerOns is how many servers of one power domain may be in a power-on
+	// transition at once; 0 is unlimited. See server_powerqueue.go.
+	MaxConcurrentPowerOns int
+	// PowerOnInterval is the least time between two power-on starts in one power domain; 0
+	// is none.
+	PowerOnInterval time.Duration
+	// PowerDomainLabel is the server label whose value is its power domain.
+	PowerDomainLabel string
 }
 
 // DefaultServerOptions are the defaults of the manager's flags.
@@ -48,6 +58,7 @@ func DefaultServerOptions() ServerOptions {
 		TransitionPollInterval:  2 * time.Second,
 		MaxConcurrentReconciles: 10,
 		BMCRequestTimeout:       10 * time.Second,
+		PowerDomainLabel:        metalv1alpha1.RackLabel,
 	}
 }
 
@@ -63,16 +74,32 @@ func (o *ServerOptions) BindFlags(fs *flag.FlagSet) {
 		"Number of servers reconciled in parallel.")
 	fs.DurationVar(&o.BMCRequestTimeout, "bmc-request-timeout", o.BMCRequestTimeout,
 		"Timeout of one request to a BMC.")
+	fs.IntVar(&o.MaxConcurrentPowerOns, "max-concurrent-power-ons", o.MaxConcurrentPowerOns,
+		"Most servers of one power domain in a power-on transition at once; 0 is unlimited.")
+	fs.DurationVar(&o.PowerOnInterval, "power-on-interval", o.PowerOnInterval,
+		"Least time between two power-on starts in one power domain; 0 is none.")
+	fs.StringVar(&o.PowerDomainLabel, "power-domain-label", o.PowerDomainLabel,
+		"Server label whose value is the server's power domain, for --max-concurrent-power-ons and --power-on-interval.")
 }
 
 // Validate reports options that are missing or out of range.
 func (o ServerOptions) Validate() error {
-	return positive(map[string]any{
+	err := positive(map[string]any{
 		"ResyncInterval": o.ResyncInterval, "PowerOffTimeout": o.PowerOffTimeout,
 		"TransitionPollInterval": o.TransitionPollInterval, "BMCRequestTimeout": o.BMCRequestTimeout,
 		"MaxConcurrentReconciles": o.MaxConcurrentReconciles,
 	})
+	if o.MaxConcurrentPowerOns < 0 || o.PowerOnInterval < 0 {
+		err = errors.Join(err, fmt.Errorf("MaxConcurrentPowerOns (%d) and PowerOnInterval (%s) must not be negative", o.MaxConcurrentPowerOns, o.PowerOnInterval))
+	}
+	if o.staggered() && o.PowerDomainLabel == "" {
+		err = errors.Join(err, errors.New("PowerDomainLabel is required with MaxConcurrentPowerOns or PowerOnInterval"))
+	}
+	return err
 }
+
+// staggered reports whether power-ons wait for their turn in their power domain.
+func (o ServerOptions) staggered() bool { return o.MaxConcurrentPowerOns > 0 || o.PowerOnInterval > 0 }
 
 // ServerReconciler drives a Server through its lifecycle. It is the only writer of Server
 // status. States (status.state) and their transitions:
@@ -123,6 +150,8 @@ type ServerReconciler struct {
 	// versions keeps decisions off cached copies older than the controller's own writes.
 	versions *cachelag.Versions[string]
 	writer   objectWriter[*metalv1alpha1.Server]
+	// powerQueue staggers power-ons per power domain (nil: not staggered).
+	powerQueue *powerQueue
 }
 
 // +kubebuilder:rbac:groups=metal.ironcore.dev,resources=servers,verbs=get;list;watch;patch
@@ -261,6 +290,12 @@ func (r *ServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.writer = objectWriter[*metalv1alpha1.Server]{client: r.Client, versions: r.versions,
 		status: func(s *metalv1alpha1.Server) any { return &s.Status }}
 	metrics.RegisterServerMetrics(mgr.GetCache())
+	if r.Options.staggered() {
+		if err := index.SetupPowerOn(context.Background(), mgr.GetFieldIndexer(), r.Options.PowerDomainLabel); err != nil {
+			return err
+		}
+		r.powerQueue = newPowerQueue(mgr.GetClient(), r.Options)
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("server").
 		For(&metalv1alpha1.Server{}, builder.WithPredicates(ownChangePredicate(false))).

@@ -448,6 +448,9 @@ func (r *ServerReconciler) firstBoot(ctx context.Context, sc *serverScope, claim
 		// A transition is running: decide once it ends.
 		return r.inFlight()
 	}
+	if ok, wait, err := r.powerQueue.admit(ctx, s); err != nil || !ok {
+		return ctrl.Result{RequeueAfter: wait}, err
+	}
 	uri := s.Spec.SystemURI
 	if err := sc.bmc.SetBootOverride(ctx, uri, bmc.BootOverride{Target: bmc.BootTargetPxe, Mode: bmc.BootModeUEFI, Once: true}); err != nil {
 		return ctrl.Result{}, fmt.Errorf("setting the one-time network boot: %w", err)
