@@ -42,17 +42,18 @@ func testServerOptions() ServerOptions {
 // whichever test created it: tests that start one must not call t.Parallel.
 func startServerController(t *testing.T) manager.Manager {
 	t.Helper()
-	return startManager(t, func(mgr manager.Manager) error {
-		opts := testServerOptions()
-		r := &ServerReconciler{
-			Client:    mgr.GetClient(),
-			APIReader: mgr.GetAPIReader(),
-			Connector: &access.RedfishConnector{Reader: mgr.GetClient(), Timeout: opts.BMCRequestTimeout},
-			Recorder:  mgr.GetEventRecorder("server-controller"),
-			Options:   opts,
-		}
-		return r.SetupWithManager(mgr)
-	})
+	return startManager(t, func(mgr manager.Manager) error { return setupServerController(mgr, testServerOptions()) })
+}
+
+// setupServerController registers a server controller reaching BMCs over Redfish.
+func setupServerController(mgr manager.Manager, opts ServerOptions) error {
+	return (&ServerReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Connector: &access.RedfishConnector{Reader: mgr.GetClient(), Timeout: opts.BMCRequestTimeout},
+		Recorder:  mgr.GetEventRecorder("server-controller"),
+		Options:   opts,
+	}).SetupWithManager(mgr)
 }
 
 // serverFixture is one test's world: a namespace, an emulator with its BMCSecret, and a

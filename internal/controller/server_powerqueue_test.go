@@ -15,7 +15,6 @@ import (
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/bmc"
-	"github.com/metalfleet/metal-operator/internal/bmc/access"
 	"github.com/metalfleet/metal-operator/internal/bmc/emulator"
 )
 
@@ -63,11 +62,7 @@ func TestPowerOnStaggeredPerRack(t *testing.T) {
 		opts.PowerOffTimeout = 10 * time.Second
 		opts.MaxConcurrentPowerOns = limit
 		opts.PowerDomainLabel = metalv1alpha1.RackLabel
-		return (&ServerReconciler{
-			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
-			Connector: &access.RedfishConnector{Reader: mgr.GetClient(), Timeout: opts.BMCRequestTimeout},
-			Recorder:  mgr.GetEventRecorder("server-controller"), Options: opts,
-		}).SetupWithManager(mgr)
+		return setupServerController(mgr, opts)
 	})
 
 	servers := make([]*metalv1alpha1.Server, racks*perRack)

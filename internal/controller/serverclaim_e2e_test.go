@@ -14,7 +14,6 @@ import (
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/bmc"
-	"github.com/metalfleet/metal-operator/internal/bmc/access"
 	"github.com/metalfleet/metal-operator/internal/bmc/emulator"
 )
 
@@ -41,14 +40,7 @@ func newClaimWorld(t *testing.T, systems int, extra ...func(manager.Manager) err
 				return err
 			}
 		}
-		opts := testServerOptions()
-		return (&ServerReconciler{
-			Client:    mgr.GetClient(),
-			APIReader: mgr.GetAPIReader(),
-			Connector: &access.RedfishConnector{Reader: mgr.GetClient(), Timeout: opts.BMCRequestTimeout},
-			Recorder:  mgr.GetEventRecorder("server-controller"),
-			Options:   opts,
-		}).SetupWithManager(mgr)
+		return setupServerController(mgr, testServerOptions())
 	})
 	w.em = newEmulator(t, emulator.Options{Systems: systems, PowerDelay: 20 * time.Millisecond, InitialPower: bmc.PowerStateOn})
 	w.secret = newBMCSecret(t, "admin", "secret-password")

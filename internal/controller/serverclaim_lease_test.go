@@ -16,7 +16,6 @@ import (
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/bmc"
-	"github.com/metalfleet/metal-operator/internal/bmc/access"
 	"github.com/metalfleet/metal-operator/internal/bmc/emulator"
 	"github.com/metalfleet/metal-operator/internal/index"
 )
@@ -57,12 +56,7 @@ func (w *leaseWorld) start() {
 	if err := setupClaimController(mgr, opts); err != nil {
 		t.Fatal(err)
 	}
-	so := testServerOptions()
-	if err := (&ServerReconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
-		Connector: &access.RedfishConnector{Reader: mgr.GetClient(), Timeout: so.BMCRequestTimeout},
-		Recorder:  mgr.GetEventRecorder("server-controller"), Options: so,
-	}).SetupWithManager(mgr); err != nil {
+	if err := setupServerController(mgr, testServerOptions()); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
@@ -112,6 +106,15 @@ func expectLeaseExpired(g Gomega, c *metalv1alpha1.ServerClaim) {
 		g.Expect(meta.FindStatusCondition(cur.Status.Conditions, metalv1alpha1.ServerClaimLeaseExpiring)).To(BeNil())
 		err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(c), &metalv1alpha1.ServerBootConfiguration{})
 		g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the boot configuration outlived the lease")
+	}).Should(Succeed())
+}
+
+// expectRecycled waits until s is Available and off again.
+func expectRecycled(g Gomega, s *metalv1alpha1.Server) {
+	g.Eventually(func(g Gomega) {
+		cur := getServer(g, s)
+		g.Expect(cur.Status.State).To(Equal(metalv1alpha1.ServerStateAvailable))
+		g.Expect(cur.Status.PowerState).To(Equal(metalv1alpha1.ServerOffPowerState))
 	}).Should(Succeed())
 }
 
@@ -199,11 +202,7 @@ func TestLeaseExtendAndShorten(t *testing.T) {
 	patchObject(g, c, func(c *metalv1alpha1.ServerClaim) { c.Spec.LeaseDuration = &metav1.Duration{Duration: time.Second} })
 	expectLeaseExpired(g, c)
 	g.Expect(getClaim(g, c).Status.LeaseExpiresAt.Time).To(Equal(start.Add(time.Second)))
-	g.Eventually(func(g Gomega) {
-		cur := getServer(g, s)
-		g.Expect(cur.Status.State).To(Equal(metalv1alpha1.ServerStateAvailable))
-		g.Expect(cur.Status.PowerState).To(Equal(metalv1alpha1.ServerOffPowerState))
-	}).Should(Succeed())
+	expectRecycled(g, s)
 
 	// Raising it after the end revives nothing.
 	patchObject(g, c, func(c *metalv1alpha1.ServerClaim) { c.Spec.LeaseDuration = &metav1.Duration{Duration: 10 * time.Hour} })
@@ -233,11 +232,7 @@ func TestLeaseEndsAcrossRestart(t *testing.T) {
 
 	w.start()
 	expectLeaseExpired(g, c)
-	g.Eventually(func(g Gomega) {
-		cur := getServer(g, s)
-		g.Expect(cur.Status.State).To(Equal(metalv1alpha1.ServerStateAvailable))
-		g.Expect(cur.Status.PowerState).To(Equal(metalv1alpha1.ServerOffPowerState))
-	}).Should(Succeed())
+	expectRecycled(g, s)
 }
 
 // TestLeaseExpiredNeverRebinds: a selector claim whose lease ended binds nothing again, not

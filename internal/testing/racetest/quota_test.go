@@ -3,7 +3,6 @@ package racetest
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -46,34 +45,15 @@ func heldClaims(ctx context.Context, ns string) (int, error) {
 	return len(held), nil
 }
 
-// watchQuota samples, every few milliseconds until stopped, that no more than quotaMax
-// claims of ns are held by servers, and returns every breach seen.
+// watchQuota samples that no more than quotaMax claims of ns are held by servers, and
+// returns every breach seen.
 func watchQuota(ns string) (stop func() []string) {
-	ctx, cancel := context.WithCancel(context.Background())
-	var mu sync.Mutex
-	var seen []string
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			if n, err := heldClaims(ctx, ns); err == nil && n > quotaMax {
-				mu.Lock()
-				seen = append(seen, fmt.Sprintf("%d claims held, quota %d", n, quotaMax))
-				mu.Unlock()
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(20 * time.Millisecond):
-			}
+	return sample(func(ctx context.Context) []string {
+		if n, err := heldClaims(ctx, ns); err == nil && n > quotaMax {
+			return []string{fmt.Sprintf("%d claims held, quota %d", n, quotaMax)}
 		}
-	}()
-	return func() []string {
-		cancel()
-		<-done
-		mu.Lock()
-		defer mu.Unlock()
-		return seen
-	}
+		return nil
+	})
 }
 
 // 50 claims against a quota of 10 (30 fitting servers): exactly 10 bind, the other 40 say

@@ -88,6 +88,17 @@ func (m *manager) stop(t *testing.T) {
 // returns every violation seen. Every claim here is a selector claim, so a server named by
 // two claims is a violation too.
 func watchViolations(t *testing.T, ns string) (stop func() []string) {
+	return sample(func(ctx context.Context) []string {
+		r, err := invariants.Check(ctx, env.Client, ns)
+		if err != nil {
+			return nil
+		}
+		return append(r.Violations, r.SharedServerRefs...)
+	})
+}
+
+// sample runs check every 20 ms until stopped, and returns everything it reported.
+func sample(check func(ctx context.Context) []string) (stop func() []string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var mu sync.Mutex
 	var seen []string
@@ -95,11 +106,9 @@ func watchViolations(t *testing.T, ns string) (stop func() []string) {
 	go func() {
 		defer close(done)
 		for ctx.Err() == nil {
-			r, err := invariants.Check(ctx, env.Client, ns)
-			if err == nil && len(r.Violations)+len(r.SharedServerRefs) > 0 {
+			if found := check(ctx); len(found) > 0 {
 				mu.Lock()
-				seen = append(seen, r.Violations...)
-				seen = append(seen, r.SharedServerRefs...)
+				seen = append(seen, found...)
 				mu.Unlock()
 			}
 			select {
