@@ -7,8 +7,13 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	fleetv1alpha1 "github.com/metalfleet/metal-operator/api/fleet/v1alpha1"
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
@@ -163,6 +168,31 @@ func (r *ServerClaimReconciler) syncAllocations(ctx context.Context, claim *meta
 		}
 	}
 	return nil
+}
+
+// quotaFreed wakes the claims of a quota's namespace that wait with QuotaExceeded when the
+// quota may have room again: an allocation was dropped, or its spec changed.
+func (r *ServerClaimReconciler) quotaFreed() handler.EventHandler {
+	return handler.Funcs{
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q claimQueue) {
+			o, n := e.ObjectOld.(*fleetv1alpha1.ServerQuota), e.ObjectNew.(*fleetv1alpha1.ServerQuota)
+			if len(n.Status.Allocations) >= len(o.Status.Allocations) && n.Generation == o.Generation {
+				return
+			}
+			list := &metalv1alpha1.ServerClaimList{}
+			if err := r.List(ctx, list, client.InNamespace(n.Namespace), client.UnsafeDisableDeepCopy); err != nil {
+				ctrl.LoggerFrom(ctx).Error(err, "Listing claims waiting for quota", "ServerQuota", n.Name)
+				return
+			}
+			for i := range list.Items {
+				c := &list.Items[i]
+				if cond := meta.FindStatusCondition(c.Status.Conditions, metalv1alpha1.ServerClaimBound); cond != nil &&
+					cond.Reason == metalv1alpha1.ReasonQuotaExceeded {
+					q.Add(reconcile.Request{NamespacedName: client.ObjectKeyFromObject(c)})
+				}
+			}
+		},
+	}
 }
 
 // asQuotaExceeded returns err as a *quotaExceededError, if it is one.
