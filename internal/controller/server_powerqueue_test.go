@@ -10,6 +10,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
@@ -138,6 +139,50 @@ func TestPowerOnStaggeredPerRack(t *testing.T) {
 	}
 	g.Expect(most).To(Equal(limit), "the limit was never reached: the test did not exercise the queue")
 	g.Expect(queuedSeen.Load()).To(BeTrue(), "no claim ever said PowerOnQueued")
+}
+
+// TestPowerOnQueueAcrossRestart: the power-on a stopped manager left running still holds
+// its domain's only slot for the next manager, and a later power-on waits for the interval.
+func TestPowerOnQueueAcrossRestart(t *testing.T) {
+	const delay = 4 * time.Second
+	g := NewWithT(t)
+	opts := testServerOptions()
+	opts.PowerOffTimeout = 20 * time.Second
+	opts.MaxConcurrentPowerOns = 1
+	opts.PowerOnInterval = 2 * time.Second
+	opts.PowerDomainLabel = metalv1alpha1.RackLabel
+	w := newRestartableWorld(t, emulator.Options{Systems: 3, PowerDelay: delay, InitialPower: bmc.PowerStateOff}, opts)
+	rack := func(s *metalv1alpha1.Server) { s.Labels = map[string]string{metalv1alpha1.RackLabel: "r1"} }
+	first, second := w.server(0, rack), w.server(1, rack)
+
+	a := newClaim(t, w.ns, byRef(first.Name))
+	g.Eventually(func(g Gomega) { g.Expect(getClaim(g, a).Status.Phase).To(Equal(metalv1alpha1.PhaseBound)) }).Should(Succeed())
+	setSBCState(g, w.ns, a.Name, metalv1alpha1.ServerBootConfigurationStateReady)
+	g.Eventually(func(g Gomega) {
+		cond := condition(getServer(g, first), metalv1alpha1.ServerPoweringOn)
+		g.Expect(cond).NotTo(BeNil())
+		g.Expect(cond.Status).To(Equal(metav1.ConditionTrue))
+	}).Should(Succeed())
+	w.stop()
+
+	w.start()
+	b := newClaim(t, w.ns, byRef(second.Name))
+	g.Eventually(func(g Gomega) { g.Expect(getClaim(g, b).Status.Phase).To(Equal(metalv1alpha1.PhaseBound)) }).Should(Succeed())
+	setSBCState(g, w.ns, b.Name, metalv1alpha1.ServerBootConfigurationStateReady)
+	g.Eventually(func(g Gomega) {
+		g.Expect(readyReason(getClaim(g, b))).To(Equal(metalv1alpha1.ReasonPowerOnQueued))
+		g.Expect(condition(getServer(g, second), metalv1alpha1.ServerPowerOnQueued)).NotTo(BeNil())
+	}).Should(Succeed())
+	g.Eventually(func(g Gomega) {
+		g.Expect(readyReason(getClaim(g, b))).To(Equal(metalv1alpha1.ReasonReady))
+		g.Expect(condition(getServer(g, second), metalv1alpha1.ServerPowerOnQueued)).To(BeNil())
+	}, 30*time.Second).Should(Succeed())
+
+	bootA, bootB := w.em.BootHistory(first.Spec.SystemUUID), w.em.BootHistory(second.Spec.SystemUUID)
+	g.Expect(bootA).To(HaveLen(1))
+	g.Expect(bootB).To(HaveLen(1))
+	// B started only after A's transition, which the first manager started, ended (A's boot).
+	g.Expect(bootB[0].At.Add(-delay)).To(BeTemporally(">=", bootA[0].At))
 }
 
 func TestMaxOverlap(t *testing.T) {

@@ -24,16 +24,23 @@ import (
 const leaseWarning = 2 * time.Second
 
 // leaseWorld is a namespace, an emulated BMC and a manager running the claim and server
-// controllers, which the test can stop and start again (a restart across a lease's end).
+// controllers, which the test can stop and start again (a restart across a lease's end, or
+// across a power-on).
 type leaseWorld struct {
 	*claimWorld
 	stop func()
+	// serverOptions are the server controller's options (testServerOptions by default).
+	serverOptions ServerOptions
 }
 
 func newLeaseWorld(t *testing.T, systems int) *leaseWorld {
+	return newRestartableWorld(t, emulator.Options{Systems: systems, PowerDelay: 20 * time.Millisecond, InitialPower: bmc.PowerStateOn}, testServerOptions())
+}
+
+func newRestartableWorld(t *testing.T, emOpts emulator.Options, serverOpts ServerOptions) *leaseWorld {
 	t.Helper()
-	w := &leaseWorld{claimWorld: &claimWorld{t: t, ns: env.Namespace(t)}}
-	w.em = newEmulator(t, emulator.Options{Systems: systems, PowerDelay: 20 * time.Millisecond, InitialPower: bmc.PowerStateOn})
+	w := &leaseWorld{claimWorld: &claimWorld{t: t, ns: env.Namespace(t)}, serverOptions: serverOpts}
+	w.em = newEmulator(t, emOpts)
 	w.secret = newBMCSecret(t, "admin", "secret-password")
 	// Whichever manager runs last stops after the test's objects are gone.
 	t.Cleanup(func() { w.stop() })
@@ -56,7 +63,7 @@ func (w *leaseWorld) start() {
 	if err := setupClaimController(mgr, opts); err != nil {
 		t.Fatal(err)
 	}
-	if err := setupServerController(mgr, testServerOptions()); err != nil {
+	if err := setupServerController(mgr, w.serverOptions); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
