@@ -8,6 +8,9 @@ const (
 	// ServerClaimBound is True while the claim holds a Reserved server; its reason says
 	// why not otherwise.
 	ServerClaimBound = "Bound"
+	// ServerClaimLeaseExpiring is True within the warning lead time before the end of the
+	// claim's lease (spec.leaseDuration); absent otherwise.
+	ServerClaimLeaseExpiring = "LeaseExpiring"
 	// ServerClaimReady is True once the bound server's boot configuration is Ready and the
 	// server's power matches the claim.
 	ServerClaimReady = "Ready"
@@ -56,12 +59,22 @@ const (
 	ReasonBootConfigurationFailed = "BootConfigurationFailed"
 	// ReasonServerPoweringOn: the server is being powered to the claim's wish.
 	ReasonServerPoweringOn = "ServerPoweringOn"
+	// ReasonPowerOnQueued: the server waits for its turn to power on in its power domain.
+	ReasonPowerOnQueued = "PowerOnQueued"
 	// ReasonServerPoweringOff: the server is being powered off as the claim asks.
 	ReasonServerPoweringOff = "ServerPoweringOff"
 	// ReasonReady: the server booted its configuration and its power matches the claim.
 	ReasonReady = "Ready"
 	// ReasonIgnored: the claim carries the ignore operation annotation.
 	ReasonIgnored = "Ignored"
+	// ReasonQuotaExceeded: binding a fitting server would exceed a limit of a ServerQuota of
+	// the claim's namespace; the message names the quota and the limit.
+	ReasonQuotaExceeded = "QuotaExceeded"
+	// ReasonLeaseExpiring: the claim's lease ends within the warning lead time.
+	ReasonLeaseExpiring = "LeaseExpiring"
+	// ReasonLeaseExpired: the claim's lease ended; its server was released and the claim
+	// is never bound again.
+	ReasonLeaseExpired = "LeaseExpired"
 )
 
 // Server condition types.
@@ -70,6 +83,9 @@ const (
 	ServerBMCReachable = "BMCReachable"
 	// ServerPoweringOn is True while a power-on issued by the controller is in flight.
 	ServerPoweringOn = "PoweringOn"
+	// ServerPowerOnQueued is True while a power-on waits for its turn in the server's power
+	// domain (--max-concurrent-power-ons, --power-on-interval); absent otherwise.
+	ServerPowerOnQueued = "PowerOnQueued"
 	// ServerPoweringOff is True while a power-off issued by the controller is in flight.
 	ServerPoweringOff = "PoweringOff"
 	// ServerWaitingForPowerOff is True while a release waits for a BMC-confirmed power-off.

@@ -18,6 +18,7 @@ const (
 // ServerClaimSpec is the desired state of a ServerClaim.
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.serverRef) || has(self.serverRef)",message="serverRef is required once set"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.serverSelector) || has(self.serverSelector)",message="serverSelector is required once set"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.leaseDuration) || has(self.leaseDuration)",message="leaseDuration cannot be removed once set; raise it to extend the lease"
 type ServerClaimSpec struct {
 	// Power is the desired power state of the claimed server: On or Off.
 	// +required
@@ -61,6 +62,15 @@ type ServerClaimSpec struct {
 	// spread over the fitting servers (policy Spread).
 	// +optional
 	Placement *Placement `json:"placement,omitempty"`
+
+	// LeaseDuration limits how long the claim holds its server, counted from the binding (or
+	// from the moment a lease is added to a bound claim). Raising it extends the lease;
+	// lowering it below the time already used ends the lease at once. At the end the server
+	// is released as on deletion and the claim stays Unbound (reason LeaseExpired) for good.
+	// Once set it can be changed but not removed.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="leaseDuration must be positive"
+	LeaseDuration *metav1.Duration `json:"leaseDuration,omitempty"`
 }
 
 // PlacementPolicy says which fitting server a claim prefers.
@@ -115,6 +125,16 @@ type ServerClaimStatus struct {
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// LeaseStartedAt is when the lease of spec.leaseDuration began: the binding, or the
+	// moment a lease was added to a bound claim. Kept from then on.
+	// +optional
+	LeaseStartedAt *metav1.Time `json:"leaseStartedAt,omitempty"`
+
+	// LeaseExpiresAt is when the lease ends: leaseStartedAt plus spec.leaseDuration. After it
+	// the claim is never bound again.
+	// +optional
+	LeaseExpiresAt *metav1.Time `json:"leaseExpiresAt,omitempty"`
 }
 
 // +kubebuilder:object:root=true
@@ -125,6 +145,7 @@ type ServerClaimStatus struct {
 // +kubebuilder:printcolumn:name="Image",type=string,JSONPath=`.spec.image`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Bound")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Lease-Ends",type=string,JSONPath=`.status.leaseExpiresAt`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 
 // ServerClaim is a user's claim on one physical server.

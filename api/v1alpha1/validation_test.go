@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -164,6 +165,22 @@ func TestValidation(t *testing.T) {
 				return claim(ns, "c", func(c *metalv1alpha1.ServerClaim) { c.Spec.ServerSelector = selector("foo", "bar") })
 			},
 			update: func(o client.Object) { o.(*metalv1alpha1.ServerClaim).Spec.ServerRef = ref("chosen") }},
+
+		// ServerClaim: leaseDuration is positive, may be added, raised and lowered, never removed.
+		{name: "claim: a zero leaseDuration is rejected", createErr: "leaseDuration must be positive",
+			create: func(ns string) client.Object {
+				return claim(ns, "c", func(c *metalv1alpha1.ServerClaim) { c.Spec.LeaseDuration = &metav1.Duration{} })
+			}},
+		{name: "claim: leaseDuration can be added and raised",
+			create: func(ns string) client.Object { return claim(ns, "c") },
+			update: func(o client.Object) {
+				o.(*metalv1alpha1.ServerClaim).Spec.LeaseDuration = &metav1.Duration{Duration: 48 * time.Hour}
+			}},
+		{name: "claim: removing leaseDuration is rejected", updateErr: "leaseDuration cannot be removed once set",
+			create: func(ns string) client.Object {
+				return claim(ns, "c", func(c *metalv1alpha1.ServerClaim) { c.Spec.LeaseDuration = &metav1.Duration{Duration: time.Hour} })
+			},
+			update: func(o client.Object) { o.(*metalv1alpha1.ServerClaim).Spec.LeaseDuration = nil }},
 
 		// Server: enums and defaults.
 		{name: "server: defaults reclaimPolicy, unclaimable and taint effect",

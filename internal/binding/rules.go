@@ -57,6 +57,9 @@ func ReadyCondition(claim *metalv1alpha1.ServerClaim, s *metalv1alpha1.Server, s
 			}
 		}
 		return notReady(metalv1alpha1.ReasonBootConfigurationFailed, msg)
+	case claim.Spec.Power == metalv1alpha1.PowerOn && s.Status.PowerState != metalv1alpha1.ServerOnPowerState &&
+		meta.IsStatusConditionTrue(s.Status.Conditions, metalv1alpha1.ServerPowerOnQueued):
+		return notReady(metalv1alpha1.ReasonPowerOnQueued, fmt.Sprintf("Server %s waits for its turn to power on", s.Name))
 	case claim.Spec.Power == metalv1alpha1.PowerOn && s.Status.PowerState != metalv1alpha1.ServerOnPowerState:
 		return notReady(metalv1alpha1.ReasonServerPoweringOn, fmt.Sprintf("Server %s is powered %s, powering On", s.Name, powerOf(s)))
 	case claim.Spec.Power == metalv1alpha1.PowerOff && s.Status.PowerState != metalv1alpha1.ServerOffPowerState:

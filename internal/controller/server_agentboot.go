@@ -212,6 +212,11 @@ func (r *ServerReconciler) startAgentBoot(ctx context.Context, sc *serverScope, 
 	if err != nil || !off {
 		return r.powerResult(off, err)
 	}
+	// Agent boots wait for their turn in the power domain like a claim's (a new rack is
+	// discovered all at once).
+	if ok, wait, err := r.powerQueue.admit(ctx, s); err != nil || !ok {
+		return ctrl.Result{RequeueAfter: wait}, err
+	}
 	uri := s.Spec.SystemURI
 	if err := sc.bmc.SetBootOverride(ctx, uri, bmc.BootOverride{Target: bmc.BootTargetPxe, Mode: bmc.BootModeUEFI, Once: true}); err != nil {
 		return ctrl.Result{}, fmt.Errorf("setting the one-time network boot of the agent: %w", err)

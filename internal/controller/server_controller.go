@@ -19,6 +19,7 @@ import (
 	"github.com/metalfleet/metal-operator/internal/bmc"
 	"github.com/metalfleet/metal-operator/internal/bmc/access"
 	"github.com/metalfleet/metal-operator/internal/cachelag"
+	"github.com/metalfleet/metal-operator/internal/index"
 	"github.com/metalfleet/metal-operator/internal/inventory"
 	"github.com/metalfleet/metal-operator/internal/metrics"
 )
@@ -63,6 +64,14 @@ type ServerOptions struct {
 	DefaultWipePolicy metalv1alpha1.WipePolicy
 	// InventoryLabels put facts of discovery reports on Servers as labels.
 	InventoryLabels []inventory.Rule
+	// MaxConcurrentPowerOns is how many servers of one power domain may be in a power-on
+	// transition at once; 0 is unlimited. See server_powerqueue.go.
+	MaxConcurrentPowerOns int
+	// PowerOnInterval is the least time between two power-on starts in one power domain; 0
+	// is none.
+	PowerOnInterval time.Duration
+	// PowerDomainLabel is the server label whose value is its power domain.
+	PowerDomainLabel string
 }
 
 // DefaultServerOptions are the defaults of the manager's flags.
@@ -78,6 +87,7 @@ func DefaultServerOptions() ServerOptions {
 		AgentRetryDelay:         time.Minute,
 		AgentReportGrace:        30 * time.Second,
 		DefaultWipePolicy:       metalv1alpha1.WipePolicyDisabled,
+		PowerDomainLabel:        metalv1alpha1.RackLabel,
 	}
 }
 
@@ -132,6 +142,12 @@ func (o *ServerOptions) BindFlags(fs *flag.FlagSet) {
 			o.InventoryLabels = append(o.InventoryLabels, rule)
 			return nil
 		})
+	fs.IntVar(&o.MaxConcurrentPowerOns, "max-concurrent-power-ons", o.MaxConcurrentPowerOns,
+		"Most servers of one power domain in a power-on transition at once; 0 is unlimited.")
+	fs.DurationVar(&o.PowerOnInterval, "power-on-interval", o.PowerOnInterval,
+		"Least time between two power-on starts in one power domain; 0 is none.")
+	fs.StringVar(&o.PowerDomainLabel, "power-domain-label", o.PowerDomainLabel,
+		"Server label whose value is the server's power domain, for --max-concurrent-power-ons and --power-on-interval.")
 }
 
 // Validate reports options that are missing or out of range.
@@ -147,8 +163,18 @@ func (o ServerOptions) Validate() error {
 	if o.AgentImage != "" {
 		values["AgentBootTimeout"], values["AgentRetryDelay"] = o.AgentBootTimeout, o.AgentRetryDelay
 	}
-	return positive(values)
+	err := positive(values)
+	if o.MaxConcurrentPowerOns < 0 || o.PowerOnInterval < 0 {
+		err = errors.Join(err, fmt.Errorf("MaxConcurrentPowerOns (%d) and PowerOnInterval (%s) must not be negative", o.MaxConcurrentPowerOns, o.PowerOnInterval))
+	}
+	if o.staggered() && o.PowerDomainLabel == "" {
+		err = errors.Join(err, errors.New("PowerDomainLabel is required with MaxConcurrentPowerOns or PowerOnInterval"))
+	}
+	return err
 }
+
+// staggered reports whether power-ons wait for their turn in their power domain.
+func (o ServerOptions) staggered() bool { return o.MaxConcurrentPowerOns > 0 || o.PowerOnInterval > 0 }
 
 // ServerReconciler drives a Server through its lifecycle. It is the only writer of Server
 // status. States (status.state) and their transitions:
@@ -199,6 +225,8 @@ type ServerReconciler struct {
 	// versions keeps decisions off cached copies older than the controller's own writes.
 	versions *cachelag.Versions[string]
 	writer   objectWriter[*metalv1alpha1.Server]
+	// powerQueue staggers power-ons per power domain (nil: not staggered).
+	powerQueue *powerQueue
 }
 
 // +kubebuilder:rbac:groups=metal.ironcore.dev,resources=servers,verbs=get;list;watch;patch
@@ -343,6 +371,12 @@ func (r *ServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.writer = objectWriter[*metalv1alpha1.Server]{client: r.Client, versions: r.versions,
 		status: func(s *metalv1alpha1.Server) any { return &s.Status }}
 	metrics.RegisterServerMetrics(mgr.GetCache())
+	if r.Options.staggered() {
+		if err := index.SetupPowerOn(context.Background(), mgr.GetFieldIndexer(), r.Options.PowerDomainLabel); err != nil {
+			return err
+		}
+		r.powerQueue = newPowerQueue(mgr.GetClient(), r.Options)
+	}
 	b := ctrl.NewControllerManagedBy(mgr)
 	if r.agentBootsEnabled() {
 		// Agent reports (the operator's own ConfigMaps, labelled with the server).

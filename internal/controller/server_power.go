@@ -23,6 +23,7 @@ const conditionResolution = time.Second
 // the server off. The condition is set False by observe once the server is off.
 func (r *ServerReconciler) ensureOff(ctx context.Context, sc *serverScope, condType string) (bool, error) {
 	s := sc.obj
+	meta.RemoveStatusCondition(&s.Status.Conditions, metalv1alpha1.ServerPowerOnQueued) // never waits
 	if sc.power == bmc.PowerStateOff {
 		return true, nil
 	}
@@ -67,6 +68,9 @@ func (r *ServerReconciler) ensureOn(ctx context.Context, sc *serverScope) (bool,
 	}
 	if cond := findCondition(s, metalv1alpha1.ServerPoweringOn); cond != nil && cond.Status == metav1.ConditionTrue && !r.timedOut(cond) {
 		return false, nil
+	}
+	if ok, _, err := r.powerQueue.admit(ctx, s); !ok || err != nil {
+		return false, err // queued: looked at again after TransitionPollInterval
 	}
 	if err := sc.bmc.PowerOn(ctx, s.Spec.SystemURI); err != nil {
 		return false, fmt.Errorf("powering on: %w", err)

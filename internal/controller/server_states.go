@@ -387,15 +387,19 @@ func (r *ServerReconciler) release(ctx context.Context, sc *serverScope, clearCl
 }
 
 // liveClaim returns the claim the server is bound to, or nil if it is gone: deleted, being
-// deleted, re-created under the same name (another uid), or bound to another server. A claim
+// deleted, re-created under the same name (another uid), bound to another server, or its
+// lease ended (binding.LeaseEnded: released as on deletion, though the claim stays). A claim
 // the cache does not show as live is confirmed through the API reader before the server is
 // released.
 func (r *ServerReconciler) liveClaim(ctx context.Context, s *metalv1alpha1.Server) (*metalv1alpha1.ServerClaim, error) {
 	ref := s.Spec.ServerClaimRef
 	key := client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}
 	claim := &metalv1alpha1.ServerClaim{}
+	live := func(c *metalv1alpha1.ServerClaim) bool {
+		return binding.ClaimIsLive(s, c) && !binding.LeaseEnded(c, time.Now())
+	}
 	err := r.Get(ctx, key, claim)
-	if err == nil && binding.ClaimIsLive(s, claim) {
+	if err == nil && live(claim) {
 		return claim, nil
 	}
 	if err != nil && !apierrors.IsNotFound(err) {
@@ -408,7 +412,7 @@ func (r *ServerReconciler) liveClaim(ctx context.Context, s *metalv1alpha1.Serve
 		}
 		return nil, fmt.Errorf("reading claim %s: %w", key, err)
 	}
-	if !binding.ClaimIsLive(s, claim) {
+	if !live(claim) {
 		return nil, nil
 	}
 	return claim, nil
@@ -467,6 +471,9 @@ func (r *ServerReconciler) firstBoot(ctx context.Context, sc *serverScope, claim
 	default:
 		// A transition is running: decide once it ends.
 		return r.inFlight()
+	}
+	if ok, wait, err := r.powerQueue.admit(ctx, s); err != nil || !ok {
+		return ctrl.Result{RequeueAfter: wait}, err
 	}
 	uri := s.Spec.SystemURI
 	if err := sc.bmc.SetBootOverride(ctx, uri, bmc.BootOverride{Target: bmc.BootTargetPxe, Mode: bmc.BootModeUEFI, Once: true}); err != nil {

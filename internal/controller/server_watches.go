@@ -11,13 +11,15 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+	"github.com/metalfleet/metal-operator/internal/binding"
 	"github.com/metalfleet/metal-operator/internal/index"
 )
 
 // claimChangedForServer lets through claim changes a server acts on: creation, deletion, the
 // start of deletion, a change of spec.power, and the claim recording its server
 // (spec.serverRef set): a server takes a binding up only once the claim has recorded it.
-// Status writes are ignored: the server learns of the end of a binding from its own spec.
+// Status writes are ignored (the server learns of the end of a binding from its own spec),
+// except the one that reports the end of the claim's lease.
 func claimChangedForServer() predicate.Predicate {
 	return predicate.Funcs{
 		UpdateFunc: func(e event.UpdateEvent) bool {
@@ -27,7 +29,8 @@ func claimChangedForServer() predicate.Predicate {
 				return true
 			}
 			return o.Spec.Power != n.Spec.Power || !o.DeletionTimestamp.Equal(n.DeletionTimestamp) ||
-				(o.Spec.ServerRef == nil) != (n.Spec.ServerRef == nil)
+				(o.Spec.ServerRef == nil) != (n.Spec.ServerRef == nil) ||
+				binding.LeaseExpiredReported(o) != binding.LeaseExpiredReported(n)
 		},
 	}
 }

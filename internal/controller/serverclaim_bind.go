@@ -154,11 +154,24 @@ func (r *ServerClaimReconciler) bind(ctx context.Context, claim *metalv1alpha1.S
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	quotas, err := r.namespaceQuotas(ctx, claim.Namespace)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	var overQuota *quotaExceededError
+	quotaRefusals := 0
 	const attempts = 4
 	busy := false
 	for range attempts {
 		cand, ok, held := r.Pool.PickBest(sel, matchLabels, string(claim.UID), func(c binding.Candidate) bool {
-			return !excluded[c.Name] && binding.Tolerates(c.Taints, claim.Spec.Tolerations)
+			if excluded[c.Name] || !binding.Tolerates(c.Taints, claim.Spec.Tolerations) {
+				return false
+			}
+			if qe := quotaBlocks(quotas, claim, c.Labels); qe != nil {
+				overQuota = qe
+				return false
+			}
+			return true
 		}, score)
 		if !ok {
 			busy = held
@@ -166,12 +179,20 @@ func (r *ServerClaimReconciler) bind(ctx context.Context, claim *metalv1alpha1.S
 		}
 		excluded[cand.Name] = true
 		s, err := r.takeCandidate(ctx, claim, sel, cand.Name)
+		if qe, ok := asQuotaExceeded(err); ok {
+			overQuota, quotaRefusals = qe, quotaRefusals+1
+			continue
+		}
 		if err != nil {
 			return ctrl.Result{}, err
 		}
 		if s != nil {
 			return r.ensureBound(ctx, claim, s)
 		}
+	}
+	if overQuota != nil && !busy && quotaRefusals == len(excluded) {
+		// Every fitting server it could have taken is over a quota's limit.
+		return r.setUnbound(ctx, claim, metalv1alpha1.ReasonQuotaExceeded, overQuota.Error(), true)
 	}
 	if len(excluded) > 0 || busy {
 		// Candidates were there but taken by others meanwhile, or are being tried by other
@@ -223,6 +244,9 @@ func (r *ServerClaimReconciler) bindByName(ctx context.Context, claim *metalv1al
 		return r.setUnbound(ctx, claim, reason, msg, true)
 	}
 	taken, err := r.take(ctx, claim, s)
+	if qe, ok := asQuotaExceeded(err); ok {
+		return r.setUnbound(ctx, claim, metalv1alpha1.ReasonQuotaExceeded, qe.Error(), true)
+	}
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -236,7 +260,13 @@ func (r *ServerClaimReconciler) bindByName(ctx context.Context, claim *metalv1al
 // configuration reference in one patch, guarded by the server's resourceVersion as the
 // cache saw it. It returns false when the server changed meanwhile (someone else may have
 // taken it): the caller picks again.
+//
+// Before it, the claim consumes its share of the namespace's ServerQuotas (consumeQuotas):
+// a *quotaExceededError when a limit has no room.
 func (r *ServerClaimReconciler) take(ctx context.Context, claim *metalv1alpha1.ServerClaim, s *metalv1alpha1.Server) (bool, error) {
+	if err := r.consumeQuotas(ctx, claim, s); err != nil {
+		return false, err
+	}
 	base := s.DeepCopy()
 	s.Spec.ServerClaimRef = claimRefOf(claim)
 	s.Spec.BootConfigurationRef = bootConfigurationRefOf(claim)
@@ -266,6 +296,9 @@ func (r *ServerClaimReconciler) ensureBound(ctx context.Context, claim *metalv1a
 		if !recorded {
 			return ctrl.Result{RequeueAfter: r.Options.UnboundRetryMin / 4}, nil
 		}
+	}
+	if err := r.syncAllocations(ctx, claim, s); err != nil {
+		return ctrl.Result{}, err
 	}
 	sbc, sbcProblem, err := r.ensureBootConfiguration(ctx, claim, s)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 
+	fleetv1alpha1 "github.com/metalfleet/metal-operator/api/fleet/v1alpha1"
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/binding"
 	"github.com/metalfleet/metal-operator/internal/cachelag"
@@ -34,6 +35,9 @@ type ServerClaimOptions struct {
 	// ExpectationTimeout is how long the controller trusts its own binding write without
 	// seeing it in the cache before it confirms it with an uncached read.
 	ExpectationTimeout time.Duration
+	// LeaseExpiryWarning is how long before the end of a claim's lease its LeaseExpiring
+	// condition and Warning event appear.
+	LeaseExpiryWarning time.Duration
 }
 
 // DefaultServerClaimOptions are the defaults of the manager's flags.
@@ -44,6 +48,7 @@ func DefaultServerClaimOptions() ServerClaimOptions {
 		UnboundRetryMax:         2 * time.Minute,
 		ServerReservedGrace:     10 * time.Second,
 		ExpectationTimeout:      30 * time.Second,
+		LeaseExpiryWarning:      time.Hour,
 	}
 }
 
@@ -113,11 +118,16 @@ func (r *ServerClaimReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	// recordBinding): a claim that holds nothing has nothing to clean up, and one write
 	// fewer per binding matters at fleet scale.
 	res, err := r.reconcileNormal(ctx, claim)
+	res, err = r.leaseWake(claim, res, err)
 	// A conflict: someone else wrote the claim or a server since the cache was read.
 	return conflictOr(res, err, cacheCatchUpDelay)
 }
 
 func (r *ServerClaimReconciler) reconcileNormal(ctx context.Context, claim *metalv1alpha1.ServerClaim) (ctrl.Result, error) {
+	if binding.LeaseEnded(claim, time.Now()) {
+		// Before any binding code: an ended lease is final.
+		return r.endLease(ctx, claim)
+	}
 	sel, err := claimSelector(claim)
 	if err != nil {
 		return r.setUnbound(ctx, claim, metalv1alpha1.ReasonInvalidSelector,
@@ -157,6 +167,7 @@ func (r *ServerClaimReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&metalv1alpha1.ServerClaim{}, builder.WithPredicates(ownChangePredicate(false))).
 		Owns(&metalv1alpha1.ServerBootConfiguration{}).
 		Watches(&metalv1alpha1.Server{}, r.serverEventHandler()).
+		Watches(&fleetv1alpha1.ServerQuota{}, r.quotaFreed()).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles}).
 		Complete(r)
 }
@@ -173,6 +184,8 @@ func (o *ServerClaimOptions) BindFlags(fs *flag.FlagSet) {
 		"How long a claim waits for its server to turn Reserved before its status says so.")
 	fs.DurationVar(&o.ExpectationTimeout, "server-claim-expectation-timeout", o.ExpectationTimeout,
 		"How long a binding write is trusted without being seen in the cache before it is confirmed by a direct read.")
+	fs.DurationVar(&o.LeaseExpiryWarning, "lease-expiry-warning", o.LeaseExpiryWarning,
+		"How long before the end of a claim's lease (spec.leaseDuration) its LeaseExpiring condition and Warning event appear.")
 }
 
 // Validate reports options that are missing or out of range.
@@ -180,6 +193,7 @@ func (o ServerClaimOptions) Validate() error {
 	err := positive(map[string]any{
 		"MaxConcurrentReconciles": o.MaxConcurrentReconciles, "UnboundRetryMin": o.UnboundRetryMin,
 		"ServerReservedGrace": o.ServerReservedGrace, "ExpectationTimeout": o.ExpectationTimeout,
+		"LeaseExpiryWarning": o.LeaseExpiryWarning,
 	})
 	if o.UnboundRetryMax < o.UnboundRetryMin {
 		err = errors.Join(err, fmt.Errorf("UnboundRetryMax (%s) must not be below UnboundRetryMin (%s)", o.UnboundRetryMax, o.UnboundRetryMin))

@@ -93,8 +93,13 @@ func (r *ServerClaimReconciler) setBound(ctx context.Context, claim *metalv1alph
 	ready.ObservedGeneration = claim.Generation
 	wasReady := meta.IsStatusConditionTrue(claim.Status.Conditions, metalv1alpha1.ServerClaimReady)
 	meta.SetStatusCondition(&claim.Status.Conditions, ready)
+	warned := r.setLeaseStatus(claim, time.Now())
 	if err := r.patchStatus(ctx, claim, base); err != nil {
 		return ctrl.Result{}, err
+	}
+	if warned {
+		c := meta.FindStatusCondition(claim.Status.Conditions, metalv1alpha1.ServerClaimLeaseExpiring)
+		r.Recorder.Eventf(claim, s, "Warning", metalv1alpha1.ReasonLeaseExpiring, "Lease", "%s", c.Message)
 	}
 	if !wasBound {
 		r.expect.reported(claim.UID)

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -19,6 +20,9 @@ import (
 // Field indexes registered on the manager's cache. Watches and reconcilers look objects up
 // through them instead of listing everything.
 const (
+	// ServerPowerOnDomain indexes Servers in a power-on transition (condition PoweringOn
+	// True) by their power domain, the value of the power-domain label (SetupPowerOn).
+	ServerPowerOnDomain = "powerOnDomain"
 	// ServerClaimUID indexes Servers by spec.serverClaimRef.uid.
 	ServerClaimUID = "spec.serverClaimRef.uid"
 	// ServerClaimKey indexes Servers by spec.serverClaimRef as "namespace/name".
@@ -265,6 +269,23 @@ func SetupBoot(ctx context.Context, indexer client.FieldIndexer) error {
 		return []string{c.PinnedIP}
 	}); err != nil {
 		return fmt.Errorf("registering index %s: %w", BootConfigurationPinnedIP, err)
+	}
+	return nil
+}
+
+// SetupPowerOn registers the index of servers in a power-on transition by power domain: the
+// value of label on servers whose PoweringOn condition is True (none for a server without
+// the label). Only a manager that staggers power-ons needs it.
+func SetupPowerOn(ctx context.Context, indexer client.FieldIndexer, label string) error {
+	if err := indexer.IndexField(ctx, &metalv1alpha1.Server{}, ServerPowerOnDomain, func(o client.Object) []string {
+		s := o.(*metalv1alpha1.Server)
+		domain := s.Labels[label]
+		if domain == "" || !meta.IsStatusConditionTrue(s.Status.Conditions, metalv1alpha1.ServerPoweringOn) {
+			return nil
+		}
+		return []string{domain}
+	}); err != nil {
+		return fmt.Errorf("registering index %s: %w", ServerPowerOnDomain, err)
 	}
 	return nil
 }

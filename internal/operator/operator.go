@@ -64,6 +64,7 @@ type Options struct {
 
 	Claim     controller.ServerClaimOptions
 	ClaimSet  controller.ServerClaimSetOptions
+	Quota     controller.ServerQuotaOptions
 	Server    controller.ServerOptions
 	BMC       controller.BMCOptions
 	Readiness controller.ServerReadinessRuleOptions
@@ -120,6 +121,7 @@ func DefaultOptions() Options {
 		BMCMaxCollectionMembers: redfish.DefaultMaxCollectionMembers,
 		Claim:                   controller.DefaultServerClaimOptions(),
 		ClaimSet:                controller.DefaultServerClaimSetOptions(),
+		Quota:                   controller.DefaultServerQuotaOptions(),
 		Server:                  controller.DefaultServerOptions(),
 		BMC:                     controller.DefaultBMCOptions(),
 		Readiness:               controller.DefaultServerReadinessRuleOptions(),
@@ -152,6 +154,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.ReconcileTimeout, "reconcile-timeout", o.ReconcileTimeout, "Longest time one reconcile of any controller may take; its context is cancelled then.")
 	o.Claim.BindFlags(fs)
 	o.ClaimSet.BindFlags(fs)
+	o.Quota.BindFlags(fs)
 	o.Server.BindFlags(fs)
 	o.BMC.BindFlags(fs)
 	o.Readiness.BindFlags(fs)
@@ -240,6 +243,14 @@ func New(cfg *rest.Config, o Options) (manager.Manager, error) {
 		Pool:     pool,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the ServerClaimSet controller: %w", err)
+	}
+	if err := (&controller.ServerQuotaReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Recorder:  mgr.GetEventRecorder("serverquota-controller"),
+		Options:   o.Quota,
+	}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the ServerQuota controller: %w", err)
 	}
 	connector := &access.RedfishConnector{
 		Reader: mgr.GetClient(), Timeout: o.Server.BMCRequestTimeout, InsecureSkipVerify: o.BMCInsecureSkipTLS,

@@ -32,3 +32,14 @@ const (
 	// ReasonMembersNotReady: some replicas are not bound or their claims not Ready yet.
 	ReasonMembersNotReady = "MembersNotReady"
 )
+
+// ServerQuota condition types and reasons.
+const (
+	// ServerQuotaExceeded is True while some limit counts more servers than its max: the max
+	// was lowered below what is bound (lowering a quota never unbinds anything).
+	ServerQuotaExceeded = "Exceeded"
+	// ReasonUsedAboveMax: some limit's used count is above its max.
+	ReasonUsedAboveMax = "UsedAboveMax"
+	// ReasonWithinLimits: every limit's used count is within its max.
+	ReasonWithinLimits = "WithinLimits"
+)

@@ -13,7 +13,7 @@
 //     reference another claim;
 //   - a server's claim reference never mixes one claim's name with another's uid.
 //
-// Report.SharedServerRefs lists every server named by two live claims (not being deleted),
+// Report.SharedServerRefs lists every server named by two live claims (not being deleted, lease not ended),
 // Bound or not: a breach
 // for claims the controller filled in (selector claims), while two users may well name one
 // server by hand.
@@ -34,6 +34,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+	"github.com/metalfleet/metal-operator/internal/binding"
 )
 
 // Report is the outcome of one check.
@@ -89,9 +90,9 @@ func evaluate(servers []metalv1alpha1.Server, claims []metalv1alpha1.ServerClaim
 	for i := range claims {
 		c := &claims[i]
 		byUID[string(c.UID)] = c
-		if c.Spec.ServerRef == nil || !c.DeletionTimestamp.IsZero() {
-			// A claim being deleted names its server as history: the server may already
-			// have been released and taken by another claim.
+		if c.Spec.ServerRef == nil || !c.DeletionTimestamp.IsZero() || binding.LeaseExpiredReported(c) {
+			// A claim being deleted, or whose lease ended, names its server as history: the
+			// server may already have been released and taken by another claim.
 			continue
 		}
 		name := c.Spec.ServerRef.Name
@@ -173,6 +174,8 @@ func evaluate(servers []metalv1alpha1.Server, claims []metalv1alpha1.ServerClaim
 		_, held := holder[uid]
 		_, referenced := referencedBy[uid]
 		switch {
+		case held && binding.LeaseExpiredReported(c):
+			r.Unbound++ // a Retain server keeps the claim whose lease ended, released
 		case held:
 			r.Bound++
 		case referenced:

@@ -25,6 +25,12 @@ func deleting(c metalv1alpha1.ServerClaim) metalv1alpha1.ServerClaim {
 	return c
 }
 
+func leaseExpired(c metalv1alpha1.ServerClaim) metalv1alpha1.ServerClaim {
+	c.Status.Conditions = []metav1.Condition{{Type: metalv1alpha1.ServerClaimBound, Status: metav1.ConditionFalse,
+		Reason: metalv1alpha1.ReasonLeaseExpired}}
+	return c
+}
+
 func server(name, claimName, uid string, state metalv1alpha1.ServerState) metalv1alpha1.Server {
 	s := metalv1alpha1.Server{ObjectMeta: metav1.ObjectMeta{Name: name}}
 	if claimName != "" {
@@ -74,6 +80,12 @@ func TestEvaluate(t *testing.T) {
 		{"a claim being deleted still names the server another claim took", []metalv1alpha1.Server{server("s1", "c2", "u2", metalv1alpha1.ServerStateAvailable)},
 			[]metalv1alpha1.ServerClaim{deleting(claim("c1", "u1", "s1", metalv1alpha1.PhaseUnbound)), claim("c2", "u2", "s1", metalv1alpha1.PhaseUnbound)},
 			1, 0, 0, 1, 0},
+		{"a claim whose lease ended still names the server another claim took", []metalv1alpha1.Server{server("s1", "c2", "u2", metalv1alpha1.ServerStateReserved)},
+			[]metalv1alpha1.ServerClaim{leaseExpired(claim("c1", "u1", "s1", metalv1alpha1.PhaseUnbound)), claim("c2", "u2", "s1", metalv1alpha1.PhaseBound)},
+			1, 0, 0, 1, 0},
+		{"a Retain server keeps the claim whose lease ended", []metalv1alpha1.Server{server("s1", "c1", "u1", metalv1alpha1.ServerStateReleased)},
+			[]metalv1alpha1.ServerClaim{leaseExpired(claim("c1", "u1", "s1", metalv1alpha1.PhaseUnbound))},
+			0, 0, 0, 1, 0},
 		{"Bound claim whose server references another", []metalv1alpha1.Server{server("s1", "c2", "u2", metalv1alpha1.ServerStateReserved)},
 			[]metalv1alpha1.ServerClaim{claim("c1", "u1", "s1", metalv1alpha1.PhaseBound), claim("c2", "u2", "s1", metalv1alpha1.PhaseUnbound)},
 			1, 1, 1, 1, 1},

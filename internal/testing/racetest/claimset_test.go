@@ -37,7 +37,7 @@ func startSetManager(t *testing.T) *manager {
 // watchSetViolations samples the binding invariants and the sets' all-or-nothing invariant
 // every 20 ms until stopped, and returns every violation seen.
 func watchSetViolations(t *testing.T, ns string) (stop func() []string) {
-	return sampleViolations(func(ctx context.Context) []string {
+	return sample(func(ctx context.Context) []string {
 		var v []string
 		if r, err := invariants.CheckSets(ctx, env.Client, ns); err == nil {
 			v = append(v, r.Violations...)

@@ -88,7 +88,7 @@ func (m *manager) stop(t *testing.T) {
 // returns every violation seen. Every claim here is a selector claim, so a server named by
 // two claims is a violation too.
 func watchViolations(t *testing.T, ns string) (stop func() []string) {
-	return sampleViolations(func(ctx context.Context) []string {
+	return sample(func(ctx context.Context) []string {
 		r, err := invariants.Check(ctx, env.Client, ns)
 		if err != nil {
 			return nil
@@ -97,9 +97,8 @@ func watchViolations(t *testing.T, ns string) (stop func() []string) {
 	})
 }
 
-// sampleViolations calls check every 20 ms until stopped, and returns every violation it
-// reported.
-func sampleViolations(check func(ctx context.Context) []string) (stop func() []string) {
+// sample runs check every 20 ms until stopped, and returns everything it reported.
+func sample(check func(ctx context.Context) []string) (stop func() []string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var mu sync.Mutex
 	var seen []string
@@ -107,9 +106,9 @@ func sampleViolations(check func(ctx context.Context) []string) (stop func() []s
 	go func() {
 		defer close(done)
 		for ctx.Err() == nil {
-			if v := check(ctx); len(v) > 0 {
+			if found := check(ctx); len(found) > 0 {
 				mu.Lock()
-				seen = append(seen, v...)
+				seen = append(seen, found...)
 				mu.Unlock()
 			}
 			select {
