@@ -72,6 +72,11 @@ type Config struct {
 	// Quiet is how long the operator must make no request to count as idle, and how long
 	// requests are counted after the burst settled.
 	Quiet time.Duration
+	// Steady, when positive, keeps the operator running this long after the burst settled
+	// and measures what it does meanwhile (Result.Steady).
+	Steady time.Duration
+	// ResyncInterval is the operator's --server-resync-interval; 0 means 30m.
+	ResyncInterval time.Duration
 	// ProfilePath, when set, receives a CPU profile of the operator taken during the burst,
 	// ProfileSeconds long; ProfilePath + ".apiserver" receives one of the API server.
 	ProfilePath    string
@@ -120,6 +125,8 @@ type Result struct {
 	// HarnessCPUSeconds is this process's CPU time meanwhile: creating and watching the
 	// claims, and the Redfish emulator, which share the machine with the rest.
 	HarnessCPUSeconds float64
+	// Steady is what the operator did after the burst, with Config.Steady.
+	Steady *SteadyResult
 	// Report of the binding invariants at the end.
 	Invariants invariants.Report
 }
@@ -177,11 +184,11 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		return res, err
 	}
 
-	em, err := emulator.Start(emulator.Options{Systems: cfg.Servers, UUIDSeed: "bench", Username: "bench", Password: "bench-password"})
+	em, err := startCountedBMC(emulator.Options{Systems: cfg.Servers, UUIDSeed: "bench", Username: "bench", Password: "bench-password"})
 	if err != nil {
 		return res, err
 	}
-	defer em.Close()
+	defer em.close()
 	logf("creating %d servers", cfg.Servers)
 	if cfg.Racks <= 0 {
 		cfg.Racks = 40
@@ -330,10 +337,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		if e.User.Username != operatorUser || e.Verb == "watch" {
 			continue
 		}
-		key := e.Verb + " " + e.ObjectRef.Resource
-		if e.ObjectRef.Subresource != "" {
-			key += "/" + e.ObjectRef.Subresource
-		}
+		key := requestKey(e)
 		if e.RequestReceivedTimestamp.After(settledAt) {
 			res.RequestsAfter++
 			res.RequestsAfterByKind[key]++
@@ -397,21 +401,35 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	if cfg.Set && res.MaxPerRack > res.TopologyLimit {
 		return res, fmt.Errorf("the set's topology is broken: %d members in one rack, at most %d allowed", res.MaxPerRack, res.TopologyLimit)
 	}
-	res.Invariants, err = invariants.Check(ctx, c, benchNamespace)
+	if cfg.Steady > 0 && !cfg.Floor {
+		logf("keeping the operator running for %s", cfg.Steady)
+		st, err := measureSteady(ctx, cfg, audit, []*countedBMC{em}, pid, cfg.Servers)
+		if err != nil {
+			return res, err
+		}
+		res.Steady = &st
+	}
+	res.Invariants, err = checkInvariants(ctx, c)
+	return res, err
+}
+
+// checkInvariants checks the binding invariants and fails on a broken one.
+func checkInvariants(ctx context.Context, c client.Client) (invariants.Report, error) {
+	rep, err := invariants.Check(ctx, c, benchNamespace)
 	if err != nil {
-		return res, err
+		return rep, err
 	}
-	if len(res.Invariants.Violations) > 0 || len(res.Invariants.Unsettled) > 0 {
-		return res, fmt.Errorf("binding invariants broken: %s", res.Invariants)
+	if len(rep.Violations) > 0 || len(rep.Unsettled) > 0 {
+		return rep, fmt.Errorf("binding invariants broken: %s", rep)
 	}
-	return res, nil
+	return rep, nil
 }
 
 const benchNamespace = "default"
 
 // createServers creates one Server per emulated system, with the status of an Available,
 // powered-off server (as after discovery), in parallel.
-func createServers(ctx context.Context, c client.Client, em *emulator.Emulator, n, racks int) error {
+func createServers(ctx context.Context, c client.Client, em *countedBMC, n, racks int) error {
 	secret := &metalv1alpha1.BMCSecret{
 		ObjectMeta: metav1.ObjectMeta{Name: "bench-bmc"},
 		Data: map[string][]byte{
@@ -422,10 +440,7 @@ func createServers(ctx context.Context, c client.Client, em *emulator.Emulator, 
 	if err := c.Create(ctx, secret); err != nil {
 		return err
 	}
-	host, port, err := em.HostPort()
-	if err != nil {
-		return err
-	}
+	host, port := em.host, em.port
 	systems := em.Systems()
 	return parallel(ctx, n, 32, func(i int) error {
 		s := &metalv1alpha1.Server{
@@ -567,6 +582,10 @@ func startOperator(cfg Config, kubeconfig string) (*operatorProcess, error) {
 	if err != nil {
 		return nil, err
 	}
+	resync := cfg.ResyncInterval
+	if resync <= 0 {
+		resync = 30 * time.Minute
+	}
 	pprofAddr := ""
 	if cfg.ProfilePath != "" {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -582,7 +601,7 @@ func startOperator(cfg Config, kubeconfig string) (*operatorProcess, error) {
 		"--metrics-bind-address=0",
 		"--health-probe-bind-address=0",
 		"--leader-elect=false",
-		"--server-resync-interval=30m",
+		"--server-resync-interval=" + resync.String(),
 		"--enable-boot-service=false",
 	}, cfg.ManagerArgs...)
 	cmd := exec.Command(cfg.ManagerBinary, args...)
