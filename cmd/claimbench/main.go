@@ -3,6 +3,9 @@
 // ServerClaimSet of CLAIMS replicas spread over the racks; cases run one after another, each on
 // a fresh control plane. SERVERSxCLAIMS:steady keeps the operator running for
 // --steady-duration after the burst settled and reports what it does meanwhile.
+// SERVERS:onboard creates --bmcs BMCs, each reaching its own emulator of SERVERS/--bmcs
+// systems, and measures until every Server is Available; SERVERS:onboard:floor makes the
+// design's writes of that onboarding itself, without the operator.
 //
 //	go run ./cmd/claimbench --cases 100x100,1000x1000,500x1000
 //	go run ./cmd/claimbench --racks 50 --cases 1000x500,1000x500:set
@@ -15,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,6 +40,7 @@ func main() {
 	profile := flag.Int("profile-seconds", 0, "Take CPU profiles of the operator and of the API server this long from the burst on (written to the case's workdir as cpu.pprof and cpu.pprof.apiserver).")
 	operatorArgs := flag.String("operator-args", "", "Extra flags for the operator, space-separated.")
 	racks := flag.Int("racks", 40, "Racks the servers are spread over (label rack).")
+	bmcs := flag.Int("bmcs", 10, "BMCs an :onboard case spreads its servers over, one emulator each.")
 	steady := flag.Duration("steady-duration", 10*time.Minute, "How long a :steady case keeps the operator running after the burst settled.")
 	resync := flag.Duration("server-resync-interval", 0, "The operator's --server-resync-interval (default: a quarter of --steady-duration in :steady cases, else 30m).")
 	flag.Parse()
@@ -49,7 +54,21 @@ func main() {
 	}
 	bin, _ := filepath.Abs(*binary)
 	var results []bench.Result
+	var onboards []bench.OnboardResult
 	for _, c := range strings.Split(*cases, ",") {
+		if spec, ok := strings.CutSuffix(strings.TrimSuffix(strings.TrimSpace(c), ":floor"), ":onboard"); ok {
+			res, err := runOnboard(ctx, c, spec, strings.HasSuffix(c, ":floor"), *bmcs, bench.Config{
+				ManagerBinary: bin, ManagerArgs: strings.Fields(*operatorArgs),
+				RootDir: root, AssetsDir: paths.AssetsDir(root),
+				WorkDir: filepath.Join(*workDir, strings.ReplaceAll(c, ":", "-")),
+				Timeout: *timeout, Quiet: *quiet, ResyncInterval: *resync,
+			})
+			if err != nil {
+				fail(fmt.Errorf("case %s: %w", c, err))
+			}
+			onboards = append(onboards, res)
+			continue
+		}
 		spec, isSteady := strings.CutSuffix(strings.TrimSpace(c), ":steady")
 		spec, floor := strings.CutSuffix(spec, ":floor")
 		spec, set := strings.CutSuffix(spec, ":set")
@@ -87,13 +106,42 @@ func main() {
 		}
 		results = append(results, res)
 	}
-	table := bench.Markdown(results) + "\n" + bench.SteadyMarkdown(results)
+	var table string
+	if len(results) > 0 {
+		table = bench.Markdown(results)
+	}
+	if slices.ContainsFunc(results, func(r bench.Result) bool { return r.Steady != nil }) {
+		table += "\n" + bench.SteadyMarkdown(results)
+	}
+	if len(onboards) > 0 {
+		table += "\n" + bench.OnboardMarkdown(onboards)
+	}
 	fmt.Print(table)
 	if *out != "" {
 		if err := os.WriteFile(*out, []byte(table), 0o644); err != nil {
 			fail(err)
 		}
 	}
+}
+
+// runOnboard runs case c, SERVERS:onboard[:floor]: bmcs BMCs of SERVERS/bmcs systems each.
+func runOnboard(ctx context.Context, c, spec string, floor bool, bmcs int, cfg bench.Config) (bench.OnboardResult, error) {
+	servers, err := strconv.Atoi(spec)
+	if err != nil {
+		return bench.OnboardResult{}, fmt.Errorf("case %q is not SERVERS:onboard", c)
+	}
+	if bmcs <= 0 || servers%bmcs != 0 {
+		return bench.OnboardResult{}, fmt.Errorf("case %q: %d servers do not divide over %d BMCs", c, servers, bmcs)
+	}
+	fmt.Fprintf(os.Stderr, "== onboarding %d BMCs x %d systems (floor: %v)\n", bmcs, servers/bmcs, floor)
+	cfg.Floor = floor
+	cfg.Log = func(format string, args ...any) { fmt.Fprintf(os.Stderr, "   "+format+"\n", args...) }
+	res, err := bench.RunOnboard(ctx, cfg, bench.OnboardConfig{BMCs: bmcs, SystemsPerBMC: servers / bmcs})
+	if err != nil {
+		return res, err
+	}
+	fmt.Fprintf(os.Stderr, "   requests: %v\n   Redfish per server: %s\n", res.ByKind, bench.PerServer(res.RedfishByShape, res.Servers))
+	return res, nil
 }
 
 func profilePath(seconds int, dir string) string {

@@ -147,42 +147,12 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
-		return res, err
-	}
-	auditLog := filepath.Join(cfg.WorkDir, "audit.log")
-	policy := filepath.Join(cfg.WorkDir, "audit-policy.yaml")
-	_ = os.Remove(auditLog)
-	if err := os.WriteFile(policy, []byte(auditPolicy), 0o644); err != nil {
-		return res, err
-	}
-
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(cfg.RootDir, "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: cfg.AssetsDir,
-		Scheme:                scheme.New(),
-	}
-	args := env.ControlPlane.GetAPIServer().Configure()
-	args.Set("audit-policy-file", policy)
-	args.Set("audit-log-path", auditLog)
-	args.Set("audit-log-format", "json")
-	args.Set("audit-log-mode", "batch")
-	args.Set("audit-log-batch-max-wait", "1s")
-	args.Set("audit-log-maxsize", "100000") // in MB: no rotation, the count reads one file
-	args.Set("max-requests-inflight", "2000")
-	args.Set("max-mutating-requests-inflight", "1000")
-	logf("starting the control plane")
-	restCfg, stopControlPlane, err := controlplane.Start(env)
-	if err != nil {
-		return res, fmt.Errorf("starting the control plane: %w", err)
-	}
-	defer func() { _ = stopControlPlane() }()
-	restCfg.QPS, restCfg.Burst = 5000, 10000
-	c, err := client.New(restCfg, client.Options{Scheme: env.Scheme})
+	pl, err := startPlane(cfg, logf)
 	if err != nil {
 		return res, err
 	}
+	defer pl.stop()
+	c, restCfg, audit := pl.client, pl.restCfg, pl.audit
 
 	em, err := startCountedBMC(emulator.Options{Systems: cfg.Servers, UUIDSeed: "bench", Username: "bench", Password: "bench-password"})
 	if err != nil {
@@ -196,37 +166,12 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	if err := createServers(ctx, c, em, cfg.Servers, cfg.Racks); err != nil {
 		return res, err
 	}
-
-	user, err := env.AddUser(envtest.User{Name: operatorUser, Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return res, err
-	}
-	kubeconfig, err := user.KubeConfig()
-	if err != nil {
-		return res, err
-	}
-	kubeconfigPath := filepath.Join(cfg.WorkDir, "kubeconfig")
-	if err := os.WriteFile(kubeconfigPath, kubeconfig, 0o600); err != nil {
-		return res, err
-	}
-	audit := &auditReader{path: auditLog}
+	kubeconfigPath := pl.kubeconfigPath
 	var profileFrom string
 	pid := os.Getpid() // the floor's writes are the harness's
 	var floorClient client.Client
 	if cfg.Floor {
-		opCfg, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
-		if err != nil {
-			return res, err
-		}
-		opCfg.QPS, opCfg.Burst = restCfg.QPS, restCfg.Burst
-		if floorClient, err = client.New(opCfg, client.Options{Scheme: env.Scheme}); err != nil {
-			return res, err
-		}
-		// Its API discovery happens now, before the count starts.
-		if err := floorClient.Get(ctx, client.ObjectKey{Name: "warm-up"}, &metalv1alpha1.Server{}); err != nil && !apierrors.IsNotFound(err) {
-			return res, err
-		}
-		if err := waitIdle(ctx, audit, cfg.Quiet, time.Minute); err != nil {
+		if floorClient, err = pl.operatorClient(ctx, cfg.Quiet); err != nil {
 			return res, err
 		}
 	} else {
@@ -423,6 +368,90 @@ func checkInvariants(ctx context.Context, c client.Client) (invariants.Report, e
 		return rep, fmt.Errorf("binding invariants broken: %s", rep)
 	}
 	return rep, nil
+}
+
+// plane is the control plane of one case, with the operator's user and the audit log.
+type plane struct {
+	env            *envtest.Environment
+	restCfg        *rest.Config
+	client         client.Client
+	kubeconfig     []byte
+	kubeconfigPath string
+	audit          *auditReader
+	stop           func()
+}
+
+// startPlane starts kube-apiserver and etcd with an audit log, and adds the operator's user.
+func startPlane(cfg Config, logf func(string, ...any)) (*plane, error) {
+	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
+		return nil, err
+	}
+	auditLog := filepath.Join(cfg.WorkDir, "audit.log")
+	policy := filepath.Join(cfg.WorkDir, "audit-policy.yaml")
+	_ = os.Remove(auditLog)
+	if err := os.WriteFile(policy, []byte(auditPolicy), 0o644); err != nil {
+		return nil, err
+	}
+
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join(cfg.RootDir, "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory: cfg.AssetsDir,
+		Scheme:                scheme.New(),
+	}
+	args := env.ControlPlane.GetAPIServer().Configure()
+	args.Set("audit-policy-file", policy)
+	args.Set("audit-log-path", auditLog)
+	args.Set("audit-log-format", "json")
+	args.Set("audit-log-mode", "batch")
+	args.Set("audit-log-batch-max-wait", "1s")
+	args.Set("audit-log-maxsize", "100000") // in MB: no rotation, the count reads one file
+	args.Set("max-requests-inflight", "2000")
+	args.Set("max-mutating-requests-inflight", "1000")
+	logf("starting the control plane")
+	restCfg, stopControlPlane, err := controlplane.Start(env)
+	if err != nil {
+		return nil, fmt.Errorf("starting the control plane: %w", err)
+	}
+	pl := &plane{env: env, restCfg: restCfg, audit: &auditReader{path: auditLog}, stop: func() { _ = stopControlPlane() }}
+	restCfg.QPS, restCfg.Burst = 5000, 10000
+	if pl.client, err = client.New(restCfg, client.Options{Scheme: env.Scheme}); err != nil {
+		pl.stop()
+		return nil, err
+	}
+	user, err := env.AddUser(envtest.User{Name: operatorUser, Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		pl.stop()
+		return nil, err
+	}
+	if pl.kubeconfig, err = user.KubeConfig(); err != nil {
+		pl.stop()
+		return nil, err
+	}
+	pl.kubeconfigPath = filepath.Join(cfg.WorkDir, "kubeconfig")
+	if err := os.WriteFile(pl.kubeconfigPath, pl.kubeconfig, 0o600); err != nil {
+		pl.stop()
+		return nil, err
+	}
+	return pl, nil
+}
+
+// operatorClient is a client that writes as the operator's user (for a floor), its API
+// discovery done and the audit log idle before it returns.
+func (pl *plane) operatorClient(ctx context.Context, quiet time.Duration) (client.Client, error) {
+	opCfg, err := clientcmd.RESTConfigFromKubeConfig(pl.kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	opCfg.QPS, opCfg.Burst = pl.restCfg.QPS, pl.restCfg.Burst
+	c, err := client.New(opCfg, client.Options{Scheme: pl.env.Scheme})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Get(ctx, client.ObjectKey{Name: "warm-up"}, &metalv1alpha1.Server{}); err != nil && !apierrors.IsNotFound(err) {
+		return nil, err
+	}
+	return c, waitIdle(ctx, pl.audit, quiet, time.Minute)
 }
 
 const benchNamespace = "default"
