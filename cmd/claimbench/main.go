@@ -3,6 +3,8 @@
 // ServerClaimSet of CLAIMS replicas spread over the racks; cases run one after another, each on
 // a fresh control plane. SERVERSxCLAIMS:steady keeps the operator running for
 // --steady-duration after the burst settled and reports what it does meanwhile.
+// SERVERSxCLAIMS:boot runs the boot service with one image in a local registry and goes on
+// until every boot configuration is Ready, every server On and every iPXE script fetched.
 // SERVERS:onboard creates --bmcs BMCs, each reaching its own emulator of SERVERS/--bmcs
 // systems, and measures until every Server is Available; SERVERS:onboard:floor makes the
 // design's writes of that onboarding itself, without the operator.
@@ -31,7 +33,7 @@ import (
 )
 
 func main() {
-	cases := flag.String("cases", "100x100,1000x1000,500x1000", "Comma-separated SERVERSxCLAIMS cases; :set makes the burst one ServerClaimSet, :floor makes the harness write the design's floor itself (no operator) for the same burst, :steady measures the operator for --steady-duration after the burst.")
+	cases := flag.String("cases", "100x100,1000x1000,500x1000", "Comma-separated SERVERSxCLAIMS cases; :set makes the burst one ServerClaimSet, :floor makes the harness write the design's floor itself (no operator) for the same burst, :steady measures the operator for --steady-duration after the burst, :boot goes on until every claimed server is On and fetched its iPXE script; SERVERS:onboard[:floor] enrols --bmcs BMCs.")
 	binary := flag.String("operator", "bin/metal-operator", "The operator binary to run.")
 	workDir := flag.String("workdir", "bin/bench", "Folder for audit logs, kubeconfigs and operator logs.")
 	timeout := flag.Duration("timeout", 10*time.Minute, "How long one case may take to settle.")
@@ -70,6 +72,7 @@ func main() {
 			continue
 		}
 		spec, isSteady := strings.CutSuffix(strings.TrimSpace(c), ":steady")
+		spec, boot := strings.CutSuffix(spec, ":boot")
 		spec, floor := strings.CutSuffix(spec, ":floor")
 		spec, set := strings.CutSuffix(spec, ":set")
 		servers, claims, err := parseCase(spec)
@@ -85,7 +88,7 @@ func main() {
 			resyncEvery = *resync
 		}
 		res, err := bench.Run(ctx, bench.Config{
-			Steady: steadyFor, ResyncInterval: resyncEvery,
+			Steady: steadyFor, ResyncInterval: resyncEvery, Boot: boot,
 			Servers: servers, Claims: claims, Racks: *racks, Set: set, Floor: floor,
 			ManagerBinary:  bin,
 			ManagerArgs:    strings.Fields(*operatorArgs),
@@ -112,6 +115,9 @@ func main() {
 	}
 	if slices.ContainsFunc(results, func(r bench.Result) bool { return r.Steady != nil }) {
 		table += "\n" + bench.SteadyMarkdown(results)
+	}
+	if slices.ContainsFunc(results, func(r bench.Result) bool { return r.Boot != nil }) {
+		table += "\n" + bench.BootMarkdown(results)
 	}
 	if len(onboards) > 0 {
 		table += "\n" + bench.OnboardMarkdown(onboards)

@@ -72,6 +72,10 @@ type Config struct {
 	// Quiet is how long the operator must make no request to count as idle, and how long
 	// requests are counted after the burst settled.
 	Quiet time.Duration
+	// Boot runs the boot service: the claims use one image of a local registry, and the case
+	// goes on after binding until every boot configuration is Ready, every server On and
+	// every booting machine fetched its iPXE script (Result.Boot).
+	Boot bool
 	// Steady, when positive, keeps the operator running this long after the burst settled
 	// and measures what it does meanwhile (Result.Steady).
 	Steady time.Duration
@@ -125,6 +129,8 @@ type Result struct {
 	// HarnessCPUSeconds is this process's CPU time meanwhile: creating and watching the
 	// claims, and the Redfish emulator, which share the machine with the rest.
 	HarnessCPUSeconds float64
+	// Boot is the boot case's figures, with Config.Boot.
+	Boot *BootResult
 	// Steady is what the operator did after the burst, with Config.Steady.
 	Steady *SteadyResult
 	// Report of the binding invariants at the end.
@@ -154,7 +160,28 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	defer pl.stop()
 	c, restCfg, audit := pl.client, pl.restCfg, pl.audit
 
-	em, err := startCountedBMC(emulator.Options{Systems: cfg.Servers, UUIDSeed: "bench", Username: "bench", Password: "bench-password"})
+	emOpts := emulator.Options{Systems: cfg.Servers, UUIDSeed: "bench", Username: "bench", Password: "bench-password"}
+	image := "my-osimage:latest"
+	var reg *countedRegistry
+	var machines *bootingMachines
+	if cfg.Boot {
+		if cfg.Floor {
+			return res, errors.New("a boot case has no floor")
+		}
+		if reg, err = startRegistry(); err != nil {
+			return res, err
+		}
+		defer reg.close()
+		bootAddr, err := freeAddr()
+		if err != nil {
+			return res, err
+		}
+		machines = newBootingMachines(ctx, bootAddr)
+		emOpts.OnBoot = machines.onBoot
+		image = reg.host + "/" + bootImage
+		cfg.ManagerArgs = append(bootArgs(bootAddr, reg.host), cfg.ManagerArgs...)
+	}
+	em, err := startCountedBMC(emOpts)
 	if err != nil {
 		return res, err
 	}
@@ -220,14 +247,18 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 			profileDone <- fetchProfile(ctx, apiClient, restCfg.Host, cfg.ProfileSeconds, cfg.ProfilePath+".apiserver")
 		}()
 	}
+	registryBefore := 0
+	if reg != nil {
+		registryBefore = reg.count()
+	}
 	logf("creating %d claims", cfg.Claims)
 	start := time.Now()
 	var created map[string]time.Time
 	if cfg.Set {
 		res.TopologyLimit = (cfg.Claims + cfg.Racks - 1) / cfg.Racks
-		created, err = createSet(ctx, c, cfg.Claims, res.TopologyLimit)
+		created, err = createSet(ctx, c, cfg.Claims, res.TopologyLimit, image)
 	} else {
-		created, err = createClaims(ctx, c, cfg.Claims, watch)
+		created, err = createClaims(ctx, c, cfg.Claims, image)
 	}
 	if err != nil {
 		return res, err
@@ -267,6 +298,16 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	res.AllSettled = settledAt.Sub(start)
 	res.CPUSeconds = cpuAfter - cpuBefore
 	res.P50, res.P90, res.P99, res.Max = watch.latencies(created)
+	if cfg.Boot {
+		logf("waiting for %d boot configurations Ready, servers On and iPXE scripts fetched", wantBound)
+		ready, on, scripts, err := waitBooted(ctx, c, machines, wantBound, cfg.Timeout, logf)
+		if err != nil {
+			return res, err
+		}
+		_, _, local := machines.fetched()
+		res.Boot = &BootResult{AllBound: res.AllSettled, AllReady: ready.Sub(start), AllPoweredOn: on.Sub(start),
+			AllScripts: scripts.Sub(start), RegistryRequests: reg.count() - registryBefore, Scripts: wantBound, LocalAnswers: local}
+	}
 
 	// Let the audit batch flush, then count what the operator asked for until it settled,
 	// and during Quiet after.
@@ -501,14 +542,14 @@ func createServers(ctx context.Context, c client.Client, em *countedBMC, n, rack
 
 // createClaims creates n selector claims as fast as the API server takes them and returns
 // the time each was created at.
-func createClaims(ctx context.Context, c client.Client, n int, w *claimWatch) (map[string]time.Time, error) {
+func createClaims(ctx context.Context, c client.Client, n int, image string) (map[string]time.Time, error) {
 	var mu sync.Mutex
 	created := make(map[string]time.Time, n)
 	err := parallel(ctx, n, 64, func(i int) error {
 		cl := &metalv1alpha1.ServerClaim{
 			ObjectMeta: metav1.ObjectMeta{Namespace: benchNamespace, Name: fmt.Sprintf("claim-%05d", i)},
 			Spec: metalv1alpha1.ServerClaimSpec{
-				Power: metalv1alpha1.PowerOn, Image: "my-osimage:latest",
+				Power: metalv1alpha1.PowerOn, Image: image,
 				ServerSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"hardwareType": "gpu-node"}},
 			},
 		}
@@ -526,13 +567,13 @@ func createClaims(ctx context.Context, c client.Client, n int, w *claimWatch) (m
 
 // createSet creates one ServerClaimSet of n replicas of the claims' template, at most
 // perRack in one rack, and returns the creation time of its members-to-be.
-func createSet(ctx context.Context, c client.Client, n, perRack int) (map[string]time.Time, error) {
+func createSet(ctx context.Context, c client.Client, n, perRack int, image string) (map[string]time.Time, error) {
 	set := &fleetv1alpha1.ServerClaimSet{
 		ObjectMeta: metav1.ObjectMeta{Namespace: benchNamespace, Name: "bench"},
 		Spec: fleetv1alpha1.ServerClaimSetSpec{
 			Replicas: int32(n),
 			Template: metalv1alpha1.ServerClaimSpec{
-				Power: metalv1alpha1.PowerOn, Image: "my-osimage:latest",
+				Power: metalv1alpha1.PowerOn, Image: image,
 				ServerSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"hardwareType": "gpu-node"}},
 			},
 			Topology: []fleetv1alpha1.TopologyLevel{{Key: "rack", MaxPerDomain: int32(perRack)}},
