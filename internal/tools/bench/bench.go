@@ -149,10 +149,7 @@ rules:
 
 // Run performs one benchmark run.
 func Run(ctx context.Context, cfg Config) (res Result, err error) {
-	logf := cfg.Log
-	if logf == nil {
-		logf = func(string, ...any) {}
-	}
+	logf := cfg.logf()
 	pl, err := startPlane(cfg, logf)
 	if err != nil {
 		return res, err
@@ -193,25 +190,13 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	if err := createServers(ctx, c, em, cfg.Servers, cfg.Racks); err != nil {
 		return res, err
 	}
-	kubeconfigPath := pl.kubeconfigPath
+	pid, floorClient, op, err := pl.startWriter(ctx, cfg, logf)
+	if err != nil {
+		return res, err
+	}
 	var profileFrom string
-	pid := os.Getpid() // the floor's writes are the harness's
-	var floorClient client.Client
-	if cfg.Floor {
-		if floorClient, err = pl.operatorClient(ctx, cfg.Quiet); err != nil {
-			return res, err
-		}
-	} else {
-		op, err := startOperator(cfg, kubeconfigPath)
-		if err != nil {
-			return res, err
-		}
+	if op != nil {
 		defer op.stop()
-		pid = op.cmd.Process.Pid
-		logf("waiting for the operator to be idle")
-		if err := waitIdle(ctx, audit, cfg.Quiet, 5*time.Minute); err != nil {
-			return res, fmt.Errorf("operator never went idle: %w", err)
-		}
 		if cfg.ProfilePath != "" {
 			profileFrom = "http://" + op.pprofAddr
 		}
@@ -475,6 +460,34 @@ func startPlane(cfg Config, logf func(string, ...any)) (*plane, error) {
 		return nil, err
 	}
 	return pl, nil
+}
+
+// logf is cfg.Log, or a logger that drops the lines.
+func (cfg Config) logf() func(string, ...any) {
+	if cfg.Log == nil {
+		return func(string, ...any) {}
+	}
+	return cfg.Log
+}
+
+// startWriter starts what makes a case's writes: the operator, once idle (its pid, and the
+// process to stop), or for a floor a client that writes as the operator's user (the
+// harness's pid).
+func (pl *plane) startWriter(ctx context.Context, cfg Config, logf func(string, ...any)) (int, client.Client, *operatorProcess, error) {
+	if cfg.Floor {
+		c, err := pl.operatorClient(ctx, cfg.Quiet)
+		return os.Getpid(), c, nil, err
+	}
+	op, err := startOperator(cfg, pl.kubeconfigPath)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	logf("waiting for the operator to be idle")
+	if err := waitIdle(ctx, pl.audit, cfg.Quiet, 5*time.Minute); err != nil {
+		op.stop()
+		return 0, nil, nil, fmt.Errorf("operator never went idle: %w", err)
+	}
+	return op.cmd.Process.Pid, nil, op, nil
 }
 
 // operatorClient is a client that writes as the operator's user (for a floor), its API
@@ -833,19 +846,8 @@ type claimWatch struct {
 }
 
 func watchClaims(ctx context.Context, cfg *rest.Config) (*claimWatch, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	ca, err := cache.New(cfg, cache.Options{Scheme: scheme.New()})
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	w := &claimWatch{cancel: cancel, bound: map[string]time.Time{}, unbound: map[string]time.Time{}, changed: make(chan struct{}, 1)}
-	inf, err := ca.GetInformer(ctx, &metalv1alpha1.ServerClaim{})
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	observe := func(obj any) {
+	w := &claimWatch{bound: map[string]time.Time{}, unbound: map[string]time.Time{}, changed: make(chan struct{}, 1)}
+	cancel, err := observeAll(ctx, cfg, &metalv1alpha1.ServerClaim{}, func(obj any) {
 		cl, ok := obj.(*metalv1alpha1.ServerClaim)
 		if !ok {
 			return
@@ -864,10 +866,25 @@ func watchClaims(ctx context.Context, cfg *rest.Config) (*claimWatch, error) {
 			}
 		}
 		w.mu.Unlock()
-		select {
-		case w.changed <- struct{}{}:
-		default:
-		}
+		notify(w.changed)
+	})
+	w.cancel = cancel
+	return w, err
+}
+
+// observeAll calls observe with every object of obj's kind as it is added or updated, from
+// an informer that runs until the returned cancel is called.
+func observeAll(ctx context.Context, cfg *rest.Config, obj client.Object, observe func(any)) (context.CancelFunc, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	ca, err := cache.New(cfg, cache.Options{Scheme: scheme.New()})
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	inf, err := ca.GetInformer(ctx, obj)
+	if err != nil {
+		cancel()
+		return nil, err
 	}
 	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 		AddFunc:    observe,
@@ -879,9 +896,17 @@ func watchClaims(ctx context.Context, cfg *rest.Config) (*claimWatch, error) {
 	go func() { _ = ca.Start(ctx) }()
 	if !ca.WaitForCacheSync(ctx) {
 		cancel()
-		return nil, errors.New("claim watch did not sync")
+		return nil, fmt.Errorf("the watch of %T did not sync", obj)
 	}
-	return w, nil
+	return cancel, nil
+}
+
+// notify wakes up a waiter on ch without blocking.
+func notify(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
 }
 
 func (w *claimWatch) stop() { w.cancel() }
@@ -889,9 +914,9 @@ func (w *claimWatch) stop() { w.cancel() }
 // waitSettled waits until wantBound claims are Bound and the others Unbound, and returns
 // when the last of them settled.
 func (w *claimWatch) waitSettled(ctx context.Context, wantBound, total int, timeout time.Duration) (time.Time, error) {
-	deadline := time.After(timeout)
-	for {
+	return waitFor(ctx, w.changed, timeout, nil, func() (time.Time, string) {
 		w.mu.Lock()
+		defer w.mu.Unlock()
 		b, u := len(w.bound), len(w.unbound)
 		var last time.Time
 		if b >= wantBound && b+u >= total {
@@ -902,16 +927,32 @@ func (w *claimWatch) waitSettled(ctx context.Context, wantBound, total int, time
 				last = later(last, t)
 			}
 		}
-		w.mu.Unlock()
-		if !last.IsZero() {
-			return last, nil
+		return last, fmt.Sprintf("%d Bound, %d Unbound of %d", b, u, total)
+	})
+}
+
+// waitFor calls done when changed fires, and every 100 ms, until it returns a time, and
+// returns that time. done also says where things stand: logged every 10 s (with a logf),
+// and in the error after timeout.
+func waitFor(ctx context.Context, changed <-chan struct{}, timeout time.Duration, logf func(string, ...any), done func() (time.Time, string)) (time.Time, error) {
+	deadline := time.After(timeout)
+	progress := time.NewTicker(10 * time.Second)
+	defer progress.Stop()
+	for {
+		at, state := done()
+		if !at.IsZero() {
+			return at, nil
 		}
 		select {
 		case <-ctx.Done():
 			return time.Time{}, ctx.Err()
 		case <-deadline:
-			return time.Time{}, fmt.Errorf("timed out: %d Bound, %d Unbound of %d", b, u, total)
-		case <-w.changed:
+			return time.Time{}, fmt.Errorf("timed out: %s", state)
+		case <-progress.C:
+			if logf != nil {
+				logf("%s", state)
+			}
+		case <-changed:
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

@@ -2,9 +2,7 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -13,14 +11,11 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
-	toolscache "k8s.io/client-go/tools/cache"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	"github.com/metalfleet/metal-operator/internal/bmc/emulator"
-	"github.com/metalfleet/metal-operator/internal/scheme"
 )
 
 // OnboardConfig is an onboarding case: BMCs BMC objects, each reaching its own emulator of
@@ -36,10 +31,8 @@ type OnboardResult struct {
 	Floor bool
 	// AllAvailable is the time from the first BMC created to the last Server seen Available.
 	AllAvailable time.Duration
-	// Writes (events apart: Events) and Reads the operator sent meanwhile, counted by the API
-	// server; ByKind breaks them down by "verb resource[/subresource]".
-	Writes, Events, Reads int
-	ByKind                map[string]int
+	// RequestTally is what the operator sent to the API server meanwhile.
+	RequestTally
 	// Redfish is the requests the BMCs received meanwhile; RedfishByShape by method and path.
 	Redfish        int
 	RedfishByShape map[string]int
@@ -56,10 +49,7 @@ func (o OnboardResult) WritesPerServer() float64 {
 // RunOnboard performs one onboarding case: with cfg.Floor the harness makes the floor's
 // writes itself (onboardFloor), else the operator enrols the BMCs.
 func RunOnboard(ctx context.Context, cfg Config, oc OnboardConfig) (res OnboardResult, err error) {
-	logf := cfg.Log
-	if logf == nil {
-		logf = func(string, ...any) {}
-	}
+	logf := cfg.logf()
 	pl, err := startPlane(cfg, logf)
 	if err != nil {
 		return res, err
@@ -102,23 +92,12 @@ func RunOnboard(ctx context.Context, cfg Config, oc OnboardConfig) (res OnboardR
 		})
 	}
 
-	pid := os.Getpid()
-	var floorClient client.Client
-	if cfg.Floor {
-		if floorClient, err = pl.operatorClient(ctx, cfg.Quiet); err != nil {
-			return res, err
-		}
-	} else {
-		op, err := startOperator(cfg, pl.kubeconfigPath)
-		if err != nil {
-			return res, err
-		}
+	pid, floorClient, op, err := pl.startWriter(ctx, cfg, logf)
+	if err != nil {
+		return res, err
+	}
+	if op != nil {
 		defer op.stop()
-		pid = op.cmd.Process.Pid
-		logf("waiting for the operator to be idle")
-		if err := waitIdle(ctx, audit, cfg.Quiet, 5*time.Minute); err != nil {
-			return res, fmt.Errorf("operator never went idle: %w", err)
-		}
 	}
 	watch, err := watchServers(ctx, pl.restCfg)
 	if err != nil {
@@ -128,11 +107,10 @@ func RunOnboard(ctx context.Context, cfg Config, oc OnboardConfig) (res OnboardR
 
 	baseline := audit.offset()
 	redfishBefore := countAll(bmcs)
-	cpuBefore, err := cpuSeconds(pid)
+	cpu, err := startCPU(pid)
 	if err != nil {
 		return res, err
 	}
-	apiBefore, etcdBefore := childCPU("kube-apiserver"), childCPU("etcd")
 
 	logf("creating %d BMCs of %d systems", oc.BMCs, oc.SystemsPerBMC)
 	start := time.Now()
@@ -154,13 +132,9 @@ func RunOnboard(ctx context.Context, cfg Config, oc OnboardConfig) (res OnboardR
 		}
 	}
 	res.AllAvailable = last.Sub(start)
-	cpuAfter, err := cpuSeconds(pid)
-	if err != nil {
+	if res.CPUSeconds, res.APIServerCPUSeconds, res.EtcdCPUSeconds, err = cpu.read(); err != nil {
 		return res, err
 	}
-	res.CPUSeconds = cpuAfter - cpuBefore
-	res.APIServerCPUSeconds = childCPU("kube-apiserver") - apiBefore
-	res.EtcdCPUSeconds = childCPU("etcd") - etcdBefore
 	rf := countAll(bmcs).since(redfishBefore)
 	res.Redfish, res.RedfishByShape = rf.total, rf.byShape
 
@@ -171,19 +145,9 @@ func RunOnboard(ctx context.Context, cfg Config, oc OnboardConfig) (res OnboardR
 	if err != nil {
 		return res, err
 	}
-	res.ByKind = map[string]int{}
 	for _, e := range events {
-		if e.User.Username != operatorUser || e.Verb == "watch" || e.RequestReceivedTimestamp.After(last) {
-			continue
-		}
-		res.ByKind[requestKey(e)]++
-		switch {
-		case e.ObjectRef.Resource == "events":
-			res.Events++
-		case isWrite(e.Verb):
-			res.Writes++
-		default:
-			res.Reads++
+		if !e.RequestReceivedTimestamp.After(last) {
+			res.add(e)
 		}
 	}
 	if !cfg.Floor {
@@ -297,19 +261,8 @@ type serverWatch struct {
 }
 
 func watchServers(ctx context.Context, cfg *rest.Config) (*serverWatch, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	ca, err := cache.New(cfg, cache.Options{Scheme: scheme.New()})
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	w := &serverWatch{cancel: cancel, available: map[string]time.Time{}, changed: make(chan struct{}, 1)}
-	inf, err := ca.GetInformer(ctx, &metalv1alpha1.Server{})
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	observe := func(obj any) {
+	w := &serverWatch{available: map[string]time.Time{}, changed: make(chan struct{}, 1)}
+	cancel, err := observeAll(ctx, cfg, &metalv1alpha1.Server{}, func(obj any) {
 		s, ok := obj.(*metalv1alpha1.Server)
 		if !ok || s.Status.State != metalv1alpha1.ServerStateAvailable {
 			return
@@ -320,57 +273,27 @@ func watchServers(ctx context.Context, cfg *rest.Config) (*serverWatch, error) {
 			w.available[s.Name] = now
 		}
 		w.mu.Unlock()
-		select {
-		case w.changed <- struct{}{}:
-		default:
-		}
-	}
-	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc:    observe,
-		UpdateFunc: func(_, obj any) { observe(obj) },
-	}); err != nil {
-		cancel()
-		return nil, err
-	}
-	go func() { _ = ca.Start(ctx) }()
-	if !ca.WaitForCacheSync(ctx) {
-		cancel()
-		return nil, errors.New("server watch did not sync")
-	}
-	return w, nil
+		notify(w.changed)
+	})
+	w.cancel = cancel
+	return w, err
 }
 
 func (w *serverWatch) stop() { w.cancel() }
 
 // waitAvailable waits until want Servers were seen Available and returns when the last was.
 func (w *serverWatch) waitAvailable(ctx context.Context, want int, timeout time.Duration, logf func(string, ...any)) (time.Time, error) {
-	deadline := time.After(timeout)
-	progress := time.NewTicker(10 * time.Second)
-	defer progress.Stop()
-	for {
+	return waitFor(ctx, w.changed, timeout, logf, func() (time.Time, string) {
 		w.mu.Lock()
-		n := len(w.available)
+		defer w.mu.Unlock()
 		var last time.Time
-		if n >= want {
+		if len(w.available) >= want {
 			for _, t := range w.available {
 				last = later(last, t)
 			}
 		}
-		w.mu.Unlock()
-		if !last.IsZero() {
-			return last, nil
-		}
-		select {
-		case <-ctx.Done():
-			return time.Time{}, ctx.Err()
-		case <-deadline:
-			return time.Time{}, fmt.Errorf("timed out: %d of %d servers Available", n, want)
-		case <-progress.C:
-			logf("%d of %d servers Available", n, want)
-		case <-w.changed:
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+		return last, fmt.Sprintf("%d of %d servers Available", len(w.available), want)
+	})
 }
 
 // OnboardMarkdown renders onboarding results as a table; a floor row gives the ratio of the

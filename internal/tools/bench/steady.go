@@ -12,10 +12,8 @@ import (
 type SteadyResult struct {
 	Duration, ResyncInterval time.Duration
 	Servers                  int
-	// Writes (events apart: Events) and Reads (get, list) the operator sent, counted by the
-	// API server; ByKind breaks them down by "verb resource[/subresource]".
-	Writes, Events, Reads int
-	ByKind                map[string]int
+	// RequestTally is what the operator sent to the API server meanwhile.
+	RequestTally
 	// Redfish is the requests the BMCs received meanwhile; RedfishByShape by method and path.
 	Redfish        int
 	RedfishByShape map[string]int
@@ -45,17 +43,16 @@ func isWrite(verb string) bool {
 // measureSteady lets the operator (process pid) run for cfg.Steady and counts its API
 // requests, the BMCs' requests and its CPU time meanwhile.
 func measureSteady(ctx context.Context, cfg Config, audit *auditReader, bmcs []*countedBMC, pid, servers int) (SteadyResult, error) {
-	st := SteadyResult{Duration: cfg.Steady, ResyncInterval: cfg.ResyncInterval, Servers: servers, ByKind: map[string]int{}}
+	st := SteadyResult{Duration: cfg.Steady, ResyncInterval: cfg.ResyncInterval, Servers: servers, RequestTally: RequestTally{ByKind: map[string]int{}}}
 	if st.ResyncInterval <= 0 {
 		st.ResyncInterval = 30 * time.Minute
 	}
 	from := audit.offset()
 	redfishBefore := countAll(bmcs)
-	cpuBefore, err := cpuSeconds(pid)
+	cpu, err := startCPU(pid)
 	if err != nil {
 		return st, err
 	}
-	apiBefore, etcdBefore := childCPU("kube-apiserver"), childCPU("etcd")
 	start := time.Now()
 	select {
 	case <-ctx.Done():
@@ -63,13 +60,9 @@ func measureSteady(ctx context.Context, cfg Config, audit *auditReader, bmcs []*
 	case <-time.After(cfg.Steady):
 	}
 	end := time.Now()
-	cpuAfter, err := cpuSeconds(pid)
-	if err != nil {
+	if st.CPUSeconds, st.APIServerCPUSeconds, st.EtcdCPUSeconds, err = cpu.read(); err != nil {
 		return st, err
 	}
-	st.CPUSeconds = cpuAfter - cpuBefore
-	st.APIServerCPUSeconds = childCPU("kube-apiserver") - apiBefore
-	st.EtcdCPUSeconds = childCPU("etcd") - etcdBefore
 	rf := countAll(bmcs).since(redfishBefore)
 	st.Redfish, st.RedfishByShape = rf.total, rf.byShape
 
@@ -84,21 +77,55 @@ func measureSteady(ctx context.Context, cfg Config, audit *auditReader, bmcs []*
 		return st, err
 	}
 	for _, e := range events {
-		if e.User.Username != operatorUser || e.Verb == "watch" ||
-			e.RequestReceivedTimestamp.Before(start) || !e.RequestReceivedTimestamp.Before(end) {
-			continue
-		}
-		st.ByKind[requestKey(e)]++
-		switch {
-		case e.ObjectRef.Resource == "events":
-			st.Events++
-		case isWrite(e.Verb):
-			st.Writes++
-		default:
-			st.Reads++
+		if !e.RequestReceivedTimestamp.Before(start) && e.RequestReceivedTimestamp.Before(end) {
+			st.add(e)
 		}
 	}
 	return st, nil
+}
+
+// RequestTally counts the operator's requests (watches excluded), as the API server's audit
+// log saw them: Writes (events apart: Events) and Reads (get, list), and all of them by
+// "verb resource[/subresource]" in ByKind.
+type RequestTally struct {
+	Writes, Events, Reads int
+	ByKind                map[string]int
+}
+
+// add counts e if it is a request of the operator.
+func (t *RequestTally) add(e auditEvent) {
+	if e.User.Username != operatorUser || e.Verb == "watch" {
+		return
+	}
+	if t.ByKind == nil {
+		t.ByKind = map[string]int{}
+	}
+	t.ByKind[requestKey(e)]++
+	switch {
+	case e.ObjectRef.Resource == "events":
+		t.Events++
+	case isWrite(e.Verb):
+		t.Writes++
+	default:
+		t.Reads++
+	}
+}
+
+// cpuMeter measures the CPU time of a process and of the control plane from its start.
+type cpuMeter struct {
+	pid             int
+	proc, api, etcd float64
+}
+
+func startCPU(pid int) (cpuMeter, error) {
+	proc, err := cpuSeconds(pid)
+	return cpuMeter{pid: pid, proc: proc, api: childCPU("kube-apiserver"), etcd: childCPU("etcd")}, err
+}
+
+// read returns the CPU seconds of the process, the API server and etcd since the start.
+func (m cpuMeter) read() (proc, api, etcd float64, err error) {
+	proc, err = cpuSeconds(m.pid)
+	return proc - m.proc, childCPU("kube-apiserver") - m.api, childCPU("etcd") - m.etcd, err
 }
 
 // requestKey is "verb resource[/subresource]".
