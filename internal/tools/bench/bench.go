@@ -996,6 +996,9 @@ func Markdown(results []Result) string {
 		if r.Floor {
 			what += " floor (no operator; CPU is the harness's)"
 		}
+		if r.Boot != nil {
+			what += " (boot service on)"
+		}
 		fmt.Fprintf(&b, "| %s | %.2f s | %s / %s / %s / %s | %d / %d | %.2f (+%.2f) | %d | %d | %.2f s | %.2f ms | %.0f MiB | %.1f s / %.1f s / %.1f s |\n",
 			what, r.AllSettled.Seconds(), ms(r.P50), ms(r.P90), ms(r.P99), ms(r.Max),
 			r.Bound, r.Unbound, r.RequestsPerBind, r.EventsPerBind, r.RequestsAfter, r.MaxStatusWritesPerUnbound,
