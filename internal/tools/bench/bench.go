@@ -72,6 +72,15 @@ type Config struct {
 	// Quiet is how long the operator must make no request to count as idle, and how long
 	// requests are counted after the burst settled.
 	Quiet time.Duration
+	// Boot runs the boot service: the claims use one image of a local registry, and the case
+	// goes on after binding until every boot configuration is Ready, every server On and
+	// every booting machine fetched its iPXE script (Result.Boot).
+	Boot bool
+	// Steady, when positive, keeps the operator running this long after the burst settled
+	// and measures what it does meanwhile (Result.Steady).
+	Steady time.Duration
+	// ResyncInterval is the operator's --server-resync-interval; 0 means 30m.
+	ResyncInterval time.Duration
 	// ProfilePath, when set, receives a CPU profile of the operator taken during the burst,
 	// ProfileSeconds long; ProfilePath + ".apiserver" receives one of the API server.
 	ProfilePath    string
@@ -120,6 +129,10 @@ type Result struct {
 	// HarnessCPUSeconds is this process's CPU time meanwhile: creating and watching the
 	// claims, and the Redfish emulator, which share the machine with the rest.
 	HarnessCPUSeconds float64
+	// Boot is the boot case's figures, with Config.Boot.
+	Boot *BootResult
+	// Steady is what the operator did after the burst, with Config.Steady.
+	Steady *SteadyResult
 	// Report of the binding invariants at the end.
 	Invariants invariants.Report
 }
@@ -136,52 +149,40 @@ rules:
 
 // Run performs one benchmark run.
 func Run(ctx context.Context, cfg Config) (res Result, err error) {
-	logf := cfg.Log
-	if logf == nil {
-		logf = func(string, ...any) {}
-	}
-	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
+	logf := cfg.logf()
+	pl, err := startPlane(cfg, logf)
+	if err != nil {
 		return res, err
 	}
-	auditLog := filepath.Join(cfg.WorkDir, "audit.log")
-	policy := filepath.Join(cfg.WorkDir, "audit-policy.yaml")
-	_ = os.Remove(auditLog)
-	if err := os.WriteFile(policy, []byte(auditPolicy), 0o644); err != nil {
-		return res, err
-	}
+	defer pl.stop()
+	c, restCfg, audit := pl.client, pl.restCfg, pl.audit
 
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(cfg.RootDir, "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: cfg.AssetsDir,
-		Scheme:                scheme.New(),
+	emOpts := emulator.Options{Systems: cfg.Servers, UUIDSeed: "bench", Username: "bench", Password: "bench-password"}
+	image := "my-osimage:latest"
+	var reg *countedRegistry
+	var machines *bootingMachines
+	if cfg.Boot {
+		if cfg.Floor {
+			return res, errors.New("a boot case has no floor")
+		}
+		if reg, err = startRegistry(); err != nil {
+			return res, err
+		}
+		defer reg.close()
+		bootAddr, err := freeAddr()
+		if err != nil {
+			return res, err
+		}
+		machines = newBootingMachines(ctx, bootAddr)
+		emOpts.OnBoot = machines.onBoot
+		image = reg.host + "/" + bootImage
+		cfg.ManagerArgs = append(bootArgs(bootAddr, reg.host), cfg.ManagerArgs...)
 	}
-	args := env.ControlPlane.GetAPIServer().Configure()
-	args.Set("audit-policy-file", policy)
-	args.Set("audit-log-path", auditLog)
-	args.Set("audit-log-format", "json")
-	args.Set("audit-log-mode", "batch")
-	args.Set("audit-log-batch-max-wait", "1s")
-	args.Set("audit-log-maxsize", "100000") // in MB: no rotation, the count reads one file
-	args.Set("max-requests-inflight", "2000")
-	args.Set("max-mutating-requests-inflight", "1000")
-	logf("starting the control plane")
-	restCfg, stopControlPlane, err := controlplane.Start(env)
-	if err != nil {
-		return res, fmt.Errorf("starting the control plane: %w", err)
-	}
-	defer func() { _ = stopControlPlane() }()
-	restCfg.QPS, restCfg.Burst = 5000, 10000
-	c, err := client.New(restCfg, client.Options{Scheme: env.Scheme})
-	if err != nil {
-		return res, err
-	}
-
-	em, err := emulator.Start(emulator.Options{Systems: cfg.Servers, UUIDSeed: "bench", Username: "bench", Password: "bench-password"})
+	em, err := startCountedBMC(emOpts)
 	if err != nil {
 		return res, err
 	}
-	defer em.Close()
+	defer em.close()
 	logf("creating %d servers", cfg.Servers)
 	if cfg.Racks <= 0 {
 		cfg.Racks = 40
@@ -189,50 +190,13 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	if err := createServers(ctx, c, em, cfg.Servers, cfg.Racks); err != nil {
 		return res, err
 	}
-
-	user, err := env.AddUser(envtest.User{Name: operatorUser, Groups: []string{"system:masters"}}, nil)
+	pid, floorClient, op, err := pl.startWriter(ctx, cfg, logf)
 	if err != nil {
 		return res, err
 	}
-	kubeconfig, err := user.KubeConfig()
-	if err != nil {
-		return res, err
-	}
-	kubeconfigPath := filepath.Join(cfg.WorkDir, "kubeconfig")
-	if err := os.WriteFile(kubeconfigPath, kubeconfig, 0o600); err != nil {
-		return res, err
-	}
-	audit := &auditReader{path: auditLog}
 	var profileFrom string
-	pid := os.Getpid() // the floor's writes are the harness's
-	var floorClient client.Client
-	if cfg.Floor {
-		opCfg, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
-		if err != nil {
-			return res, err
-		}
-		opCfg.QPS, opCfg.Burst = restCfg.QPS, restCfg.Burst
-		if floorClient, err = client.New(opCfg, client.Options{Scheme: env.Scheme}); err != nil {
-			return res, err
-		}
-		// Its API discovery happens now, before the count starts.
-		if err := floorClient.Get(ctx, client.ObjectKey{Name: "warm-up"}, &metalv1alpha1.Server{}); err != nil && !apierrors.IsNotFound(err) {
-			return res, err
-		}
-		if err := waitIdle(ctx, audit, cfg.Quiet, time.Minute); err != nil {
-			return res, err
-		}
-	} else {
-		op, err := startOperator(cfg, kubeconfigPath)
-		if err != nil {
-			return res, err
-		}
+	if op != nil {
 		defer op.stop()
-		pid = op.cmd.Process.Pid
-		logf("waiting for the operator to be idle")
-		if err := waitIdle(ctx, audit, cfg.Quiet, 5*time.Minute); err != nil {
-			return res, fmt.Errorf("operator never went idle: %w", err)
-		}
 		if cfg.ProfilePath != "" {
 			profileFrom = "http://" + op.pprofAddr
 		}
@@ -268,14 +232,18 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 			profileDone <- fetchProfile(ctx, apiClient, restCfg.Host, cfg.ProfileSeconds, cfg.ProfilePath+".apiserver")
 		}()
 	}
+	registryBefore := 0
+	if reg != nil {
+		registryBefore = reg.count()
+	}
 	logf("creating %d claims", cfg.Claims)
 	start := time.Now()
 	var created map[string]time.Time
 	if cfg.Set {
 		res.TopologyLimit = (cfg.Claims + cfg.Racks - 1) / cfg.Racks
-		created, err = createSet(ctx, c, cfg.Claims, res.TopologyLimit)
+		created, err = createSet(ctx, c, cfg.Claims, res.TopologyLimit, image)
 	} else {
-		created, err = createClaims(ctx, c, cfg.Claims, watch)
+		created, err = createClaims(ctx, c, cfg.Claims, image)
 	}
 	if err != nil {
 		return res, err
@@ -315,6 +283,16 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	res.AllSettled = settledAt.Sub(start)
 	res.CPUSeconds = cpuAfter - cpuBefore
 	res.P50, res.P90, res.P99, res.Max = watch.latencies(created)
+	if cfg.Boot {
+		logf("waiting for %d boot configurations Ready, servers On and iPXE scripts fetched", wantBound)
+		ready, on, scripts, err := waitBooted(ctx, c, machines, wantBound, cfg.Timeout, logf)
+		if err != nil {
+			return res, err
+		}
+		_, _, local := machines.fetched()
+		res.Boot = &BootResult{AllBound: res.AllSettled, AllReady: ready.Sub(start), AllPoweredOn: on.Sub(start),
+			AllScripts: scripts.Sub(start), RegistryRequests: reg.count() - registryBefore, Scripts: wantBound, LocalAnswers: local}
+	}
 
 	// Let the audit batch flush, then count what the operator asked for until it settled,
 	// and during Quiet after.
@@ -330,10 +308,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		if e.User.Username != operatorUser || e.Verb == "watch" {
 			continue
 		}
-		key := e.Verb + " " + e.ObjectRef.Resource
-		if e.ObjectRef.Subresource != "" {
-			key += "/" + e.ObjectRef.Subresource
-		}
+		key := requestKey(e)
 		if e.RequestReceivedTimestamp.After(settledAt) {
 			res.RequestsAfter++
 			res.RequestsAfterByKind[key]++
@@ -397,21 +372,147 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	if cfg.Set && res.MaxPerRack > res.TopologyLimit {
 		return res, fmt.Errorf("the set's topology is broken: %d members in one rack, at most %d allowed", res.MaxPerRack, res.TopologyLimit)
 	}
-	res.Invariants, err = invariants.Check(ctx, c, benchNamespace)
+	if cfg.Steady > 0 && !cfg.Floor {
+		logf("keeping the operator running for %s", cfg.Steady)
+		st, err := measureSteady(ctx, cfg, audit, []*countedBMC{em}, pid, cfg.Servers)
+		if err != nil {
+			return res, err
+		}
+		res.Steady = &st
+	}
+	res.Invariants, err = checkInvariants(ctx, c)
+	return res, err
+}
+
+// checkInvariants checks the binding invariants and fails on a broken one.
+func checkInvariants(ctx context.Context, c client.Client) (invariants.Report, error) {
+	rep, err := invariants.Check(ctx, c, benchNamespace)
 	if err != nil {
-		return res, err
+		return rep, err
 	}
-	if len(res.Invariants.Violations) > 0 || len(res.Invariants.Unsettled) > 0 {
-		return res, fmt.Errorf("binding invariants broken: %s", res.Invariants)
+	if len(rep.Violations) > 0 || len(rep.Unsettled) > 0 {
+		return rep, fmt.Errorf("binding invariants broken: %s", rep)
 	}
-	return res, nil
+	return rep, nil
+}
+
+// plane is the control plane of one case, with the operator's user and the audit log.
+type plane struct {
+	env            *envtest.Environment
+	restCfg        *rest.Config
+	client         client.Client
+	kubeconfig     []byte
+	kubeconfigPath string
+	audit          *auditReader
+	stop           func()
+}
+
+// startPlane starts kube-apiserver and etcd with an audit log, and adds the operator's user.
+func startPlane(cfg Config, logf func(string, ...any)) (*plane, error) {
+	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
+		return nil, err
+	}
+	auditLog := filepath.Join(cfg.WorkDir, "audit.log")
+	policy := filepath.Join(cfg.WorkDir, "audit-policy.yaml")
+	_ = os.Remove(auditLog)
+	if err := os.WriteFile(policy, []byte(auditPolicy), 0o644); err != nil {
+		return nil, err
+	}
+
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join(cfg.RootDir, "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory: cfg.AssetsDir,
+		Scheme:                scheme.New(),
+	}
+	args := env.ControlPlane.GetAPIServer().Configure()
+	args.Set("audit-policy-file", policy)
+	args.Set("audit-log-path", auditLog)
+	args.Set("audit-log-format", "json")
+	args.Set("audit-log-mode", "batch")
+	args.Set("audit-log-batch-max-wait", "1s")
+	args.Set("audit-log-maxsize", "100000") // in MB: no rotation, the count reads one file
+	args.Set("max-requests-inflight", "2000")
+	args.Set("max-mutating-requests-inflight", "1000")
+	logf("starting the control plane")
+	restCfg, stopControlPlane, err := controlplane.Start(env)
+	if err != nil {
+		return nil, fmt.Errorf("starting the control plane: %w", err)
+	}
+	pl := &plane{env: env, restCfg: restCfg, audit: &auditReader{path: auditLog}, stop: func() { _ = stopControlPlane() }}
+	restCfg.QPS, restCfg.Burst = 5000, 10000
+	if pl.client, err = client.New(restCfg, client.Options{Scheme: env.Scheme}); err != nil {
+		pl.stop()
+		return nil, err
+	}
+	user, err := env.AddUser(envtest.User{Name: operatorUser, Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		pl.stop()
+		return nil, err
+	}
+	if pl.kubeconfig, err = user.KubeConfig(); err != nil {
+		pl.stop()
+		return nil, err
+	}
+	pl.kubeconfigPath = filepath.Join(cfg.WorkDir, "kubeconfig")
+	if err := os.WriteFile(pl.kubeconfigPath, pl.kubeconfig, 0o600); err != nil {
+		pl.stop()
+		return nil, err
+	}
+	return pl, nil
+}
+
+// logf is cfg.Log, or a logger that drops the lines.
+func (cfg Config) logf() func(string, ...any) {
+	if cfg.Log == nil {
+		return func(string, ...any) {}
+	}
+	return cfg.Log
+}
+
+// startWriter starts what makes a case's writes: the operator, once idle (its pid, and the
+// process to stop), or for a floor a client that writes as the operator's user (the
+// harness's pid).
+func (pl *plane) startWriter(ctx context.Context, cfg Config, logf func(string, ...any)) (int, client.Client, *operatorProcess, error) {
+	if cfg.Floor {
+		c, err := pl.operatorClient(ctx, cfg.Quiet)
+		return os.Getpid(), c, nil, err
+	}
+	op, err := startOperator(cfg, pl.kubeconfigPath)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	logf("waiting for the operator to be idle")
+	if err := waitIdle(ctx, pl.audit, cfg.Quiet, 5*time.Minute); err != nil {
+		op.stop()
+		return 0, nil, nil, fmt.Errorf("operator never went idle: %w", err)
+	}
+	return op.cmd.Process.Pid, nil, op, nil
+}
+
+// operatorClient is a client that writes as the operator's user (for a floor), its API
+// discovery done and the audit log idle before it returns.
+func (pl *plane) operatorClient(ctx context.Context, quiet time.Duration) (client.Client, error) {
+	opCfg, err := clientcmd.RESTConfigFromKubeConfig(pl.kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	opCfg.QPS, opCfg.Burst = pl.restCfg.QPS, pl.restCfg.Burst
+	c, err := client.New(opCfg, client.Options{Scheme: pl.env.Scheme})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Get(ctx, client.ObjectKey{Name: "warm-up"}, &metalv1alpha1.Server{}); err != nil && !apierrors.IsNotFound(err) {
+		return nil, err
+	}
+	return c, waitIdle(ctx, pl.audit, quiet, time.Minute)
 }
 
 const benchNamespace = "default"
 
 // createServers creates one Server per emulated system, with the status of an Available,
 // powered-off server (as after discovery), in parallel.
-func createServers(ctx context.Context, c client.Client, em *emulator.Emulator, n, racks int) error {
+func createServers(ctx context.Context, c client.Client, em *countedBMC, n, racks int) error {
 	secret := &metalv1alpha1.BMCSecret{
 		ObjectMeta: metav1.ObjectMeta{Name: "bench-bmc"},
 		Data: map[string][]byte{
@@ -422,10 +523,7 @@ func createServers(ctx context.Context, c client.Client, em *emulator.Emulator, 
 	if err := c.Create(ctx, secret); err != nil {
 		return err
 	}
-	host, port, err := em.HostPort()
-	if err != nil {
-		return err
-	}
+	host, port := em.host, em.port
 	systems := em.Systems()
 	return parallel(ctx, n, 32, func(i int) error {
 		s := &metalv1alpha1.Server{
@@ -457,14 +555,14 @@ func createServers(ctx context.Context, c client.Client, em *emulator.Emulator, 
 
 // createClaims creates n selector claims as fast as the API server takes them and returns
 // the time each was created at.
-func createClaims(ctx context.Context, c client.Client, n int, w *claimWatch) (map[string]time.Time, error) {
+func createClaims(ctx context.Context, c client.Client, n int, image string) (map[string]time.Time, error) {
 	var mu sync.Mutex
 	created := make(map[string]time.Time, n)
 	err := parallel(ctx, n, 64, func(i int) error {
 		cl := &metalv1alpha1.ServerClaim{
 			ObjectMeta: metav1.ObjectMeta{Namespace: benchNamespace, Name: fmt.Sprintf("claim-%05d", i)},
 			Spec: metalv1alpha1.ServerClaimSpec{
-				Power: metalv1alpha1.PowerOn, Image: "my-osimage:latest",
+				Power: metalv1alpha1.PowerOn, Image: image,
 				ServerSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"hardwareType": "gpu-node"}},
 			},
 		}
@@ -482,13 +580,13 @@ func createClaims(ctx context.Context, c client.Client, n int, w *claimWatch) (m
 
 // createSet creates one ServerClaimSet of n replicas of the claims' template, at most
 // perRack in one rack, and returns the creation time of its members-to-be.
-func createSet(ctx context.Context, c client.Client, n, perRack int) (map[string]time.Time, error) {
+func createSet(ctx context.Context, c client.Client, n, perRack int, image string) (map[string]time.Time, error) {
 	set := &fleetv1alpha1.ServerClaimSet{
 		ObjectMeta: metav1.ObjectMeta{Namespace: benchNamespace, Name: "bench"},
 		Spec: fleetv1alpha1.ServerClaimSetSpec{
 			Replicas: int32(n),
 			Template: metalv1alpha1.ServerClaimSpec{
-				Power: metalv1alpha1.PowerOn, Image: "my-osimage:latest",
+				Power: metalv1alpha1.PowerOn, Image: image,
 				ServerSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"hardwareType": "gpu-node"}},
 			},
 			Topology: []fleetv1alpha1.TopologyLevel{{Key: "rack", MaxPerDomain: int32(perRack)}},
@@ -567,6 +665,10 @@ func startOperator(cfg Config, kubeconfig string) (*operatorProcess, error) {
 	if err != nil {
 		return nil, err
 	}
+	resync := cfg.ResyncInterval
+	if resync <= 0 {
+		resync = 30 * time.Minute
+	}
 	pprofAddr := ""
 	if cfg.ProfilePath != "" {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -582,7 +684,7 @@ func startOperator(cfg Config, kubeconfig string) (*operatorProcess, error) {
 		"--metrics-bind-address=0",
 		"--health-probe-bind-address=0",
 		"--leader-elect=false",
-		"--server-resync-interval=30m",
+		"--server-resync-interval=" + resync.String(),
 		"--enable-boot-service=false",
 	}, cfg.ManagerArgs...)
 	cmd := exec.Command(cfg.ManagerBinary, args...)
@@ -744,19 +846,8 @@ type claimWatch struct {
 }
 
 func watchClaims(ctx context.Context, cfg *rest.Config) (*claimWatch, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	ca, err := cache.New(cfg, cache.Options{Scheme: scheme.New()})
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	w := &claimWatch{cancel: cancel, bound: map[string]time.Time{}, unbound: map[string]time.Time{}, changed: make(chan struct{}, 1)}
-	inf, err := ca.GetInformer(ctx, &metalv1alpha1.ServerClaim{})
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	observe := func(obj any) {
+	w := &claimWatch{bound: map[string]time.Time{}, unbound: map[string]time.Time{}, changed: make(chan struct{}, 1)}
+	cancel, err := observeAll(ctx, cfg, &metalv1alpha1.ServerClaim{}, func(obj any) {
 		cl, ok := obj.(*metalv1alpha1.ServerClaim)
 		if !ok {
 			return
@@ -775,10 +866,25 @@ func watchClaims(ctx context.Context, cfg *rest.Config) (*claimWatch, error) {
 			}
 		}
 		w.mu.Unlock()
-		select {
-		case w.changed <- struct{}{}:
-		default:
-		}
+		notify(w.changed)
+	})
+	w.cancel = cancel
+	return w, err
+}
+
+// observeAll calls observe with every object of obj's kind as it is added or updated, from
+// an informer that runs until the returned cancel is called.
+func observeAll(ctx context.Context, cfg *rest.Config, obj client.Object, observe func(any)) (context.CancelFunc, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	ca, err := cache.New(cfg, cache.Options{Scheme: scheme.New()})
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	inf, err := ca.GetInformer(ctx, obj)
+	if err != nil {
+		cancel()
+		return nil, err
 	}
 	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 		AddFunc:    observe,
@@ -790,9 +896,17 @@ func watchClaims(ctx context.Context, cfg *rest.Config) (*claimWatch, error) {
 	go func() { _ = ca.Start(ctx) }()
 	if !ca.WaitForCacheSync(ctx) {
 		cancel()
-		return nil, errors.New("claim watch did not sync")
+		return nil, fmt.Errorf("the watch of %T did not sync", obj)
 	}
-	return w, nil
+	return cancel, nil
+}
+
+// notify wakes up a waiter on ch without blocking.
+func notify(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
 }
 
 func (w *claimWatch) stop() { w.cancel() }
@@ -800,9 +914,9 @@ func (w *claimWatch) stop() { w.cancel() }
 // waitSettled waits until wantBound claims are Bound and the others Unbound, and returns
 // when the last of them settled.
 func (w *claimWatch) waitSettled(ctx context.Context, wantBound, total int, timeout time.Duration) (time.Time, error) {
-	deadline := time.After(timeout)
-	for {
+	return waitFor(ctx, w.changed, timeout, nil, func() (time.Time, string) {
 		w.mu.Lock()
+		defer w.mu.Unlock()
 		b, u := len(w.bound), len(w.unbound)
 		var last time.Time
 		if b >= wantBound && b+u >= total {
@@ -813,16 +927,32 @@ func (w *claimWatch) waitSettled(ctx context.Context, wantBound, total int, time
 				last = later(last, t)
 			}
 		}
-		w.mu.Unlock()
-		if !last.IsZero() {
-			return last, nil
+		return last, fmt.Sprintf("%d Bound, %d Unbound of %d", b, u, total)
+	})
+}
+
+// waitFor calls done when changed fires, and every 100 ms, until it returns a time, and
+// returns that time. done also says where things stand: logged every 10 s (with a logf),
+// and in the error after timeout.
+func waitFor(ctx context.Context, changed <-chan struct{}, timeout time.Duration, logf func(string, ...any), done func() (time.Time, string)) (time.Time, error) {
+	deadline := time.After(timeout)
+	progress := time.NewTicker(10 * time.Second)
+	defer progress.Stop()
+	for {
+		at, state := done()
+		if !at.IsZero() {
+			return at, nil
 		}
 		select {
 		case <-ctx.Done():
 			return time.Time{}, ctx.Err()
 		case <-deadline:
-			return time.Time{}, fmt.Errorf("timed out: %d Bound, %d Unbound of %d", b, u, total)
-		case <-w.changed:
+			return time.Time{}, fmt.Errorf("timed out: %s", state)
+		case <-progress.C:
+			if logf != nil {
+				logf("%s", state)
+			}
+		case <-changed:
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -865,6 +995,9 @@ func Markdown(results []Result) string {
 		}
 		if r.Floor {
 			what += " floor (no operator; CPU is the harness's)"
+		}
+		if r.Boot != nil {
+			what += " (boot service on)"
 		}
 		fmt.Fprintf(&b, "| %s | %.2f s | %s / %s / %s / %s | %d / %d | %.2f (+%.2f) | %d | %d | %.2f s | %.2f ms | %.0f MiB | %.1f s / %.1f s / %.1f s |\n",
 			what, r.AllSettled.Seconds(), ms(r.P50), ms(r.P90), ms(r.P99), ms(r.Max),
