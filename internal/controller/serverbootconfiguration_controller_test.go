@@ -38,7 +38,9 @@ passwd:
 // allowing the test registries on 127.0.0.1.
 func startBootController(t *testing.T, ns, defaultRegistry string) {
 	t.Helper()
-	startBootControllerWith(t, image.Options{DefaultRegistry: defaultRegistry, AllowedRegistries: []string{"127.0.0.1"}},
+	// No resolution cache: these tests move tags and expect a new generation to see them at
+	// once (the cache is tested in internal/boot/image).
+	startBootControllerWith(t, image.Options{DefaultRegistry: defaultRegistry, AllowedRegistries: []string{"127.0.0.1"}, CacheTTL: -1},
 		ServerBootConfigurationOptions{ImageRetryMin: 100 * time.Millisecond, ImageRetryMax: 400 * time.Millisecond,
 			MaxConcurrentReconciles: 4, Namespace: ns})
 }

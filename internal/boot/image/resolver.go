@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -26,6 +28,7 @@ import (
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
 	bootmetrics "github.com/metalfleet/metal-operator/internal/boot/metrics"
+	"github.com/metalfleet/metal-operator/internal/cachelag"
 )
 
 // Layer media types of this operator's convention.
@@ -111,7 +114,15 @@ type Options struct {
 	Transport http.RoundTripper
 	// Timeout bounds one resolution; the default is 30s.
 	Timeout time.Duration
+	// CacheTTL is how long a resolution is reused for the same reference: a fleet booting
+	// one image asks the registry once per reference and TTL, not once per server, and a
+	// moved tag is seen after at most this long. The default is 1m; negative turns the
+	// cache off.
+	CacheTTL time.Duration
 }
+
+// resolutionCacheSize bounds the references whose resolutions are kept.
+const resolutionCacheSize = 1024
 
 // Resolver resolves OS images and opens their layers. It is safe for concurrent use.
 type Resolver struct {
@@ -122,6 +133,10 @@ type Resolver struct {
 	keychain        authn.Keychain
 	transport       http.RoundTripper
 	timeout         time.Duration
+	// cache keeps successful resolutions by reference; inflight makes concurrent
+	// resolutions of one reference one registry round trip.
+	cache    *cachelag.Store[string, *metalv1alpha1.ResolvedImage]
+	inflight singleflight.Group
 }
 
 // NewResolver returns a Resolver.
@@ -149,6 +164,12 @@ func NewResolver(o Options) (*Resolver, error) {
 	}
 	if r.timeout <= 0 {
 		r.timeout = 30 * time.Second
+	}
+	switch {
+	case o.CacheTTL == 0:
+		r.cache = cachelag.NewStore[string, *metalv1alpha1.ResolvedImage](cachelag.Options{Retention: time.Minute, Limit: resolutionCacheSize})
+	case o.CacheTTL > 0:
+		r.cache = cachelag.NewStore[string, *metalv1alpha1.ResolvedImage](cachelag.Options{Retention: o.CacheTTL, Limit: resolutionCacheSize})
 	}
 	return r, nil
 }
@@ -235,14 +256,33 @@ func (r *Resolver) remoteOptions(ctx context.Context) []remote.Option {
 }
 
 // Resolve resolves image to its boot artifacts, pinned by digest. Errors are *Error.
+//
+// A resolution is reused for the same reference for Options.CacheTTL, and concurrent
+// resolutions of one reference share one round trip; failures are not kept.
 func (r *Resolver) Resolve(ctx context.Context, image string) (*metalv1alpha1.ResolvedImage, error) {
-	resolved, err := r.resolve(ctx, image)
+	key := image
+	if ref, err := r.ParseReference(image); err == nil {
+		// The registry spelled out: "os:1" and "<default registry>/os:1" are one reference.
+		key = ref.Context().Name() + "@" + ref.Identifier()
+	}
+	if r.cache != nil {
+		if hit, _, ok := r.cache.Get(key); ok {
+			return hit.DeepCopy(), nil
+		}
+	}
+	v, err, _ := r.inflight.Do(key, func() (any, error) {
+		resolved, err := r.resolve(context.WithoutCancel(ctx), image)
+		if err == nil && r.cache != nil {
+			r.cache.Set(key, resolved)
+		}
+		return resolved, err
+	})
 	if err != nil {
 		err = classify(err)
 		bootmetrics.ImageResolutionErrors.WithLabelValues(Reason(err)).Inc()
 		return nil, err
 	}
-	return resolved, nil
+	return v.(*metalv1alpha1.ResolvedImage).DeepCopy(), nil
 }
 
 func (r *Resolver) resolve(ctx context.Context, image string) (*metalv1alpha1.ResolvedImage, error) {

@@ -5,7 +5,9 @@ import (
 	"io"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	. "github.com/onsi/gomega"
@@ -164,4 +166,47 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+// TestResolutionsAreReusedPerReference: a fleet booting one image asks the registry once per
+// reference and TTL: repeated and concurrent resolutions share one manifest request, a
+// result handed out is the caller's own copy, and a moved tag is seen once the TTL passed.
+func TestResolutionsAreReusedPerReference(t *testing.T) {
+	g := NewWithT(t)
+	reg := imagetest.NewRegistry(t)
+	first := reg.Push(t, "os/fleet:1", imagetest.BootLayers()...)
+	r, err := image.NewResolver(image.Options{DefaultRegistry: reg.Host, AllowedRegistries: []string{"127.0.0.1"}, CacheTTL: 300 * time.Millisecond})
+	g.Expect(err).NotTo(HaveOccurred())
+	pushed := reg.ManifestRequests() // the push's own
+
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			got, err := r.Resolve(t.Context(), "os/fleet:1")
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(got.Digest).To(Equal(first.Digest))
+			got.Kernel.Digest = "changed by a caller"
+		})
+	}
+	wg.Wait()
+	again, err := r.Resolve(t.Context(), reg.Host+"/os/fleet:1") // the same reference, spelled out
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(again.Kernel.Digest).To(Equal(first.Layers[0].Digest), "callers get copies")
+	g.Expect(reg.ManifestRequests()-pushed).To(Equal(int64(1)), "one resolution for 51 asks")
+
+	second := reg.Push(t, "os/fleet:1", imagetest.BootLayers()...)
+	g.Eventually(func(g Gomega) string {
+		got, err := r.Resolve(t.Context(), "os/fleet:1")
+		g.Expect(err).NotTo(HaveOccurred())
+		return got.Digest
+	}).Should(Equal(second.Digest), "the moved tag is seen after the TTL")
+
+	// Failures are not kept.
+	reg.SetDown(true)
+	_, err = r.Resolve(t.Context(), "os/other:1")
+	g.Expect(err).To(HaveOccurred())
+	reg.SetDown(false)
+	reg.Push(t, "os/other:1", imagetest.BootLayers()...)
+	_, err = r.Resolve(t.Context(), "os/other:1")
+	g.Expect(err).NotTo(HaveOccurred())
 }

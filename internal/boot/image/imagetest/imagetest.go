@@ -32,7 +32,12 @@ type Registry struct {
 	srv  *httptest.Server
 	down atomic.Bool
 	gate atomic.Pointer[chan struct{}]
+	// manifests counts manifest requests (GET and HEAD of /v2/*/manifests/*).
+	manifests atomic.Int64
 }
+
+// ManifestRequests is how many manifest requests (GET or HEAD) the registry answered.
+func (r *Registry) ManifestRequests() int64 { return r.manifests.Load() }
 
 // NewRegistry starts a registry that lives until the test ends.
 func NewRegistry(t testing.TB) *Registry {
@@ -50,6 +55,9 @@ func NewRegistry(t testing.TB) *Registry {
 		if r.down.Load() {
 			http.Error(w, "unavailable", http.StatusServiceUnavailable)
 			return
+		}
+		if strings.Contains(req.URL.Path, "/manifests/") {
+			r.manifests.Add(1)
 		}
 		h.ServeHTTP(w, req)
 	}))
