@@ -22,7 +22,7 @@ import (
 	bootmetrics "github.com/metalfleet/metal-operator/internal/boot/metrics"
 )
 
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=create
+// +kubebuilder:rbac:groups="",namespace=system,resources=configmaps,verbs=create
 
 // Where an accepted agent report is kept: a ConfigMap in the agent namespace, named after
 // the boot configuration, labelled with the server, annotated with the configuration's uid

@@ -21,8 +21,8 @@ import (
 )
 
 // +kubebuilder:rbac:groups=metal.ironcore.dev,resources=serverbootconfigurations,verbs=create;delete
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=create;delete
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;delete
+// +kubebuilder:rbac:groups="",namespace=system,resources=secrets,verbs=create;delete
+// +kubebuilder:rbac:groups="",namespace=system,resources=configmaps,verbs=get;list;watch;delete
 
 // An agent boot is a network boot of the in-band agent (cmd/metal-agent) on a server that
 // holds no claim: discovery when the server is new, a wipe after a claim. The server

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -33,8 +34,8 @@ func managerIdentity(ctx context.Context, c client.Client, cfg *rest.Config, roo
 		}
 		return yaml.Unmarshal(raw, into)
 	}
-	cluster := &rbacv1.ClusterRole{}
-	if err := read("role.yaml", cluster); err != nil {
+	cluster, local, err := managerRoles(filepath.Join(root, "config", "rbac", "role.yaml"))
+	if err != nil {
 		return nil, fmt.Errorf("reading the manager role: %w", err)
 	}
 	election := &rbacv1.Role{}
@@ -57,6 +58,12 @@ func managerIdentity(ctx context.Context, c client.Client, cfg *rest.Config, roo
 			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: election.Name},
 			Subjects:   []rbacv1.Subject{subject},
 		},
+		local,
+		&rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ManagerNamespace, Name: local.Name},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: local.Name},
+			Subjects:   []rbacv1.Subject{subject},
+		},
 	} {
 		if err := c.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
 			return nil, fmt.Errorf("creating %T %s: %w", obj, obj.GetName(), err)
@@ -68,4 +75,34 @@ func managerIdentity(ctx context.Context, c client.Client, cfg *rest.Config, roo
 		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + ManagerNamespace, "system:authenticated"},
 	}
 	return as, nil
+}
+
+// managerRoles reads manager-role's two halves from the generated role.yaml: the ClusterRole,
+// and the Role of the rules that hold in the manager's namespace only (placed there).
+func managerRoles(path string) (*rbacv1.ClusterRole, *rbacv1.Role, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	cluster, local := &rbacv1.ClusterRole{}, &rbacv1.Role{}
+	for _, doc := range strings.Split(string(raw), "\n---") {
+		var head metav1.TypeMeta
+		if err := yaml.Unmarshal([]byte(doc), &head); err != nil {
+			return nil, nil, err
+		}
+		switch head.Kind {
+		case "ClusterRole":
+			err = yaml.Unmarshal([]byte(doc), cluster)
+		case "Role":
+			err = yaml.Unmarshal([]byte(doc), local)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	if len(cluster.Rules) == 0 || len(local.Rules) == 0 {
+		return nil, nil, fmt.Errorf("%s: want a ClusterRole and a Role with rules", path)
+	}
+	local.Namespace = ManagerNamespace
+	return cluster, local, nil
 }
