@@ -1,10 +1,8 @@
 package boot
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -159,30 +157,16 @@ func isAgentBoot(sbc *metalv1alpha1.ServerBootConfiguration, namespace, mode str
 func decodeReport(mode string, body []byte) (string, error) {
 	if mode == metalv1alpha1.AgentModeWipe {
 		var w report.Wipe
-		if err := decodeStrict(body, &w); err != nil {
+		if err := report.DecodeStrict(body, &w); err != nil {
 			return "", fmt.Errorf("not a JSON wipe report: %w", err)
 		}
 		return w.SystemUUID, w.Validate()
 	}
 	var d report.Discovery
-	if err := decodeStrict(body, &d); err != nil {
+	if err := report.DecodeStrict(body, &d); err != nil {
 		return "", fmt.Errorf("not a JSON discovery report: %w", err)
 	}
 	return d.SystemUUID, d.Validate()
-}
-
-// decodeStrict decodes exactly one JSON value with known fields only: what is stored is
-// what the operator decodes again, field for field.
-func decodeStrict(body []byte, out any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(out); err != nil {
-		return errors.New("a JSON object with the report's fields only")
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errors.New("data after the report")
-	}
-	return nil
 }
 
 // storeReport keeps an accepted report and ends the boot. The ConfigMap is created first:

@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	metalv1alpha1 "github.com/metalfleet/metal-operator/api/v1alpha1"
+	"github.com/metalfleet/metal-operator/internal/agent/report"
 	"github.com/metalfleet/metal-operator/internal/bmc"
 	"github.com/metalfleet/metal-operator/internal/boot"
 	"github.com/metalfleet/metal-operator/internal/boot/ignition"
@@ -155,15 +155,6 @@ func (r *ServerReconciler) runAgentBoot(ctx context.Context, sc *serverScope, b 
 func attemptFailed(reason string) bool {
 	return reason == metalv1alpha1.ReasonReportTimeout || reason == metalv1alpha1.ReasonBootConfigurationNotReady ||
 		reason == metalv1alpha1.ReasonReportRejected
-}
-
-// restartCondition sets a condition with LastTransitionTime now, whatever it was: it records
-// when an attempt started, for its timeout.
-func restartCondition(s *metalv1alpha1.Server, t string, status metav1.ConditionStatus, reason, msg string) {
-	meta.RemoveStatusCondition(&s.Status.Conditions, t)
-	meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{
-		Type: t, Status: status, Reason: reason, Message: msg, LastTransitionTime: metav1.Now(),
-	})
 }
 
 // createAgentBoot creates the ignition Secret and the boot configuration of an agent boot,
@@ -316,10 +307,11 @@ func (r *ServerReconciler) finishAgentBoot(ctx context.Context, sc *serverScope)
 	return nil
 }
 
-// decodeReport decodes an accepted report of the agent into out. The boot server validated
-// it already; a report that no longer decodes (edited by hand) is an error to the caller.
+// decodeReport decodes an accepted report of the agent into out, as strictly as the boot
+// server did before it stored it; a report that no longer decodes (edited by hand) is an
+// error to the caller.
 func decodeReport(cm *corev1.ConfigMap, out interface{ Validate() error }) error {
-	if err := json.Unmarshal([]byte(cm.Data[boot.ReportKey]), out); err != nil {
+	if err := report.DecodeStrict([]byte(cm.Data[boot.ReportKey]), out); err != nil {
 		return fmt.Errorf("the agent report %s/%s does not decode: %w", cm.Namespace, cm.Name, err)
 	}
 	return out.Validate()

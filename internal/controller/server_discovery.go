@@ -26,9 +26,8 @@ var discoveryBoot = agentBoot{mode: metalv1alpha1.AgentModeDiscover, condition: 
 // Available once the report is in.
 func (r *ServerReconciler) reconcileDiscovery(ctx context.Context, sc *serverScope) (ctrl.Result, error) {
 	s := sc.obj
-	booting := r.Options.DiscoveryBoot && findCondition(s, metalv1alpha1.ServerDiscovered) != nil &&
-		findCondition(s, metalv1alpha1.ServerDiscovered).Status == metav1.ConditionFalse
-	if !booting {
+	// An agent boot under way (or waiting to retry) has the BMC's inventory already.
+	if c := findCondition(s, metalv1alpha1.ServerDiscovered); !r.Options.DiscoveryBoot || c == nil || c.Status != metav1.ConditionFalse {
 		if err := readInventory(ctx, sc); err != nil {
 			return ctrl.Result{}, err
 		}

@@ -99,9 +99,15 @@ func setCondition(s *metalv1alpha1.Server, t string, status metav1.ConditionStat
 // startCondition sets a condition True with LastTransitionTime now, even if it was True
 // already: it records when a request was (re)issued, for the timeouts.
 func startCondition(s *metalv1alpha1.Server, t, reason, msg string) {
+	restartCondition(s, t, metav1.ConditionTrue, reason, msg)
+}
+
+// restartCondition sets a condition with LastTransitionTime now, whatever it was: it records
+// when something started (a request, an agent boot attempt), for its timeout.
+func restartCondition(s *metalv1alpha1.Server, t string, status metav1.ConditionStatus, reason, msg string) {
 	meta.RemoveStatusCondition(&s.Status.Conditions, t)
 	meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{
-		Type: t, Status: metav1.ConditionTrue, Reason: reason, Message: msg, LastTransitionTime: metav1.Now(),
+		Type: t, Status: status, Reason: reason, Message: msg, LastTransitionTime: metav1.Now(),
 	})
 }
 

@@ -8,8 +8,11 @@
 package report
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 )
 
@@ -180,6 +183,21 @@ func (w *Wipe) FirstFailure() (DiskWipe, bool) {
 }
 
 var errEmptyUUID = errors.New("systemUUID is required")
+
+// DecodeStrict decodes exactly one JSON value with the report's known fields only into out:
+// what the boot server stores is what the operator decodes again, field for field. Check
+// the bounds with out's Validate afterwards.
+func DecodeStrict(data []byte, out any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(out); err != nil {
+		return errors.New("a JSON object with the report's fields only")
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("data after the report")
+	}
+	return nil
+}
 
 // Validate checks the bounds of a discovery report.
 func (d *Discovery) Validate() error {
