@@ -38,6 +38,12 @@ type ImageResolver interface {
 	Resolve(ctx context.Context, image string) (*metalv1alpha1.ResolvedImage, error)
 }
 
+// cachedResolver is an ImageResolver that can tell a resolution it kept without asking the
+// registry (*image.Resolver does).
+type cachedResolver interface {
+	Cached(image string) *metalv1alpha1.ResolvedImage
+}
+
 // Default retry bounds of image resolution errors.
 const (
 	DefaultImageRetryMin = 5 * time.Second
@@ -206,16 +212,22 @@ func (r *ServerBootConfigurationReconciler) Reconcile(ctx context.Context, req c
 }
 
 func (r *ServerBootConfigurationReconciler) reconcileNormal(ctx context.Context, sbc *metalv1alpha1.ServerBootConfiguration) (ctrl.Result, error) {
+	var kept *metalv1alpha1.ResolvedImage
 	if sbc.Status.State == "" || sbc.Status.ObservedGeneration != sbc.Generation {
-		// Status writes do not wake the controller: go on from the object as written (the
-		// status write below is locked on its resourceVersion).
-		if err := r.markPending(ctx, sbc); err != nil {
-			return ctrl.Result{}, ignoreConflict(err)
+		// A resolution kept from an earlier configuration of the same reference answers at
+		// once: the status below is the only write, and nothing is served meanwhile. Else the
+		// configuration says Pending while the registry is asked. Status writes do not wake
+		// the controller: go on from the object as written (the status write below is locked
+		// on its resourceVersion).
+		if kept = r.keptResolution(sbc); kept == nil {
+			if err := r.markPending(ctx, sbc); err != nil {
+				return ctrl.Result{}, ignoreConflict(err)
+			}
 		}
 	}
 	before := sbc.DeepCopy()
 
-	retryAfter := r.reconcileImage(ctx, sbc)
+	retryAfter := r.reconcileImage(ctx, sbc, kept)
 	if err := r.reconcileIgnition(ctx, sbc); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -255,9 +267,18 @@ func (r *ServerBootConfigurationReconciler) markPending(ctx context.Context, sbc
 	return r.patchStatus(ctx, before, sbc)
 }
 
+// keptResolution is the resolver's kept resolution of the configuration's image, or nil.
+func (r *ServerBootConfigurationReconciler) keptResolution(sbc *metalv1alpha1.ServerBootConfiguration) *metalv1alpha1.ResolvedImage {
+	if c, ok := r.Resolver.(cachedResolver); ok && strings.TrimSpace(sbc.Spec.Image) != "" {
+		return c.Cached(sbc.Spec.Image)
+	}
+	return nil
+}
+
 // reconcileImage resolves and pins the image once per generation and sets the
-// ImageResolved condition. It returns the delay before a failed resolution is retried.
-func (r *ServerBootConfigurationReconciler) reconcileImage(ctx context.Context, sbc *metalv1alpha1.ServerBootConfiguration) time.Duration {
+// ImageResolved condition; kept, when not nil, is the resolution to pin without asking the
+// resolver. It returns the delay before a failed resolution is retried.
+func (r *ServerBootConfigurationReconciler) reconcileImage(ctx context.Context, sbc *metalv1alpha1.ServerBootConfiguration, kept *metalv1alpha1.ResolvedImage) time.Duration {
 	cond := meta.FindStatusCondition(sbc.Status.Conditions, metalv1alpha1.BootConfigurationImageResolved)
 	if sbc.Status.Image != nil && cond != nil && cond.Status == metav1.ConditionTrue && cond.ObservedGeneration == sbc.Generation {
 		return 0 // pinned for this generation
@@ -268,7 +289,10 @@ func (r *ServerBootConfigurationReconciler) reconcileImage(ctx context.Context, 
 			metalv1alpha1.ReasonInvalidImage, "spec.image is empty: there is nothing to network-boot")
 		return 0
 	}
-	resolved, err := r.Resolver.Resolve(ctx, sbc.Spec.Image)
+	resolved, err := kept, error(nil)
+	if resolved == nil {
+		resolved, err = r.Resolver.Resolve(ctx, sbc.Spec.Image)
+	}
 	if err != nil {
 		sbc.Status.Image = nil
 		// The condition and the event say what failed and the registry's status code; what
@@ -356,13 +380,19 @@ func (r *ServerBootConfigurationReconciler) patchStatus(ctx context.Context, bef
 	return nil
 }
 
-// recordTransition emits an event when the state became Ready or Error.
+// recordTransition emits an event when the state became Error, and when it became Ready
+// again: from Error, or for a changed spec. A configuration Ready at its first resolution says
+// so in its state and ImageResolved condition only, so that a burst of claims costs no event
+// per boot configuration (like a claim bound at once).
 func (r *ServerBootConfigurationReconciler) recordTransition(sbc *metalv1alpha1.ServerBootConfiguration, from metalv1alpha1.ServerBootConfigurationState) {
 	if sbc.Status.State == from {
 		return
 	}
 	switch sbc.Status.State {
 	case metalv1alpha1.ServerBootConfigurationStateReady:
+		if from != metalv1alpha1.ServerBootConfigurationStateError && sbc.Generation <= 1 {
+			return
+		}
 		note := "Ready to boot"
 		if img := sbc.Status.Image; img != nil {
 			note = fmt.Sprintf("Ready to boot %s pinned at %s", img.Reference, img.Digest)

@@ -12,6 +12,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
@@ -169,7 +170,9 @@ func TestServerBootConfigurationPinsImageOncePerGeneration(t *testing.T) {
 	g.Expect(cur.Status.Image.RootFS.Digest).To(Equal(first.Layers[2].Digest))
 	g.Expect(meta.IsStatusConditionTrue(cur.Status.Conditions, metalv1alpha1.BootConfigurationImageResolved)).To(BeTrue())
 	g.Expect(meta.IsStatusConditionTrue(cur.Status.Conditions, metalv1alpha1.BootConfigurationIgnitionValid)).To(BeTrue())
-	g.Eventually(eventReasons(sbc)).Should(ContainElement("BootConfigurationReady"))
+	// A configuration Ready at its first resolution says so in its state only: no event per
+	// boot configuration in a burst of claims.
+	g.Consistently(eventReasons(sbc), 300*time.Millisecond).ShouldNot(ContainElement("BootConfigurationReady"))
 
 	// The tag moves. Breaking and repairing the Secret makes the controller reconcile twice
 	// (Error, then Ready again) without resolving the image again: the pin holds.
@@ -187,6 +190,8 @@ func TestServerBootConfigurationPinsImageOncePerGeneration(t *testing.T) {
 	}, client.Merge)).To(Succeed())
 	g.Eventually(sbcState(sbc)).Should(Equal("Ready"))
 	g.Expect(getSBC(g, sbc).Status.Image.Digest).To(Equal(first.Digest), "a moving tag does not change a Ready pin")
+	// Ready again after an Error is told; the first Ready was not (checked above).
+	g.Eventually(eventReasons(sbc)).Should(ContainElement("BootConfigurationReady"))
 
 	// A new generation is resolved anew.
 	patch := client.MergeFrom(getSBC(g, sbc))
@@ -376,4 +381,53 @@ func TestServerBootConfigurationErrorsAndRecovery(t *testing.T) {
 			g.Eventually(eventReasons(f.sbc)).Should(ContainElement("BootConfigurationReady"))
 		})
 	}
+}
+
+// TestServerBootConfigurationKeptResolutionIsOneWrite: a configuration of a reference the
+// resolver resolved a moment ago (a burst of claims of one image) is Ready in one status
+// write, without a Pending one first; the first configuration of a reference says Pending
+// while the registry is asked.
+func TestServerBootConfigurationKeptResolutionIsOneWrite(t *testing.T) {
+	g := NewWithT(t)
+	ns := env.Namespace(t)
+	reg := imagetest.NewRegistry(t)
+	pushed := reg.Push(t, "os/flatcar:kept", imagetest.BootLayers()...)
+	startBootControllerWith(t, image.Options{DefaultRegistry: reg.Host, AllowedRegistries: []string{"127.0.0.1"}, CacheTTL: time.Minute},
+		ServerBootConfigurationOptions{ImageRetryMin: time.Second, ImageRetryMax: time.Second, MaxConcurrentReconciles: 2, Namespace: ns})
+
+	watcher, err := client.NewWithWatch(env.Config, client.Options{Scheme: env.Scheme})
+	g.Expect(err).NotTo(HaveOccurred())
+	w, err := watcher.Watch(t.Context(), &metalv1alpha1.ServerBootConfigurationList{}, client.InNamespace(ns))
+	g.Expect(err).NotTo(HaveOccurred())
+	defer w.Stop()
+	// states collects the states each configuration was written with, in order, until it is
+	// Ready.
+	states := func(name string) []metalv1alpha1.ServerBootConfigurationState {
+		var seen []metalv1alpha1.ServerBootConfigurationState
+		timeout := time.After(30 * time.Second)
+		for {
+			select {
+			case ev := <-w.ResultChan():
+				sbc, ok := ev.Object.(*metalv1alpha1.ServerBootConfiguration)
+				if !ok || sbc.Name != name || ev.Type != watch.Modified {
+					continue
+				}
+				seen = append(seen, sbc.Status.State)
+				if sbc.Status.State == metalv1alpha1.ServerBootConfigurationStateReady {
+					return seen
+				}
+			case <-timeout:
+				t.Fatalf("%s not Ready; states written: %v", name, seen)
+			}
+		}
+	}
+
+	create(t, newSBC(ns, "first", "os/flatcar:kept", ""))
+	g.Expect(states("first")).To(Equal([]metalv1alpha1.ServerBootConfigurationState{"Pending", "Ready"}))
+	second := newSBC(ns, "second", "os/flatcar:kept", "")
+	create(t, second)
+	g.Expect(states("second")).To(Equal([]metalv1alpha1.ServerBootConfigurationState{"Ready"}))
+	cur := getSBC(g, second)
+	g.Expect(cur.Status.Image.Digest).To(Equal(pushed.Digest))
+	g.Expect(cur.Status.ObservedGeneration).To(Equal(cur.Generation))
 }

@@ -7,8 +7,10 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -49,7 +51,11 @@ func (r *ServerClaimReconciler) serverEventHandler() handler.EventHandler {
 			old, s := e.ObjectOld.(*metalv1alpha1.Server), e.ObjectNew.(*metalv1alpha1.Server)
 			r.Pool.Observe(s)
 			r.enqueueHolder(old, q)
-			r.enqueueHolder(s, q)
+			if s.Status.State != old.Status.State {
+				r.enqueueHolderFirst(s, q)
+			} else {
+				r.enqueueHolder(s, q)
+			}
 			if claimabilityChanged(old, s) {
 				r.enqueueNamingClaims(ctx, s, q)
 				if binding.IsFree(s) {
@@ -73,6 +79,26 @@ func (r *ServerClaimReconciler) enqueueHolder(s *metalv1alpha1.Server, q claimQu
 	if ref := s.Spec.ServerClaimRef; ref != nil {
 		q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}})
 	}
+}
+
+// finishFirst is the queue priority of a claim whose server changed state (turned Reserved,
+// most often): finishing a binding that waits for that beats starting another, so that a
+// burst of claims binds them as it goes rather than all at its end.
+const finishFirst = 1
+
+// enqueueHolderFirst enqueues the claim the server's spec.serverClaimRef names ahead of
+// claims that are yet to start.
+func (r *ServerClaimReconciler) enqueueHolderFirst(s *metalv1alpha1.Server, q claimQueue) {
+	ref := s.Spec.ServerClaimRef
+	if ref == nil {
+		return
+	}
+	req := reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}}
+	if pq, ok := q.(priorityqueue.PriorityQueue[reconcile.Request]); ok {
+		pq.AddWithOpts(priorityqueue.AddOpts{Priority: ptr.To(finishFirst)}, req)
+		return
+	}
+	q.Add(req)
 }
 
 // enqueueNamingClaims wakes the claims whose spec.serverRef names the server.

@@ -260,15 +260,9 @@ func (r *Resolver) remoteOptions(ctx context.Context) []remote.Option {
 // A resolution is reused for the same reference for Options.CacheTTL, and concurrent
 // resolutions of one reference share one round trip; failures are not kept.
 func (r *Resolver) Resolve(ctx context.Context, image string) (*metalv1alpha1.ResolvedImage, error) {
-	key := image
-	if ref, err := r.ParseReference(image); err == nil {
-		// The registry spelled out: "os:1" and "<default registry>/os:1" are one reference.
-		key = ref.Context().Name() + "@" + ref.Identifier()
-	}
-	if r.cache != nil {
-		if hit, _, ok := r.cache.Get(key); ok {
-			return hit.DeepCopy(), nil
-		}
+	key := r.cacheKey(image)
+	if hit := r.Cached(image); hit != nil {
+		return hit, nil
 	}
 	v, err, _ := r.inflight.Do(key, func() (any, error) {
 		resolved, err := r.resolve(context.WithoutCancel(ctx), image)
@@ -283,6 +277,27 @@ func (r *Resolver) Resolve(ctx context.Context, image string) (*metalv1alpha1.Re
 		return nil, err
 	}
 	return v.(*metalv1alpha1.ResolvedImage).DeepCopy(), nil
+}
+
+// Cached returns the resolution of image kept from an earlier Resolve, or nil: it never
+// asks the registry.
+func (r *Resolver) Cached(image string) *metalv1alpha1.ResolvedImage {
+	if r.cache == nil {
+		return nil
+	}
+	if hit, _, ok := r.cache.Get(r.cacheKey(image)); ok {
+		return hit.DeepCopy()
+	}
+	return nil
+}
+
+// cacheKey names a reference in the resolution cache: the registry spelled out, so that
+// "os:1" and "<default registry>/os:1" are one reference.
+func (r *Resolver) cacheKey(image string) string {
+	if ref, err := r.ParseReference(image); err == nil {
+		return ref.Context().Name() + "@" + ref.Identifier()
+	}
+	return image
 }
 
 func (r *Resolver) resolve(ctx context.Context, image string) (*metalv1alpha1.ResolvedImage, error) {

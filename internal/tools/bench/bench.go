@@ -219,15 +219,21 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		return res, err
 	}
 	var profileDone chan error
-	if cfg.ProfilePath != "" && profileFrom != "" {
+	profiles := 0
+	if cfg.ProfilePath != "" {
+		// The floor has no operator: its API server's profile is the comparison.
 		apiClient, err := rest.HTTPClientFor(restCfg)
 		if err != nil {
 			return res, err
 		}
 		profileDone = make(chan error, 2)
-		go func() {
-			profileDone <- fetchProfile(ctx, http.DefaultClient, profileFrom, cfg.ProfileSeconds, cfg.ProfilePath)
-		}()
+		if profileFrom != "" {
+			profiles++
+			go func() {
+				profileDone <- fetchProfile(ctx, http.DefaultClient, profileFrom, cfg.ProfileSeconds, cfg.ProfilePath)
+			}()
+		}
+		profiles++
 		go func() {
 			profileDone <- fetchProfile(ctx, apiClient, restCfg.Host, cfg.ProfileSeconds, cfg.ProfilePath+".apiserver")
 		}()
@@ -273,7 +279,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		res.HarnessCPUSeconds = harnessAfter - harnessBefore
 	}
 	if profileDone != nil {
-		for range 2 {
+		for range profiles {
 			if err := <-profileDone; err != nil {
 				return res, fmt.Errorf("profiling: %w", err)
 			}
