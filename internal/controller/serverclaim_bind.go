@@ -54,24 +54,19 @@ func (r *ServerClaimReconciler) releaseRefused(ctx context.Context, claim *metal
 	return nil
 }
 
-// heldServers returns the servers whose claim reference names this claim: from the index on
-// the reference's uid, from the index on its name (for references without uid), and the
-// server this controller bound but the cache does not show yet.
+// heldServers returns the servers whose claim reference names this claim (the index on the
+// reference's namespace/name; binding.HeldBy then compares the uid where there is one), and
+// the server this controller bound but the cache does not show yet.
 func (r *ServerClaimReconciler) heldServers(ctx context.Context, claim *metalv1alpha1.ServerClaim) ([]*metalv1alpha1.Server, error) {
 	seen := map[string]*metalv1alpha1.Server{}
-	for _, q := range []struct{ field, value string }{
-		{index.ServerClaimUID, string(claim.UID)},
-		{index.ServerClaimKey, index.NamespacedKey(claim.Namespace, claim.Name)},
-	} {
-		list := &metalv1alpha1.ServerList{}
-		if err := r.List(ctx, list, client.MatchingFields{q.field: q.value}); err != nil {
-			return nil, fmt.Errorf("listing servers by %s: %w", q.field, err)
-		}
-		for i := range list.Items {
-			s := &list.Items[i]
-			if binding.HeldBy(s, claim) {
-				seen[s.Name] = s
-			}
+	list := &metalv1alpha1.ServerList{}
+	if err := r.List(ctx, list, client.MatchingFields{index.ServerClaimKey: index.NamespacedKey(claim.Namespace, claim.Name)}); err != nil {
+		return nil, fmt.Errorf("listing servers by %s: %w", index.ServerClaimKey, err)
+	}
+	for i := range list.Items {
+		s := &list.Items[i]
+		if binding.HeldBy(s, claim) {
+			seen[s.Name] = s
 		}
 	}
 	if name, ok := r.expect.server(claim.UID); ok {

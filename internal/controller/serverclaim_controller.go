@@ -68,7 +68,8 @@ func DefaultServerClaimOptions() ServerClaimOptions {
 //
 // The decision that a server is free and the write that takes it are tied by an optimistic
 // lock on the server. What a claim already holds is found through the index on
-// spec.serverClaimRef.uid and, for its own writes not yet in the cache, through in-memory
+// spec.serverClaimRef (namespace/name, uid compared) and, for its own writes not yet in the
+// cache, through in-memory
 // expectations (one manager is active at a time; a restarted one starts from a fresh List),
 // so a stale cache can never make a claim take a second server.
 type ServerClaimReconciler struct {

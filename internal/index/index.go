@@ -23,9 +23,8 @@ const (
 	// ServerPowerOnDomain indexes Servers in a power-on transition (condition PoweringOn
 	// True) by their power domain, the value of the power-domain label (SetupPowerOn).
 	ServerPowerOnDomain = "powerOnDomain"
-	// ServerClaimUID indexes Servers by spec.serverClaimRef.uid.
-	ServerClaimUID = "spec.serverClaimRef.uid"
-	// ServerClaimKey indexes Servers by spec.serverClaimRef as "namespace/name".
+	// ServerClaimKey indexes Servers by spec.serverClaimRef as "namespace/name" (a reference
+	// with a uid names its claim too: one index finds both).
 	ServerClaimKey = "spec.serverClaimRef.key"
 	// ServerSystemUUID indexes Servers by lower-cased spec.systemUUID.
 	ServerSystemUUID = "spec.systemUUID"
@@ -101,13 +100,6 @@ func Setup(ctx context.Context, indexer client.FieldIndexer) error {
 		field string
 		fn    client.IndexerFunc
 	}{
-		{&metalv1alpha1.Server{}, ServerClaimUID, func(o client.Object) []string {
-			ref := o.(*metalv1alpha1.Server).Spec.ServerClaimRef
-			if ref == nil || ref.UID == "" {
-				return nil
-			}
-			return []string{ref.UID}
-		}},
 		{&metalv1alpha1.Server{}, ServerClaimKey, func(o client.Object) []string {
 			ref := o.(*metalv1alpha1.Server).Spec.ServerClaimRef
 			if ref == nil {

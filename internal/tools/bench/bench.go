@@ -337,6 +337,12 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		}
 		res.PeakRSSMiB = rss
 	}
+	if profileFrom != "" {
+		// What the operator holds once the case settled (live objects of the caches, ...).
+		if err := fetchPprof(ctx, http.DefaultClient, profileFrom+"/debug/pprof/heap", cfg.ProfilePath+".heap"); err != nil {
+			return res, fmt.Errorf("heap profile: %w", err)
+		}
+	}
 
 	claims := &metalv1alpha1.ServerClaimList{}
 	if err := c.List(ctx, claims, client.InNamespace(benchNamespace)); err != nil {
@@ -642,8 +648,12 @@ type operatorProcess struct {
 // fetchProfile takes a CPU profile through the pprof endpoint under base (the operator's,
 // or the API server's).
 func fetchProfile(ctx context.Context, hc *http.Client, base string, seconds int, path string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
-		fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", strings.TrimSuffix(base, "/"), seconds), nil)
+	return fetchPprof(ctx, hc, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", strings.TrimSuffix(base, "/"), seconds), path)
+}
+
+// fetchPprof saves what a pprof URL answers to path.
+func fetchPprof(ctx context.Context, hc *http.Client, url, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
