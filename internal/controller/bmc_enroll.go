@@ -286,13 +286,15 @@ func (r *BMCReconciler) createServer(ctx context.Context, sc *bmcScope, sys bmc.
 		return false, fmt.Errorf("creating server %s: %w", name, err)
 	}
 	taken[name] = true
+	// Recorded before the create, so that its watch event finds it (notCreatedHere).
+	r.pending.add(obj.UID, uuid, name)
 	if err := r.Create(ctx, s); err != nil {
+		r.pending.observed(obj.UID, uuid)
 		if apierrors.IsAlreadyExists(err) {
 			return false, nil
 		}
 		return false, fmt.Errorf("creating server %s: %w", name, err)
 	}
-	r.pending.add(obj.UID, uuid, name)
 	ctrl.LoggerFrom(ctx).Info("Created server", "Server", name, "systemURI", sys.URI, "systemUUID", uuid)
 	sc.eventf(s, corev1.EventTypeNormal, "ServerCreated", "Enroll",
 		"Created Server %s for system %s (%s)", name, sys.URI, uuid)

@@ -68,6 +68,35 @@ func TestServerDiscovery(t *testing.T) {
 	expectEvent(t, s, "Normal", "Discovered")
 }
 
+// Onboarding reads the system at most once per state: Initial reads it, Discovery reads it
+// again for the inventory (whose collections follow that read's links), and Available reuses
+// Discovery's read. The power-off that Available sends invalidates the read: the next look
+// reads the system again and sees it off.
+func TestServerOnboardingReadsTheSystemOncePerState(t *testing.T) {
+	em := newEmulator(t, emulator.Options{Username: testBMCUser, Password: testBMCPassword,
+		InitialPower: bmc.PowerStateOn, PowerDelay: 20 * time.Millisecond})
+	secret := newBMCSecret(t, testBMCUser, testBMCPassword)
+	opts := testServerOptions()
+	opts.TransitionPollInterval, opts.ResyncInterval = 2*time.Second, time.Hour
+	startManager(t, func(mgr manager.Manager) error { return setupServerControllerWith(mgr, opts) })
+	g := NewWithT(t)
+
+	sys := em.Systems()[0]
+	s := newServer(t, em, secret, 0, func(o *metalv1alpha1.Server) { o.Spec.SystemURI = sys.URI })
+	uuid := sys.UUID
+	waitState(t, s, metalv1alpha1.ServerStateAvailable)
+	g.Eventually(func(g Gomega) {
+		get(g, s)
+		g.Expect(s.Status.PowerState).To(Equal(metalv1alpha1.ServerOffPowerState))
+	}).WithTimeout(10 * time.Second).Should(Succeed())
+	g.Expect(em.ResetCount(uuid, bmc.ResetGracefulShutdown)).To(Equal(1))
+	// Initial, Discovery, the power-off's own read (the client checks the state and the reset
+	// types first), and the look after it: Available acted on Discovery's read.
+	g.Expect(em.SystemReads(uuid)).To(Equal(4))
+	g.Expect(s.Status.Processors).To(HaveLen(2))
+	g.Expect(s.Status.Storages).NotTo(BeEmpty())
+}
+
 // An Available server switched on out of band is switched off again.
 func TestServerAvailableHealsPower(t *testing.T) {
 	f := newServerFixture(t, emulator.Options{})

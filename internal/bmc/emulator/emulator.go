@@ -382,6 +382,18 @@ func (e *Emulator) PowerState(uuid string) bmc.PowerState {
 	return s.power
 }
 
+// SystemReads is how often the system resource was read (GET or HEAD) since the emulator
+// started; 0 for an unknown system.
+func (e *Emulator) SystemReads(uuid string) int {
+	s := e.lookup(uuid)
+	if s == nil {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reads
+}
+
 // BootOverride returns a system's current boot source override.
 func (e *Emulator) BootOverride(uuid string) bmc.BootOverride {
 	s := e.lookup(uuid)

@@ -178,6 +178,7 @@ func (e *Emulator) serveSystems(w http.ResponseWriter, r *http.Request, segs []s
 		case http.MethodGet, http.MethodHead:
 			s.mu.Lock()
 			s.advance(time.Now())
+			s.reads++
 			body, etag := e.systemJSON(s), e.etag(s)
 			s.mu.Unlock()
 			w.Header().Set("ETag", etag)

@@ -105,6 +105,9 @@ type Client struct {
 	mu         sync.Mutex
 	token      string
 	sessionURI string
+	// links are the collections of the systems read so far, by system URI (at most
+	// maxMembers systems).
+	links map[string]systemLinks
 }
 
 var _ bmc.BMC = (*Client)(nil)

@@ -27,7 +27,7 @@ type eraseDrive struct {
 // Drives lists the drives of every storage subsystem of a system. The drives of all
 // subsystems together are bounded like the members of one collection.
 func (c *Client) Drives(ctx context.Context, systemURI string) ([]bmc.DriveInfo, error) {
-	subsystems, err := listAndGet[storage](ctx, c, systemURI, func(s *computerSystem) link { return s.Storage })
+	subsystems, err := listAndGet[storage](ctx, c, systemURI, func(l systemLinks) link { return l.storage })
 	if err != nil {
 		return nil, err
 	}

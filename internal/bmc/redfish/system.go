@@ -30,7 +30,45 @@ func (c *Client) getSystem(ctx context.Context, systemURI string) (*computerSyst
 	if err != nil {
 		return nil, "", err
 	}
+	c.rememberLinks(systemURI, &sys)
 	return &sys, etag, nil
+}
+
+// systemLinks are the collections a system links to. A system's links do not change, so the
+// client keeps those of the systems it read (a client lives for one reconcile) and reads a
+// system's collections without reading the system again.
+type systemLinks struct {
+	processors, memory, ethernetInterfaces, storage link
+}
+
+func (c *Client) rememberLinks(systemURI string, sys *computerSystem) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.links == nil {
+		c.links = map[string]systemLinks{}
+	}
+	if _, ok := c.links[systemURI]; !ok && len(c.links) >= c.maxMembers {
+		return
+	}
+	c.links[systemURI] = systemLinks{processors: sys.Processors, memory: sys.Memory,
+		ethernetInterfaces: sys.EthernetInterfaces, storage: sys.Storage}
+}
+
+// systemLinksOf returns the links of the system, from the client's last read of it or else
+// from a new one.
+func (c *Client) systemLinksOf(ctx context.Context, systemURI string) (systemLinks, error) {
+	c.mu.Lock()
+	l, ok := c.links[systemURI]
+	c.mu.Unlock()
+	if ok {
+		return l, nil
+	}
+	if _, _, err := c.getSystem(ctx, systemURI); err != nil {
+		return systemLinks{}, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.links[systemURI], nil
 }
 
 // Systems lists the members of /redfish/v1/Systems and reads each for its UUID. A member
@@ -288,7 +326,7 @@ func (c *Client) patchSystem(ctx context.Context, systemURI string, build func(*
 
 // Processors reads the processors of a system.
 func (c *Client) Processors(ctx context.Context, systemURI string) ([]bmc.Processor, error) {
-	items, err := listAndGet[processor](ctx, c, systemURI, func(s *computerSystem) link { return s.Processors })
+	items, err := listAndGet[processor](ctx, c, systemURI, func(l systemLinks) link { return l.processors })
 	if err != nil {
 		return nil, err
 	}
@@ -314,7 +352,7 @@ func (c *Client) Processors(ctx context.Context, systemURI string) ([]bmc.Proces
 
 // Memory reads the populated memory modules of a system (empty slots are left out).
 func (c *Client) Memory(ctx context.Context, systemURI string) ([]bmc.Memory, error) {
-	items, err := listAndGet[memory](ctx, c, systemURI, func(s *computerSystem) link { return s.Memory })
+	items, err := listAndGet[memory](ctx, c, systemURI, func(l systemLinks) link { return l.memory })
 	if err != nil {
 		return nil, err
 	}
@@ -336,7 +374,7 @@ func (c *Client) Memory(ctx context.Context, systemURI string) ([]bmc.Memory, er
 
 // NICs reads the Ethernet interfaces of a system.
 func (c *Client) NICs(ctx context.Context, systemURI string) ([]bmc.NIC, error) {
-	items, err := listAndGet[ethernetInterface](ctx, c, systemURI, func(s *computerSystem) link { return s.EthernetInterfaces })
+	items, err := listAndGet[ethernetInterface](ctx, c, systemURI, func(l systemLinks) link { return l.ethernetInterfaces })
 	if err != nil {
 		return nil, err
 	}
@@ -358,7 +396,7 @@ func (c *Client) NICs(ctx context.Context, systemURI string) ([]bmc.NIC, error) 
 
 // Storage reads the storage subsystems of a system with their drives and volumes.
 func (c *Client) Storage(ctx context.Context, systemURI string) ([]bmc.Storage, error) {
-	items, err := listAndGet[storage](ctx, c, systemURI, func(s *computerSystem) link { return s.Storage })
+	items, err := listAndGet[storage](ctx, c, systemURI, func(l systemLinks) link { return l.storage })
 	if err != nil {
 		return nil, err
 	}
@@ -488,12 +526,12 @@ func (c *Client) listMembers(ctx context.Context, collectionURI string) ([]strin
 
 // listAndGet reads the collection a system links to (via which) and every member of it. A
 // system without that link has none.
-func listAndGet[T any](ctx context.Context, c *Client, systemURI string, which func(*computerSystem) link) ([]T, error) {
-	sys, _, err := c.getSystem(ctx, systemURI)
+func listAndGet[T any](ctx context.Context, c *Client, systemURI string, which func(systemLinks) link) ([]T, error) {
+	links, err := c.systemLinksOf(ctx, systemURI)
 	if err != nil {
 		return nil, err
 	}
-	col := which(sys).ODataID
+	col := which(links).ODataID
 	if col == "" {
 		return nil, nil
 	}
