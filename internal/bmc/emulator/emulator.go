@@ -96,6 +96,8 @@ type Options struct {
 	// DefaultEventQueue); EventTimeout bounds one delivery (default DefaultEventTimeout).
 	EventQueue   int
 	EventTimeout time.Duration
+	// Expand is how the $expand query is treated (default ExpandLevels).
+	Expand Expand
 }
 
 // BootRecord is one boot of a system: what it booted from and when.
