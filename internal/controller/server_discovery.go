@@ -33,10 +33,11 @@ func (r *ServerReconciler) reconcileDiscovery(ctx context.Context, sc *serverSco
 		}
 	}
 	if !r.Options.DiscoveryBoot {
+		// No event: condition Discovered and the state say it, and at fleet scale an event
+		// per server costs the API server as much as a write. An agent's report has one
+		// (below), with the report's digest for the audit.
 		setCondition(s, metalv1alpha1.ServerDiscovered, metav1.ConditionTrue, metalv1alpha1.ReasonInventoryRead,
 			"The inventory was read from the BMC")
-		sc.eventf(nil, corev1.EventTypeNormal, "Discovered", "Discover",
-			"Inventory read from the BMC; server is Available")
 		if res, err := r.transition(ctx, sc, metalv1alpha1.ServerStateAvailable); err != nil || s.Status.State != metalv1alpha1.ServerStateAvailable {
 			return res, err
 		}
