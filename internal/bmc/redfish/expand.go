@@ -173,9 +173,22 @@ func readPages[T any](ctx context.Context, c *Client, first, collectionURI strin
 	return out, nil
 }
 
-// resolve returns the resources of members: the expanded ones as they came, the others read
-// one by one (getAll; one that answers 404 is left out). Members without a link are left out.
+// resolve returns the resources of members (fill).
 func resolve[T any](ctx context.Context, c *Client, members []member[T]) ([]T, error) {
+	filled, err := fill(ctx, c, members)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]T, 0, len(filled))
+	for _, m := range filled {
+		out = append(out, m.val)
+	}
+	return out, nil
+}
+
+// fill returns members with their resources: the expanded ones as they came, the others read
+// one by one (getAll; one that answers 404 is left out). Members without a link are left out.
+func fill[T any](ctx context.Context, c *Client, members []member[T]) ([]member[T], error) {
 	var uris []string
 	for _, m := range members {
 		if !m.expanded && m.id != "" {
@@ -186,15 +199,15 @@ func resolve[T any](ctx context.Context, c *Client, members []member[T]) ([]T, e
 	if err != nil {
 		return nil, err
 	}
-	out := make([]T, 0, len(members))
+	out := make([]member[T], 0, len(members))
 	i := 0
 	for _, m := range members {
 		switch {
 		case m.expanded:
-			out = append(out, m.val)
+			out = append(out, m)
 		case m.id != "":
 			if found[i] {
-				out = append(out, fetched[i])
+				out = append(out, member[T]{id: m.id, val: fetched[i]})
 			}
 			i++
 		}

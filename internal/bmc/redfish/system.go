@@ -80,29 +80,19 @@ func (c *Client) Systems(ctx context.Context) ([]bmc.System, error) {
 	if err != nil {
 		return nil, err
 	}
-	var uris []string
-	for _, m := range members {
-		if !m.expanded && m.id != "" {
-			uris = append(uris, m.id)
-		}
-	}
-	fetched, found, err := getAll[computerSystem](ctx, c, uris)
+	filled, err := fill(ctx, c, members)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]bmc.System, 0, len(members))
-	i := 0
-	for _, m := range members {
-		switch {
-		case m.expanded && m.id != "":
-			c.rememberLinks(pathOf(m.id), &m.val)
-			out = append(out, bmc.System{UUID: m.val.UUID, URI: pathOf(m.id)})
-		case !m.expanded && m.id != "":
-			if found[i] {
-				out = append(out, bmc.System{UUID: fetched[i].UUID, URI: pathOf(m.id)})
-			}
-			i++
+	out := make([]bmc.System, 0, len(filled))
+	for _, m := range filled {
+		if m.id == "" {
+			continue
 		}
+		if m.expanded {
+			c.rememberLinks(pathOf(m.id), &m.val)
+		}
+		out = append(out, bmc.System{UUID: m.val.UUID, URI: pathOf(m.id)})
 	}
 	return out, nil
 }
