@@ -56,7 +56,11 @@ func (r *ServerReconciler) initializeState(ctx context.Context, sc *serverScope)
 		}
 		return r.transition(ctx, sc, to)
 	}
-	return r.transition(ctx, sc, metalv1alpha1.ServerStateInitial)
+	if _, err := r.transition(ctx, sc, metalv1alpha1.ServerStateInitial); err != nil {
+		return ctrl.Result{}, err
+	}
+	// Nothing was asked of the BMC: Initial connects at once.
+	return r.nextStep()
 }
 
 // connect builds the BMC client, makes sure spec.systemURI names the server's system, and
