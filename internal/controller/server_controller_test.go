@@ -102,6 +102,27 @@ func TestServerOnboardingReadsTheSystemOncePerState(t *testing.T) {
 	g.Expect(s.Status.Storages).NotTo(BeEmpty())
 }
 
+// The inventory a server records is the same whether its BMC expands collections, does not
+// advertise $expand, or refuses it (501).
+func TestServerInventoryWithAndWithoutExpand(t *testing.T) {
+	f := newServerFixture(t, emulator.Options{UUIDSeed: "inventory"})
+	g := NewWithT(t)
+	expanded := f.availableServer(0)
+	for _, mode := range []emulator.Expand{emulator.ExpandNone, emulator.ExpandRefused} {
+		em := newEmulator(t, emulator.Options{UUIDSeed: "inventory-" + string(mode), Expand: mode,
+			Username: testBMCUser, Password: testBMCPassword})
+		s := newServer(t, em, f.secret, 0)
+		waitState(t, s, metalv1alpha1.ServerStateAvailable)
+		get(g, s)
+		g.Expect(s.Status.Processors).To(Equal(expanded.Status.Processors), "expand %s", mode)
+		g.Expect(s.Status.Storages).To(Equal(expanded.Status.Storages), "expand %s", mode)
+		g.Expect(s.Status.TotalSystemMemory.Equal(*expanded.Status.TotalSystemMemory)).To(BeTrue(), "expand %s", mode)
+		g.Expect(s.Status.NetworkInterfaces).To(HaveLen(len(expanded.Status.NetworkInterfaces)), "expand %s", mode)
+		g.Expect(s.Status.Manufacturer).To(Equal(expanded.Status.Manufacturer))
+		g.Expect(s.Status.BIOSVersion).To(Equal(expanded.Status.BIOSVersion))
+	}
+}
+
 // An Available server switched on out of band is switched off again.
 func TestServerAvailableHealsPower(t *testing.T) {
 	f := newServerFixture(t, emulator.Options{})
