@@ -476,8 +476,8 @@ func (r *BMCReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("bmc").
 		For(&metalv1alpha1.BMC{}, builder.WithPredicates(ownChangePredicate(true))).
-		Owns(&metalv1alpha1.Server{}, builder.WithPredicates(serverChangedForBMC())).
-		Watches(&metalv1alpha1.Server{}, enqueueBMCForServer(), builder.WithPredicates(serverChangedForBMC())).
+		Owns(&metalv1alpha1.Server{}, builder.WithPredicates(serverChangedForBMC(), r.notCreatedHere())).
+		Watches(&metalv1alpha1.Server{}, enqueueBMCForServer(), builder.WithPredicates(serverChangedForBMC(), r.notCreatedHere())).
 		Watches(&metalv1alpha1.BMCSecret{}, r.enqueueBMCsBy(index.BMCSecret)).
 		Watches(&metalv1alpha1.Endpoint{}, r.enqueueBMCsBy(index.BMCEndpoint)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Options.MaxConcurrentReconciles}).
@@ -502,6 +502,23 @@ func serverChangedForBMC() predicate.Predicate {
 				!o.DeletionTimestamp.Equal(n.DeletionTimestamp) ||
 				!maps.Equal(o.Labels, n.Labels) ||
 				!equality.Semantic.DeepEqual(o.OwnerReferences, n.OwnerReferences)
+		},
+	}
+}
+
+// notCreatedHere drops the creation events of the Servers this controller created a moment
+// ago (pendingServers): the reconcile that created them has enrolled them, and another round
+// would only read every system of the BMC again. Servers created by anyone else still wake
+// their BMC (adoption).
+func (r *BMCReconciler) notCreatedHere() predicate.Predicate {
+	return predicate.Funcs{
+		CreateFunc: func(e event.CreateEvent) bool {
+			s, ok := e.Object.(*metalv1alpha1.Server)
+			if !ok {
+				return true
+			}
+			ref := metav1.GetControllerOf(s)
+			return ref == nil || !r.pending.has(ref.UID, strings.ToLower(s.Spec.SystemUUID))
 		},
 	}
 }

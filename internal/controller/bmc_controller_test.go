@@ -319,7 +319,20 @@ func TestBMCEnrollsSystems(t *testing.T) {
 		}))
 	}
 	expectBMCEvent(t, obj.Name, "Normal", "Ready")
-	expectBMCEvent(t, obj.Name, "Normal", "ServerCreated")
+	// One event for the round that created the three Servers, naming them.
+	created := expectBMCEvent(t, obj.Name, "Normal", "ServerCreated")
+	g.Expect(created.Note).To(HavePrefix("Created 3 Server(s) for systems of the BMC: "))
+	for i := range systems {
+		g.Expect(created.Note).To(ContainSubstring(BMCServerName(obj.Name, i)))
+	}
+	g.Expect(created.Related).To(BeNil())
+	n := 0
+	for _, e := range bmcEvents(g, obj.Name) {
+		if e.Reason == "ServerCreated" {
+			n++
+		}
+	}
+	g.Expect(n).To(Equal(1))
 
 	// Settled: the BMC is read every resync, but neither it nor its servers are written.
 	settle(g, obj)

@@ -52,6 +52,8 @@ type enrollment struct {
 	shared int
 	// waiting is set while a Server created a moment ago is not in the cache yet.
 	waiting bool
+	// created names the Servers created in this round.
+	created []string
 }
 
 func (e enrollment) readyMessage(systems int) string {
@@ -121,12 +123,13 @@ func (r *BMCReconciler) enroll(ctx context.Context, sc *bmcScope, systems []bmc.
 			out.waiting = true
 			out.enrolled++
 		default:
-			created, err := r.createServer(ctx, sc, sys, i, taken)
+			name, err := r.createServer(ctx, sys, obj, i, taken)
 			if err != nil {
 				return out, err
 			}
-			if created {
+			if name != "" {
 				out.enrolled++
+				out.created = append(out.created, name)
 			} else {
 				out.waiting = true
 			}
@@ -141,6 +144,12 @@ func (r *BMCReconciler) enroll(ctx context.Context, sc *bmcScope, systems []bmc.
 	}
 	r.setSystemsMissing(sc, missing)
 	r.setDuplicateUUIDs(sc, shared)
+	if len(out.created) > 0 {
+		// One event per round, not per Server: enrolling a fleet costs as many events as
+		// BMCs. Each Server names its system in spec.systemURI.
+		sc.eventf(nil, corev1.EventTypeNormal, "ServerCreated", "Enroll",
+			"Created %d Server(s) for systems of the BMC: %s", len(out.created), shortList(out.created))
+	}
 	return out, nil
 }
 
@@ -264,13 +273,13 @@ func (r *BMCReconciler) adopt(ctx context.Context, sc *bmcScope, s *metalv1alpha
 	return nil
 }
 
-// createServer creates the Server of a system that has none. It reports false when the name
-// it chose turned out to be taken (the cache was behind): the next reconcile chooses again.
-func (r *BMCReconciler) createServer(ctx context.Context, sc *bmcScope, sys bmc.System, position int, taken map[string]bool) (bool, error) {
-	obj := sc.obj
+// createServer creates the Server of a system that has none and returns its name. It
+// returns "" when the name it chose turned out to be taken (the cache was behind): the next
+// reconcile chooses again.
+func (r *BMCReconciler) createServer(ctx context.Context, sys bmc.System, obj *metalv1alpha1.BMC, position int, taken map[string]bool) (string, error) {
 	name, err := r.freeName(ctx, obj.Name, position, taken)
 	if err != nil {
-		return false, err
+		return "", err
 	}
 	uuid := strings.ToLower(sys.UUID)
 	s := &metalv1alpha1.Server{
@@ -283,20 +292,20 @@ func (r *BMCReconciler) createServer(ctx context.Context, sc *bmcScope, sys bmc.
 	}
 	binding.CopyLabels(s, obj.Labels)
 	if err := controllerutil.SetControllerReference(obj, s, r.Scheme); err != nil {
-		return false, fmt.Errorf("creating server %s: %w", name, err)
+		return "", fmt.Errorf("creating server %s: %w", name, err)
 	}
 	taken[name] = true
-	if err := r.Create(ctx, s); err != nil {
-		if apierrors.IsAlreadyExists(err) {
-			return false, nil
-		}
-		return false, fmt.Errorf("creating server %s: %w", name, err)
-	}
+	// Recorded before the create, so that its watch event finds it (notCreatedHere).
 	r.pending.add(obj.UID, uuid, name)
+	if err := r.Create(ctx, s); err != nil {
+		r.pending.observed(obj.UID, uuid)
+		if apierrors.IsAlreadyExists(err) {
+			return "", nil
+		}
+		return "", fmt.Errorf("creating server %s: %w", name, err)
+	}
 	ctrl.LoggerFrom(ctx).Info("Created server", "Server", name, "systemURI", sys.URI, "systemUUID", uuid)
-	sc.eventf(s, corev1.EventTypeNormal, "ServerCreated", "Enroll",
-		"Created Server %s for system %s (%s)", name, sys.URI, uuid)
-	return true, nil
+	return name, nil
 }
 
 // freeName returns BMCServerName(bmc, i) for the first i from position whose name is neither

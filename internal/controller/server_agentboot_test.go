@@ -264,6 +264,9 @@ func TestDiscoveryBootsTheAgent(t *testing.T) {
 		g.Expect(nic.Neighbors).To(ConsistOf(metalv1alpha1.LLDPNeighbor{MACAddress: "00:00:5e:00:53:01", PortID: "Ethernet7", SystemName: "leaf-7"}))
 		g.Expect(cur.Status.Storages).To(ContainElement(HaveField("Name", inventory.StorageName)))
 	}).Should(Succeed())
+	// The agent's report is recorded with its digest (a Redfish-only discovery has no event).
+	e := expectEvent(t, s, corev1.EventTypeNormal, "Discovered")
+	g.Expect(e.Note).To(MatchRegexp(`\(report sha256:[0-9a-f]{64}\)`))
 	expectAgentBootGone(t, w.ns, s)
 }
 

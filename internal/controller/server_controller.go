@@ -225,6 +225,9 @@ type ServerReconciler struct {
 	// versions keeps decisions off cached copies older than the controller's own writes.
 	versions *cachelag.Versions[string]
 	writer   objectWriter[*metalv1alpha1.Server]
+	// observations are the systems as the last reconcile of each server read them, while
+	// that reconcile's next step may reuse them (recentObservation).
+	observations *cachelag.Store[string, observation]
 	// powerQueue staggers power-ons per power domain (nil: not staggered).
 	powerQueue *powerQueue
 }
@@ -247,6 +250,13 @@ type serverScope struct {
 	info bmc.SystemInfo
 	// power is the power state the BMC reported in this reconcile.
 	power bmc.PowerState
+	// observedAt is when info was read from the BMC; reused says it was read by an earlier
+	// reconcile (recentObservation).
+	observedAt time.Time
+	reused     bool
+	// keepObservation says the reconcile sent the BMC nothing that changes the system, so
+	// that the next reconcile may reuse info (keepObservation in Reconcile).
+	keepObservation bool
 }
 
 // Reconcile brings one server closer to the state its spec and claim ask for.
@@ -282,7 +292,9 @@ func (r *ServerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ c
 	} else {
 		res, err = r.reconcileNormal(ctx, sc)
 	}
-	return r.writer.finish(ctx, sc.scope, res, err, r.Options.TransitionPollInterval)
+	res, err = r.writer.finish(ctx, sc.scope, res, err, r.Options.TransitionPollInterval)
+	r.rememberObservation(sc, err)
+	return res, err
 }
 
 // reconcileNormal runs the operation annotations and the state machine of a live server.
@@ -368,6 +380,7 @@ func (r *ServerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return err
 	}
 	r.versions = newVersions()
+	r.observations = cachelag.NewStore[string, observation](cachelag.Options{Retention: r.Options.TransitionPollInterval})
 	r.writer = objectWriter[*metalv1alpha1.Server]{client: r.Client, versions: r.versions,
 		status: func(s *metalv1alpha1.Server) any { return &s.Status }}
 	metrics.RegisterServerMetrics(mgr.GetCache())

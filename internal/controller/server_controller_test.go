@@ -65,7 +65,62 @@ func TestServerDiscovery(t *testing.T) {
 	g.Expect(f.em.PowerState(s.Spec.SystemUUID)).To(Equal(bmc.PowerStateOff))
 	g.Expect(f.em.ResetCount(s.Spec.SystemUUID, bmc.ResetGracefulShutdown)).To(BeNumerically(">=", 1))
 	g.Expect(f.em.ResetCount(s.Spec.SystemUUID, bmc.ResetForceOff)).To(BeZero())
-	expectEvent(t, s, "Normal", "Discovered")
+	// The Redfish-only discovery says so in its condition and state, not in an event per
+	// server (an agent's report has one, with its digest). The power-off was written by a
+	// later reconcile than the discovery's.
+	for _, e := range serverEvents(g, s) {
+		g.Expect(e.Reason).NotTo(Equal("Discovered"))
+	}
+}
+
+// Onboarding reads the system at most once per state: Initial reads it, Discovery reads it
+// again for the inventory (whose collections follow that read's links), and Available reuses
+// Discovery's read. The power-off that Available sends invalidates the read: the next look
+// reads the system again and sees it off.
+func TestServerOnboardingReadsTheSystemOncePerState(t *testing.T) {
+	em := newEmulator(t, emulator.Options{Username: testBMCUser, Password: testBMCPassword,
+		InitialPower: bmc.PowerStateOn, PowerDelay: 20 * time.Millisecond})
+	secret := newBMCSecret(t, testBMCUser, testBMCPassword)
+	opts := testServerOptions()
+	opts.TransitionPollInterval, opts.ResyncInterval = 2*time.Second, time.Hour
+	startManager(t, func(mgr manager.Manager) error { return setupServerControllerWith(mgr, opts) })
+	g := NewWithT(t)
+
+	sys := em.Systems()[0]
+	s := newServer(t, em, secret, 0, func(o *metalv1alpha1.Server) { o.Spec.SystemURI = sys.URI })
+	uuid := sys.UUID
+	waitState(t, s, metalv1alpha1.ServerStateAvailable)
+	g.Eventually(func(g Gomega) {
+		get(g, s)
+		g.Expect(s.Status.PowerState).To(Equal(metalv1alpha1.ServerOffPowerState))
+	}).WithTimeout(10 * time.Second).Should(Succeed())
+	g.Expect(em.ResetCount(uuid, bmc.ResetGracefulShutdown)).To(Equal(1))
+	// Initial, Discovery, the power-off's own read (the client checks the state and the reset
+	// types first), and the look after it: Available acted on Discovery's read.
+	g.Expect(em.SystemReads(uuid)).To(Equal(4))
+	g.Expect(s.Status.Processors).To(HaveLen(2))
+	g.Expect(s.Status.Storages).NotTo(BeEmpty())
+}
+
+// The inventory a server records is the same whether its BMC expands collections, does not
+// advertise $expand, or refuses it (501).
+func TestServerInventoryWithAndWithoutExpand(t *testing.T) {
+	f := newServerFixture(t, emulator.Options{UUIDSeed: "inventory"})
+	g := NewWithT(t)
+	expanded := f.availableServer(0)
+	for _, mode := range []emulator.Expand{emulator.ExpandNone, emulator.ExpandRefused} {
+		em := newEmulator(t, emulator.Options{UUIDSeed: "inventory-" + string(mode), Expand: mode,
+			Username: testBMCUser, Password: testBMCPassword})
+		s := newServer(t, em, f.secret, 0)
+		waitState(t, s, metalv1alpha1.ServerStateAvailable)
+		get(g, s)
+		g.Expect(s.Status.Processors).To(Equal(expanded.Status.Processors), "expand %s", mode)
+		g.Expect(s.Status.Storages).To(Equal(expanded.Status.Storages), "expand %s", mode)
+		g.Expect(s.Status.TotalSystemMemory.Equal(*expanded.Status.TotalSystemMemory)).To(BeTrue(), "expand %s", mode)
+		g.Expect(s.Status.NetworkInterfaces).To(HaveLen(len(expanded.Status.NetworkInterfaces)), "expand %s", mode)
+		g.Expect(s.Status.Manufacturer).To(Equal(expanded.Status.Manufacturer))
+		g.Expect(s.Status.BIOSVersion).To(Equal(expanded.Status.BIOSVersion))
+	}
 }
 
 // An Available server switched on out of band is switched off again.

@@ -28,16 +28,22 @@ func (r *ServerReconciler) reconcileDiscovery(ctx context.Context, sc *serverSco
 	s := sc.obj
 	// An agent boot under way (or waiting to retry) has the BMC's inventory already.
 	if c := findCondition(s, metalv1alpha1.ServerDiscovered); !r.Options.DiscoveryBoot || c == nil || c.Status != metav1.ConditionFalse {
-		if err := readInventory(ctx, sc); err != nil {
+		if err := r.readInventory(ctx, sc); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
 	if !r.Options.DiscoveryBoot {
+		// No event: condition Discovered and the state say it, and at fleet scale an event
+		// per server costs the API server as much as a write. An agent's report has one
+		// (below), with the report's digest for the audit.
 		setCondition(s, metalv1alpha1.ServerDiscovered, metav1.ConditionTrue, metalv1alpha1.ReasonInventoryRead,
 			"The inventory was read from the BMC")
-		sc.eventf(nil, corev1.EventTypeNormal, "Discovered", "Discover",
-			"Inventory read from the BMC; server is Available")
-		return r.transition(ctx, sc, metalv1alpha1.ServerStateAvailable)
+		if res, err := r.transition(ctx, sc, metalv1alpha1.ServerStateAvailable); err != nil || s.Status.State != metalv1alpha1.ServerStateAvailable {
+			return res, err
+		}
+		// Reading the inventory changed nothing at the BMC: Available follows on this read.
+		sc.keepObservation = true
+		return r.nextStep()
 	}
 	cm, res, err := r.runAgentBoot(ctx, sc, discoveryBoot)
 	if cm == nil || err != nil {

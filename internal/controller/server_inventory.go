@@ -13,7 +13,16 @@ import (
 // readInventory reads the server's hardware from its BMC into status: identity and BIOS
 // version (from the SystemInfo read by connect), memory, processors, network interfaces and
 // storage.
-func readInventory(ctx context.Context, sc *serverScope) error {
+//
+// The inventory rests on a read of the system made in this reconcile: an observation reused
+// from the last one is read again, and the collections then follow the system's links
+// without another read of it.
+func (r *ServerReconciler) readInventory(ctx context.Context, sc *serverScope) error {
+	if sc.reused {
+		if err := r.observeSystem(ctx, sc); err != nil {
+			return err
+		}
+	}
 	uri := sc.obj.Spec.SystemURI
 	procs, err := sc.bmc.Processors(ctx, uri)
 	if err != nil {

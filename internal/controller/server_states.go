@@ -56,7 +56,11 @@ func (r *ServerReconciler) initializeState(ctx context.Context, sc *serverScope)
 		}
 		return r.transition(ctx, sc, to)
 	}
-	return r.transition(ctx, sc, metalv1alpha1.ServerStateInitial)
+	if _, err := r.transition(ctx, sc, metalv1alpha1.ServerStateInitial); err != nil {
+		return ctrl.Result{}, err
+	}
+	// Nothing was asked of the BMC: Initial connects at once.
+	return r.nextStep()
 }
 
 // connect builds the BMC client, makes sure spec.systemURI names the server's system, and
@@ -73,6 +77,18 @@ func (r *ServerReconciler) connect(ctx context.Context, sc *serverScope) error {
 			return err
 		}
 	}
+	if info, at, ok := r.recentObservation(sc); ok {
+		observe(sc, info, at)
+		sc.reused = true
+		return nil
+	}
+	return r.observeSystem(ctx, sc)
+}
+
+// observeSystem reads the system from the BMC and observes it. A system whose URI names
+// another system now, or none, is looked up again by its UUID first.
+func (r *ServerReconciler) observeSystem(ctx context.Context, sc *serverScope) error {
+	s, cl := sc.obj, sc.bmc
 	info, err := cl.SystemInfo(ctx, s.Spec.SystemURI)
 	moved := err == nil && info.UUID != "" && !strings.EqualFold(info.UUID, s.Spec.SystemUUID)
 	if moved || (err != nil && access.Reason(err) == metalv1alpha1.ReasonSystemNotFound) {
@@ -85,8 +101,44 @@ func (r *ServerReconciler) connect(ctx context.Context, sc *serverScope) error {
 	if err != nil {
 		return err
 	}
-	observe(sc, info)
+	observe(sc, info, time.Now())
+	sc.reused = false
 	return nil
+}
+
+// observation is a system as one reconcile read it, kept for the next reconcile of the
+// server: the server's resourceVersion that reconcile left, and when the BMC was read.
+type observation struct {
+	resourceVersion string
+	info            bmc.SystemInfo
+	at              time.Time
+}
+
+// recentObservation returns what the last reconcile of the server read from its BMC, when
+// the next reconcile may use it instead of reading the system again: that reconcile sent the
+// BMC nothing that changes the system (serverScope.keepObservation), the server is exactly
+// as that reconcile left it (the same resourceVersion: nobody changed it since), and the read
+// is younger than TransitionPollInterval, the pace at which a change in flight is looked at
+// anyway. So the steps of onboarding (Initial, Discovery, Available) that follow each other
+// at once share a read; a resync, or any reconcile after an action, reads the BMC.
+func (r *ServerReconciler) recentObservation(sc *serverScope) (bmc.SystemInfo, time.Time, bool) {
+	o, _, ok := r.observations.Get(versionKey(sc.obj))
+	if !ok || o.resourceVersion != sc.obj.ResourceVersion || time.Since(o.at) >= r.Options.TransitionPollInterval {
+		return bmc.SystemInfo{}, time.Time{}, false
+	}
+	return o.info, o.at, true
+}
+
+// rememberObservation keeps what the reconcile read from the BMC for the next reconcile, if
+// the reconcile allows it (serverScope.keepObservation) and ended without an error; else it
+// drops what was kept.
+func (r *ServerReconciler) rememberObservation(sc *serverScope, err error) {
+	key := versionKey(sc.obj)
+	if err != nil || !sc.keepObservation || sc.gone || sc.observedAt.IsZero() {
+		r.observations.Delete(key)
+		return
+	}
+	r.observations.Set(key, observation{resourceVersion: sc.obj.GetResourceVersion(), info: sc.info, at: sc.observedAt})
 }
 
 // resolveSystemURI finds the system with spec.systemUUID (compared case-insensitively) and
@@ -109,9 +161,9 @@ func (r *ServerReconciler) resolveSystemURI(ctx context.Context, sc *serverScope
 
 // observe records what the BMC reports: power state, indicator LED, reachability, and the end
 // of power changes in flight.
-func observe(sc *serverScope, info bmc.SystemInfo) {
+func observe(sc *serverScope, info bmc.SystemInfo, at time.Time) {
 	s := sc.obj
-	sc.info = info
+	sc.info, sc.observedAt = info, at
 	sc.power = info.PowerState
 	s.Status.PowerState = serverPowerState(info.PowerState)
 	if led := serverIndicatorLED(info.IndicatorLED); led != "" {
@@ -193,9 +245,21 @@ func (r *ServerReconciler) recover(ctx context.Context, sc *serverScope) (ctrl.R
 	return r.transition(ctx, sc, to)
 }
 
-// reconcileInitial: spec.systemURI is known once connected; the inventory is read next.
+// reconcileInitial: spec.systemURI is known once connected; the inventory is read next, at
+// once and on this reconcile's read of the system.
 func (r *ServerReconciler) reconcileInitial(ctx context.Context, sc *serverScope) (ctrl.Result, error) {
-	return r.transition(ctx, sc, metalv1alpha1.ServerStateDiscovery)
+	if _, err := r.transition(ctx, sc, metalv1alpha1.ServerStateDiscovery); err != nil {
+		return ctrl.Result{}, err
+	}
+	sc.keepObservation = true
+	return r.nextStep()
+}
+
+// nextStep is the result of a reconcile whose next step waits for nothing but the cache to
+// show this reconcile's write: it may reuse this reconcile's read of the system
+// (recentObservation).
+func (r *ServerReconciler) nextStep() (ctrl.Result, error) {
+	return ctrl.Result{RequeueAfter: min(cacheCatchUpDelay, r.Options.TransitionPollInterval)}, nil
 }
 
 // reconcileAvailable keeps a free server off, and reserves it once it holds a claim.
@@ -222,10 +286,6 @@ func (r *ServerReconciler) reconcileAvailable(ctx context.Context, sc *serverSco
 	return r.powerResult(r.ensureOff(ctx, sc, metalv1alpha1.ServerPoweringOff))
 }
 
-// applySettings applies the BMC settings of the spec while the server is Available or
-// serves a claim: spec.indicatorLED always, spec.bootOrder only until the claim's first boot.
-// Afterwards the claim's operating system owns the boot order (an installer adds its own boot
-// entry, which a resync must not drop), and the condition, which would only say what nobody
 // takeUp decides on a binding proposed to an Available server. Only a binding both sides
 // confirm (the server names the claim by uid and the claim names the server) is taken up:
 // Reserved, in exactly one status write and without an event (the state and the claim's Bound
@@ -269,6 +329,10 @@ func (r *ServerReconciler) takeUp(ctx context.Context, sc *serverScope) (ctrl.Re
 	return r.powerResult(r.ensureOff(ctx, sc, metalv1alpha1.ServerPoweringOff))
 }
 
+// applySettings applies the BMC settings of the spec while the server is Available or
+// serves a claim: spec.indicatorLED always, spec.bootOrder only until the claim's first boot.
+// Afterwards the claim's operating system owns the boot order (an installer adds its own boot
+// entry, which a resync must not drop), and the condition, which would only say what nobody
 // checks, goes.
 func (r *ServerReconciler) applySettings(ctx context.Context, sc *serverScope, claim *metalv1alpha1.ServerClaim) error {
 	if err := r.applyIndicatorLED(ctx, sc); err != nil {

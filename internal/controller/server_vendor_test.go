@@ -65,7 +65,6 @@ func TestServerLifecycleEveryVendor(t *testing.T) {
 			g.Expect(s.Spec.SystemURI).To(Equal(system.URI))
 			g.Expect(s.Status.Manufacturer).To(Equal(tt.profile.Manufacturer()))
 			expectCondition(g, s, metalv1alpha1.ServerDiscovered, metav1.ConditionTrue, metalv1alpha1.ReasonInventoryRead)
-			expectEvent(t, s, corev1.EventTypeNormal, "Discovered")
 			g.Expect(em.PowerState(system.UUID)).To(Equal(bmc.PowerStateOff))
 			g.Expect(em.ResetCount(system.UUID, tt.off)).To(Equal(1), "powered off with %s", tt.off)
 

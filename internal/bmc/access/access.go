@@ -206,7 +206,7 @@ func (c *RedfishConnector) endpoint(ctx context.Context, server *metalv1alpha1.S
 		case metalv1alpha1.BMCStateError, metalv1alpha1.BMCStatePending:
 			return bmcEndpoint{}, NewError(metalv1alpha1.ReasonBMCNotReady, "%s", notReadyMessage(obj))
 		}
-		address := bmcAddress(obj)
+		address := Address(obj)
 		if address == "" {
 			return bmcEndpoint{}, NewError(metalv1alpha1.ReasonBMCNotReady, "BMC %s has no address yet", obj.Name)
 		}
@@ -229,9 +229,9 @@ func notReadyMessage(obj *metalv1alpha1.BMC) string {
 	return message.Truncate(msg, message.MaxCondition)
 }
 
-// bmcAddress is where a BMC object is reached: spec.hostname, else spec.access.ip, else
+// Address is where a BMC object is reached: spec.hostname, else spec.access.ip, else
 // status.ip; "" when none is known.
-func bmcAddress(obj *metalv1alpha1.BMC) string {
+func Address(obj *metalv1alpha1.BMC) string {
 	switch {
 	case obj.Spec.Hostname != nil && *obj.Spec.Hostname != "":
 		return *obj.Spec.Hostname
@@ -272,7 +272,7 @@ var _ ObjectConnector = (*RedfishConnector)(nil)
 // spec.access.ip; port and scheme from spec.protocol (the scheme defaults as for servers:
 // https, http for RedfishLocal); credentials from the BMCSecret spec.bmcSecretRef.
 func (c *RedfishConnector) ConnectBMC(ctx context.Context, obj *metalv1alpha1.BMC) (bmc.BMC, error) {
-	address := bmcAddress(obj)
+	address := Address(obj)
 	if address == "" {
 		return nil, NewError(metalv1alpha1.ReasonNoAddress, "BMC %s has neither spec.hostname nor spec.access.ip", obj.Name)
 	}

@@ -96,6 +96,8 @@ type Options struct {
 	// DefaultEventQueue); EventTimeout bounds one delivery (default DefaultEventTimeout).
 	EventQueue   int
 	EventTimeout time.Duration
+	// Expand is how the $expand query is treated (default ExpandLevels).
+	Expand Expand
 }
 
 // BootRecord is one boot of a system: what it booted from and when.
@@ -380,6 +382,18 @@ func (e *Emulator) PowerState(uuid string) bmc.PowerState {
 	defer s.mu.Unlock()
 	s.advance(time.Now())
 	return s.power
+}
+
+// SystemReads is how often the system resource was read (GET or HEAD) since the emulator
+// started; 0 for an unknown system.
+func (e *Emulator) SystemReads(uuid string) int {
+	s := e.lookup(uuid)
+	if s == nil {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reads
 }
 
 // BootOverride returns a system's current boot source override.

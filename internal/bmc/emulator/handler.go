@@ -132,7 +132,7 @@ func (e *Emulator) credentialsMatch(user, pass string) bool {
 }
 
 func (e *Emulator) serviceRoot() obj {
-	return obj{
+	root := obj{
 		"@odata.type":    "#ServiceRoot.v1_15_0.ServiceRoot",
 		"@odata.id":      rootPath,
 		"Id":             "RootService",
@@ -149,10 +149,20 @@ func (e *Emulator) serviceRoot() obj {
 		"EventService":   ref(eventSvcPath),
 		"Links":          obj{"Sessions": ref(sessionsPath)},
 	}
+	if e.opts.Expand != ExpandNone {
+		root["ProtocolFeaturesSupported"] = obj{"ExpandQuery": obj{
+			"ExpandAll": false, "Levels": true, "Links": false, "NoLinks": true, "MaxLevels": MaxExpandLevels,
+		}}
+	}
+	return root
 }
 
 // serveSystems routes /redfish/v1/Systems/...
 func (e *Emulator) serveSystems(w http.ResponseWriter, r *http.Request, segs []string) {
+	if r.Method == http.MethodGet && r.URL.Query().Has("$expand") && e.opts.Expand != ExpandNone {
+		e.serveExpanded(w, r, segs)
+		return
+	}
 	if len(segs) == 0 {
 		if allow(w, r, http.MethodGet) {
 			e.mu.RLock()
@@ -178,6 +188,7 @@ func (e *Emulator) serveSystems(w http.ResponseWriter, r *http.Request, segs []s
 		case http.MethodGet, http.MethodHead:
 			s.mu.Lock()
 			s.advance(time.Now())
+			s.reads++
 			body, etag := e.systemJSON(s), e.etag(s)
 			s.mu.Unlock()
 			w.Header().Set("ETag", etag)

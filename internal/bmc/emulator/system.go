@@ -34,9 +34,11 @@ type system struct {
 	bootOrder   []string
 	// bootOrderWrites counts the PATCHes that tried to set the boot order, refused or not.
 	bootOrderWrites int
-	ignoreGraceful  bool
-	history         []BootRecord
-	resets          map[bmc.ResetType]int
+	// reads counts the GETs of the system resource.
+	reads          int
+	ignoreGraceful bool
+	history        []BootRecord
+	resets         map[bmc.ResetType]int
 	// onPower is told of every change of the power state (under mu; it must not block).
 	onPower func(uri string, state bmc.PowerState)
 }

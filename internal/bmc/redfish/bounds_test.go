@@ -66,7 +66,7 @@ func TestCollectionMembersAreBounded(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Content-Type", "application/json")
 				page, _ := strconv.Atoi(r.URL.Query().Get("page")) // absent on the first page: 0
-				if r.URL.Path != "/redfish/v1/Systems" {
+				if strings.HasPrefix(r.URL.Path, "/redfish/v1/Systems/") {
 					memberGets.Add(1)
 					_ = json.NewEncoder(w).Encode(map[string]any{"Id": "x", "UUID": "u"})
 					return

@@ -38,6 +38,9 @@ const (
 // wraps no bmc sentinel: asking again gets the same answer.
 var ErrResponseTooLarge = errors.New("response too large")
 
+// errUndecodable: a response body is not the JSON expected.
+var errUndecodable = errors.New("undecodable response")
+
 // Well-known Redfish paths.
 const (
 	pathServiceRoot = "/redfish/v1"
@@ -105,6 +108,9 @@ type Client struct {
 	mu         sync.Mutex
 	token      string
 	sessionURI string
+	// links are the collections of the systems read so far, by system URI (at most
+	// maxMembers systems).
+	links map[string]systemLinks
 }
 
 var _ bmc.BMC = (*Client)(nil)
@@ -296,6 +302,11 @@ const (
 // errors and 5xx responses with a short backoff, re-creates an expired session once, and
 // maps failures to bmc sentinel errors. in, if not nil, is sent as the JSON body.
 func (c *Client) do(ctx context.Context, method, ref string, in any, header http.Header) (*response, error) {
+	return c.doLimit(ctx, method, ref, in, header, c.maxBody)
+}
+
+// doLimit is do with a bound of its own on the response body.
+func (c *Client) doLimit(ctx context.Context, method, ref string, in any, header http.Header, limit int64) (*response, error) {
 	target, path, err := c.resolve(ref)
 	if err != nil {
 		return nil, err
@@ -321,7 +332,7 @@ func (c *Client) do(ctx context.Context, method, ref string, in any, header http
 			}
 			auth = authToken
 		}
-		resp, err := c.exchange(ctx, method, target, path, body, header, auth, token)
+		resp, err := c.exchange(ctx, method, target, path, body, header, auth, token, limit)
 		if err != nil {
 			if attempt < attempts && retryableTransport(ctx, err) && c.backoff(ctx, attempt) == nil {
 				continue
@@ -373,7 +384,7 @@ func (c *Client) backoff(ctx context.Context, attempt int) error {
 }
 
 // exchange performs a single HTTP exchange bounded by the client's timeout.
-func (c *Client) exchange(ctx context.Context, method, target, path string, body []byte, header http.Header, auth authMode, token string) (*response, error) {
+func (c *Client) exchange(ctx context.Context, method, target, path string, body []byte, header http.Header, auth authMode, token string, limit int64) (*response, error) {
 	reqCtx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	var rd io.Reader
@@ -406,12 +417,12 @@ func (c *Client) exchange(ctx context.Context, method, target, path string, body
 		return nil, c.transportError(ctx, method, path, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return nil, c.transportError(ctx, method, path, err)
 	}
-	if int64(len(data)) > c.maxBody {
-		return nil, fmt.Errorf("redfish: %s %s: %w: the body exceeds %d bytes", method, path, ErrResponseTooLarge, c.maxBody)
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("redfish: %s %s: %w: the body exceeds %d bytes", method, path, ErrResponseTooLarge, limit)
 	}
 	return &response{status: resp.StatusCode, header: resp.Header, body: data}, nil
 }
@@ -463,7 +474,12 @@ func statusError(method, path string, resp *response) error {
 
 // getJSON GETs ref into v and returns the resource's ETag (header, else @odata.etag).
 func (c *Client) getJSON(ctx context.Context, ref string, v any) (string, error) {
-	resp, err := c.do(ctx, http.MethodGet, ref, nil, nil)
+	return c.getJSONLimit(ctx, ref, v, c.maxBody)
+}
+
+// getJSONLimit is getJSON with a bound of its own on the response body.
+func (c *Client) getJSONLimit(ctx context.Context, ref string, v any, limit int64) (string, error) {
+	resp, err := c.doLimit(ctx, http.MethodGet, ref, nil, nil, limit)
 	if err != nil {
 		return "", err
 	}

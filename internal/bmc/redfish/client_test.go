@@ -708,7 +708,7 @@ func TestObserverSeesEveryExchange(t *testing.T) {
 	refused := &recordingObserver{}
 	c, err = New(Config{Endpoint: "http://" + addr, Username: testUser, Password: testPassword, Observer: refused.observe})
 	g.Expect(err).NotTo(HaveOccurred())
-	_, err = c.Systems(t.Context())
+	_, err = c.SystemInfo(t.Context(), testSystem)
 	g.Expect(err).To(MatchError(bmc.ErrUnavailable))
 	g.Expect(refused.all()).To(HaveLen(maxGetAttempts))
 	g.Expect(refused.all()).To(HaveEach(observation{http.MethodGet, 0}))

@@ -1,6 +1,7 @@
 package redfish
 
 import (
+	"encoding/json"
 	"net/url"
 	"strings"
 	"testing"
@@ -28,6 +29,21 @@ func FuzzResolveReference(f *testing.F) {
 		}
 		if !strings.HasPrefix(path, "/") || u.Path != path {
 			t.Fatalf("resolve(%q) gave path %q for URL %q", ref, path, target)
+		}
+	})
+}
+
+// FuzzMemberDecode: whatever a BMC sends as a collection member or an expanded hyperlink,
+// decoding it does not panic, and a member that is only a link carries no resource. The seed
+// corpus is in testdata/fuzz/FuzzMemberDecode.
+func FuzzMemberDecode(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var m member[storage]
+		if err := json.Unmarshal(data, &m); err != nil {
+			return
+		}
+		if !m.expanded && (m.val.Name != "" || len(m.val.Drives) > 0 || m.val.Volumes.id != "") {
+			t.Fatalf("a bare link %q decoded into a resource: %+v", data, m.val)
 		}
 	})
 }

@@ -72,7 +72,7 @@ func (c *Client) postSession(ctx context.Context, ref string, creds map[string]s
 	if err != nil {
 		return nil, fmt.Errorf("redfish: encode POST %s: %w", path, err)
 	}
-	resp, err := c.exchange(ctx, http.MethodPost, target, path, body, nil, authNone, "")
+	resp, err := c.exchange(ctx, http.MethodPost, target, path, body, nil, authNone, "", c.maxBody)
 	if err != nil {
 		return nil, c.redact(err)
 	}
@@ -87,7 +87,7 @@ func (c *Client) getServiceRootNoAuth(ctx context.Context, v *ServiceRoot) (*res
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.exchange(ctx, http.MethodGet, target, path, nil, nil, authNone, "")
+	resp, err := c.exchange(ctx, http.MethodGet, target, path, nil, nil, authNone, "", c.maxBody)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +95,7 @@ func (c *Client) getServiceRootNoAuth(ctx context.Context, v *ServiceRoot) (*res
 		return nil, statusError(http.MethodGet, path, resp)
 	}
 	if err := json.Unmarshal(resp.body, v); err != nil {
-		return nil, fmt.Errorf("redfish: decode GET %s: %w", path, err)
+		return nil, fmt.Errorf("redfish: decode GET %s: %w: %w", path, errUndecodable, err)
 	}
 	return resp, nil
 }
@@ -132,7 +132,7 @@ func (c *Client) Logout(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	resp, err := c.exchange(ctx, http.MethodDelete, target, path, nil, nil, authToken, token)
+	resp, err := c.exchange(ctx, http.MethodDelete, target, path, nil, nil, authToken, token, c.maxBody)
 	if err != nil {
 		return c.redact(err)
 	}

@@ -27,20 +27,20 @@ type eraseDrive struct {
 // Drives lists the drives of every storage subsystem of a system. The drives of all
 // subsystems together are bounded like the members of one collection.
 func (c *Client) Drives(ctx context.Context, systemURI string) ([]bmc.DriveInfo, error) {
-	subsystems, err := listAndGet[storage](ctx, c, systemURI, func(s *computerSystem) link { return s.Storage })
+	subsystems, err := listAndGet[storage](ctx, c, systemURI, 1, func(l systemLinks) link { return l.storage })
 	if err != nil {
 		return nil, err
 	}
 	var uris []string
 	for _, s := range subsystems {
 		for _, d := range s.Drives {
-			if d.ODataID == "" {
+			if d.id == "" {
 				continue
 			}
 			if len(uris) == c.maxMembers {
 				return nil, fmt.Errorf("redfish: drives of %s: %w: more than %d", pathOf(systemURI), ErrResponseTooLarge, c.maxMembers)
 			}
-			uris = append(uris, d.ODataID)
+			uris = append(uris, d.id)
 		}
 	}
 	drives, found, err := getAll[eraseDrive](ctx, c, uris)

@@ -30,25 +30,69 @@ func (c *Client) getSystem(ctx context.Context, systemURI string) (*computerSyst
 	if err != nil {
 		return nil, "", err
 	}
+	c.rememberLinks(systemURI, &sys)
 	return &sys, etag, nil
+}
+
+// systemLinks are the collections a system links to. A system's links do not change, so the
+// client keeps those of the systems it read (a client lives for one reconcile) and reads a
+// system's collections without reading the system again.
+type systemLinks struct {
+	processors, memory, ethernetInterfaces, storage link
+}
+
+func (c *Client) rememberLinks(systemURI string, sys *computerSystem) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.links == nil {
+		c.links = map[string]systemLinks{}
+	}
+	if _, ok := c.links[systemURI]; !ok && len(c.links) >= c.maxMembers {
+		return
+	}
+	c.links[systemURI] = systemLinks{processors: sys.Processors, memory: sys.Memory,
+		ethernetInterfaces: sys.EthernetInterfaces, storage: sys.Storage}
+}
+
+// systemLinksOf returns the links of the system, from the client's last read of it or else
+// from a new one.
+func (c *Client) systemLinksOf(ctx context.Context, systemURI string) (systemLinks, error) {
+	c.mu.Lock()
+	l, ok := c.links[systemURI]
+	c.mu.Unlock()
+	if ok {
+		return l, nil
+	}
+	if _, _, err := c.getSystem(ctx, systemURI); err != nil {
+		return systemLinks{}, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.links[systemURI], nil
 }
 
 // Systems lists the members of /redfish/v1/Systems and reads each for its UUID. A member
 // that disappears between listing and reading is left out.
+//
+// A service that expands collections answers with the systems in place: one request.
 func (c *Client) Systems(ctx context.Context) ([]bmc.System, error) {
-	uris, err := c.listMembers(ctx, pathSystems)
+	members, err := readMembers[computerSystem](ctx, c, pathSystems, 1)
 	if err != nil {
 		return nil, err
 	}
-	systems, found, err := getAll[computerSystem](ctx, c, uris)
+	filled, err := fill(ctx, c, members)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]bmc.System, 0, len(systems))
-	for i, s := range systems {
-		if found[i] {
-			out = append(out, bmc.System{UUID: s.UUID, URI: pathOf(uris[i])})
+	out := make([]bmc.System, 0, len(filled))
+	for _, m := range filled {
+		if m.id == "" {
+			continue
 		}
+		if m.expanded {
+			c.rememberLinks(pathOf(m.id), &m.val)
+		}
+		out = append(out, bmc.System{UUID: m.val.UUID, URI: pathOf(m.id)})
 	}
 	return out, nil
 }
@@ -288,7 +332,7 @@ func (c *Client) patchSystem(ctx context.Context, systemURI string, build func(*
 
 // Processors reads the processors of a system.
 func (c *Client) Processors(ctx context.Context, systemURI string) ([]bmc.Processor, error) {
-	items, err := listAndGet[processor](ctx, c, systemURI, func(s *computerSystem) link { return s.Processors })
+	items, err := listAndGet[processor](ctx, c, systemURI, 1, func(l systemLinks) link { return l.processors })
 	if err != nil {
 		return nil, err
 	}
@@ -314,7 +358,7 @@ func (c *Client) Processors(ctx context.Context, systemURI string) ([]bmc.Proces
 
 // Memory reads the populated memory modules of a system (empty slots are left out).
 func (c *Client) Memory(ctx context.Context, systemURI string) ([]bmc.Memory, error) {
-	items, err := listAndGet[memory](ctx, c, systemURI, func(s *computerSystem) link { return s.Memory })
+	items, err := listAndGet[memory](ctx, c, systemURI, 1, func(l systemLinks) link { return l.memory })
 	if err != nil {
 		return nil, err
 	}
@@ -336,7 +380,7 @@ func (c *Client) Memory(ctx context.Context, systemURI string) ([]bmc.Memory, er
 
 // NICs reads the Ethernet interfaces of a system.
 func (c *Client) NICs(ctx context.Context, systemURI string) ([]bmc.NIC, error) {
-	items, err := listAndGet[ethernetInterface](ctx, c, systemURI, func(s *computerSystem) link { return s.EthernetInterfaces })
+	items, err := listAndGet[ethernetInterface](ctx, c, systemURI, 1, func(l systemLinks) link { return l.ethernetInterfaces })
 	if err != nil {
 		return nil, err
 	}
@@ -356,29 +400,25 @@ func (c *Client) NICs(ctx context.Context, systemURI string) ([]bmc.NIC, error) 
 	return out, nil
 }
 
-// Storage reads the storage subsystems of a system with their drives and volumes.
+// Storage reads the storage subsystems of a system with their drives and volumes. A service
+// that expands collections answers with all of it in one request (maxExpandLevels), or in as
+// few as the levels it allows; what comes back as a link is read on its own.
 func (c *Client) Storage(ctx context.Context, systemURI string) ([]bmc.Storage, error) {
-	items, err := listAndGet[storage](ctx, c, systemURI, func(s *computerSystem) link { return s.Storage })
+	items, err := listAndGet[storage](ctx, c, systemURI, maxExpandLevels, func(l systemLinks) link { return l.storage })
 	if err != nil {
 		return nil, err
 	}
 	out := make([]bmc.Storage, 0, len(items))
 	for _, s := range items {
 		st := bmc.Storage{Name: s.Name, State: s.Status.State}
-		driveURIs := make([]string, 0, len(s.Drives))
-		for _, d := range s.Drives {
-			if d.ODataID != "" {
-				driveURIs = append(driveURIs, d.ODataID)
-			}
+		if len(s.Drives) > c.maxMembers {
+			return nil, fmt.Errorf("redfish: drives of %s: %w: more than %d", s.Name, ErrResponseTooLarge, c.maxMembers)
 		}
-		drives, found, err := getAll[drive](ctx, c, driveURIs)
+		drives, err := resolve(ctx, c, s.Drives)
 		if err != nil {
 			return nil, err
 		}
-		for i, d := range drives {
-			if !found[i] {
-				continue
-			}
+		for _, d := range drives {
 			st.Drives = append(st.Drives, bmc.Drive{
 				Name:          d.Name,
 				MediaType:     d.MediaType,
@@ -389,27 +429,18 @@ func (c *Client) Storage(ctx context.Context, systemURI string) ([]bmc.Storage, 
 				CapacityBytes: d.CapacityBytes.int64(),
 			})
 		}
-		if s.Volumes.ODataID != "" {
-			uris, err := c.listMembers(ctx, s.Volumes.ODataID)
-			if err != nil && !errors.Is(err, bmc.ErrNotFound) {
-				return nil, err
-			}
-			volumes, found, err := getAll[volume](ctx, c, uris)
-			if err != nil {
-				return nil, err
-			}
-			for i, v := range volumes {
-				if !found[i] {
-					continue
-				}
-				st.Volumes = append(st.Volumes, bmc.Volume{
-					Name:          v.Name,
-					State:         v.Status.State,
-					RAIDType:      v.RAIDType,
-					VolumeUsage:   v.VolumeUsage,
-					CapacityBytes: v.CapacityBytes.int64(),
-				})
-			}
+		volumes, err := c.volumes(ctx, s.Volumes)
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range volumes {
+			st.Volumes = append(st.Volumes, bmc.Volume{
+				Name:          v.Name,
+				State:         v.Status.State,
+				RAIDType:      v.RAIDType,
+				VolumeUsage:   v.VolumeUsage,
+				CapacityBytes: v.CapacityBytes.int64(),
+			})
 		}
 		out = append(out, st)
 	}
@@ -488,30 +519,44 @@ func (c *Client) listMembers(ctx context.Context, collectionURI string) ([]strin
 
 // listAndGet reads the collection a system links to (via which) and every member of it. A
 // system without that link has none.
-func listAndGet[T any](ctx context.Context, c *Client, systemURI string, which func(*computerSystem) link) ([]T, error) {
-	sys, _, err := c.getSystem(ctx, systemURI)
+//
+// The collection is asked for expanded levels deep where the service allows it (readMembers).
+func listAndGet[T any](ctx context.Context, c *Client, systemURI string, levels int, which func(systemLinks) link) ([]T, error) {
+	links, err := c.systemLinksOf(ctx, systemURI)
 	if err != nil {
 		return nil, err
 	}
-	col := which(sys).ODataID
+	col := which(links).ODataID
 	if col == "" {
 		return nil, nil
 	}
-	uris, err := c.listMembers(ctx, col)
+	members, err := readMembers[T](ctx, c, col, levels)
 	if err != nil {
 		return nil, err
 	}
-	items, found, err := getAll[T](ctx, c, uris)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]T, 0, len(items))
-	for i := range items {
-		if found[i] {
-			out = append(out, items[i])
+	return resolve(ctx, c, members)
+}
+
+// volumes reads a volume collection that may have come expanded; a collection the service
+// does not have (404) has no volumes.
+func (c *Client) volumes(ctx context.Context, col member[memberCollection[volume]]) ([]volume, error) {
+	members := col.val.Members
+	if !col.expanded || col.val.NextLink != "" {
+		if col.id == "" {
+			return nil, nil
+		}
+		var err error
+		if members, err = readMembers[volume](ctx, c, col.id, 1); err != nil {
+			if errors.Is(err, bmc.ErrNotFound) {
+				return nil, nil
+			}
+			return nil, err
 		}
 	}
-	return out, nil
+	if len(members) > c.maxMembers {
+		return nil, fmt.Errorf("redfish: volumes %s: %w: more than %d members", pathOf(col.id), ErrResponseTooLarge, c.maxMembers)
+	}
+	return resolve(ctx, c, members)
 }
 
 // getAll GETs every URI with bounded concurrency, preserving order. found[i] is false for a

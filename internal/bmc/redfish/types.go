@@ -35,6 +35,9 @@ type ServiceRoot struct {
 	Links          struct {
 		Sessions link `json:"Sessions"`
 	} `json:"Links"`
+	ProtocolFeaturesSupported struct {
+		ExpandQuery *expandQuery `json:"ExpandQuery"`
+	} `json:"ProtocolFeaturesSupported"`
 }
 
 type status struct {
@@ -133,12 +136,14 @@ type ethernetInterface struct {
 	Status status `json:"Status"`
 }
 
+// storage is a storage subsystem; an expanded read may carry its drives and its volume
+// collection in place.
 type storage struct {
-	ID      string `json:"Id"`
-	Name    string `json:"Name"`
-	Status  status `json:"Status"`
-	Drives  []link `json:"Drives"`
-	Volumes link   `json:"Volumes"`
+	ID      string                           `json:"Id"`
+	Name    string                           `json:"Name"`
+	Status  status                           `json:"Status"`
+	Drives  []member[drive]                  `json:"Drives"`
+	Volumes member[memberCollection[volume]] `json:"Volumes"`
 }
 
 type drive struct {

@@ -1,0 +1,81 @@
+package redfish
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	. "github.com/onsi/gomega"
+
+	"github.com/metalfleet/metal-operator/internal/bmc"
+)
+
+// advertisingRoot is a service root that advertises "." with $levels up to 3.
+var advertisingRoot = map[string]any{"ProtocolFeaturesSupported": map[string]any{
+	"ExpandQuery": map[string]any{"NoLinks": true, "Levels": true, "MaxLevels": 3},
+}}
+
+// A service that advertises $expand but answers with bare links is trusted by the shape of
+// its members: each is read on its own, with no request more than without $expand.
+func TestExpandedCollectionWithBareMembers(t *testing.T) {
+	g := NewWithT(t)
+	f := newFakeBMC(t, map[string]http.HandlerFunc{
+		"GET /redfish/v1":           reply(http.StatusOK, nil, advertisingRoot),
+		"GET /redfish/v1/Systems":   reply(http.StatusOK, nil, members("/redfish/v1/Systems/a")),
+		"GET /redfish/v1/Systems/a": reply(http.StatusOK, nil, map[string]any{"@odata.id": "/redfish/v1/Systems/a", "UUID": "aaaa"}),
+	})
+	systems, err := f.client(t).Systems(t.Context())
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(systems).To(Equal([]bmc.System{{UUID: "aaaa", URI: "/redfish/v1/Systems/a"}}))
+	g.Expect(f.count(http.MethodGet, "/redfish/v1/Systems")).To(Equal(1))
+	g.Expect(f.count(http.MethodGet, "/redfish/v1/Systems/a")).To(Equal(1))
+}
+
+// An expanded answer past its bound (expandedBodyFactor times MaxResponseBytes) is read
+// member by member instead; members past MaxCollectionMembers fail either way.
+func TestExpandedCollectionIsBounded(t *testing.T) {
+	g := NewWithT(t)
+	big := map[string]any{"@odata.id": "/redfish/v1/Systems/a", "UUID": "aaaa", "Padding": strings.Repeat("x", 4096)}
+	f := newFakeBMC(t, map[string]http.HandlerFunc{
+		"GET /redfish/v1": reply(http.StatusOK, nil, advertisingRoot),
+		"GET /redfish/v1/Systems": func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Query().Has("$expand") {
+				writeTestJSON(w, http.StatusOK, nil, map[string]any{"Members": []any{big}})
+				return
+			}
+			writeTestJSON(w, http.StatusOK, nil, members("/redfish/v1/Systems/a"))
+		},
+		"GET /redfish/v1/Systems/a": reply(http.StatusOK, nil, map[string]any{"UUID": "aaaa"}),
+	})
+	systems, err := f.client(t, func(c *Config) { c.MaxResponseBytes = 1024 }).Systems(t.Context())
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(systems).To(Equal([]bmc.System{{UUID: "aaaa", URI: "/redfish/v1/Systems/a"}}))
+	g.Expect(f.count(http.MethodGet, "/redfish/v1/Systems")).To(Equal(2))
+
+	f.route("GET /redfish/v1/Systems", reply(http.StatusOK, nil, map[string]any{"Members": []any{
+		map[string]any{"@odata.id": "/redfish/v1/Systems/a", "UUID": "aaaa"},
+		map[string]any{"@odata.id": "/redfish/v1/Systems/b", "UUID": "bbbb"},
+	}}))
+	_, err = f.client(t, func(c *Config) { c.MaxCollectionMembers = 1 }).Systems(t.Context())
+	g.Expect(err).To(MatchError(ErrResponseTooLarge))
+}
+
+// What a service root advertises decides the query.
+func TestLevelsOf(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		q    *expandQuery
+		want expandLevels
+	}{
+		{"nothing", nil, expandLevels{}},
+		{"only * and ~", &expandQuery{ExpandAll: true, Links: true, Levels: true, MaxLevels: 6}, expandLevels{}},
+		{"period without levels", &expandQuery{NoLinks: true}, expandLevels{max: 1}},
+		{"levels without a maximum", &expandQuery{NoLinks: true, Levels: true}, expandLevels{max: 1}},
+		{"two levels", &expandQuery{NoLinks: true, Levels: true, MaxLevels: 2}, expandLevels{max: 2, withLevels: true}},
+		{"more than the client asks", &expandQuery{NoLinks: true, Levels: true, MaxLevels: 9}, expandLevels{max: maxExpandLevels, withLevels: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			NewWithT(t).Expect(levelsOf(tc.q)).To(Equal(tc.want))
+		})
+	}
+}
