@@ -364,7 +364,6 @@ func TestServerReservedBootsOnceFromNetwork(t *testing.T) {
 		expectCondition(g, s, metalv1alpha1.ServerPoweringOn, metav1.ConditionFalse, metalv1alpha1.ReasonPowerStateReached)
 	}).Should(Succeed())
 	g.Expect(f.em.BootOverride(uuid).Disabled()).To(BeTrue(), "the override was one-time")
-	expectEvent(t, s, "Normal", "NetworkBoot")
 
 	// Power lost out of band: healed, booting from disk, without a new override.
 	g.Expect(f.em.SetPowerState(uuid, bmc.PowerStateOff)).To(BeTrue())

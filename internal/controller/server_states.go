@@ -556,8 +556,9 @@ func (r *ServerReconciler) firstBoot(ctx context.Context, sc *serverScope, claim
 		fmt.Sprintf("One-time network boot set for the first boot of claim %s/%s", claim.Namespace, claim.Name))
 	startCondition(s, metalv1alpha1.ServerPoweringOn, metalv1alpha1.ReasonPowerOnIssued, "Power-on requested (network boot)")
 	supersede(s, metalv1alpha1.ServerPoweringOff, metalv1alpha1.ServerWaitingForPowerOff)
-	sc.eventf(claim, corev1.EventTypeNormal, "NetworkBoot", "PowerOn",
-		"First boot of claim %s/%s: one-time network boot", claim.Namespace, claim.Name)
+	// No event: the NetworkBoot condition and status.networkBootClaimUID record it (they
+	// outlive an event), and at fleet scale an event per claim costs a write and the
+	// recorder's memory; the claim's Ready event tells its user.
 	return r.inFlight()
 }
 

@@ -486,10 +486,6 @@ func (cfg Config) logf() func(string, ...any) {
 // process to stop), or for a floor a client that writes as the operator's user (the
 // harness's pid).
 func (pl *plane) startWriter(ctx context.Context, cfg Config, logf func(string, ...any)) (int, client.Client, *operatorProcess, error) {
-	if cfg.Floor {
-		c, err := pl.operatorClient(ctx, cfg.Quiet)
-		return os.Getpid(), c, nil, err
-	}
 	op, err := startOperator(cfg, pl.kubeconfigPath)
 	if err != nil {
 		return 0, nil, nil, err
@@ -498,6 +494,14 @@ func (pl *plane) startWriter(ctx context.Context, cfg Config, logf func(string, 
 	if err := waitIdle(ctx, pl.audit, cfg.Quiet, 5*time.Minute); err != nil {
 		op.stop()
 		return 0, nil, nil, fmt.Errorf("operator never went idle: %w", err)
+	}
+	if cfg.Floor {
+		// The floor writes on the objects the operator leaves before a burst (finalizers,
+		// the conditions of an observed server): the same writes on the same objects, only
+		// without the operator.
+		op.stop()
+		c, err := pl.operatorClient(ctx, cfg.Quiet)
+		return os.Getpid(), c, nil, err
 	}
 	return op.cmd.Process.Pid, nil, op, nil
 }
