@@ -484,7 +484,7 @@ func (cfg Config) logf() func(string, ...any) {
 
 // startWriter starts what makes a case's writes: the operator, once idle (its pid, and the
 // process to stop), or for a floor a client that writes as the operator's user (the
-// harness's pid).
+// harness's pid), after the operator settled what exists and was stopped again.
 func (pl *plane) startWriter(ctx context.Context, cfg Config, logf func(string, ...any)) (int, client.Client, *operatorProcess, error) {
 	op, err := startOperator(cfg, pl.kubeconfigPath)
 	if err != nil {
