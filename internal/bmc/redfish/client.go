@@ -479,13 +479,33 @@ func (c *Client) getJSON(ctx context.Context, ref string, v any) (string, error)
 
 // getJSONLimit is getJSON with a bound of its own on the response body.
 func (c *Client) getJSONLimit(ctx context.Context, ref string, v any, limit int64) (string, error) {
+	etag, _, err := c.getJSONObjects(ctx, ref, v, limit, c.maxObjects())
+	return etag, err
+}
+
+// objectsPerMember bounds the JSON objects of a response, and of all pages of one collection
+// read: this many per collection member the client accepts. Decoding multiplies a body's
+// size (16 bytes of {"@odata.id":""} become a member of hundreds), so the bound on bytes
+// alone does not bound the memory a BMC can make the client hold.
+const objectsPerMember = 8
+
+// maxObjects is the most JSON objects one response (or one collection read) may hold.
+func (c *Client) maxObjects() int { return objectsPerMember * c.maxMembers }
+
+// getJSONObjects is getJSONLimit that refuses, before decoding it, a response with more than
+// maxObjects JSON objects, and returns how many it had.
+func (c *Client) getJSONObjects(ctx context.Context, ref string, v any, limit int64, maxObjects int) (string, int, error) {
 	resp, err := c.doLimit(ctx, http.MethodGet, ref, nil, nil, limit)
 	if err != nil {
-		return "", err
+		return "", 0, err
+	}
+	_, path, _ := c.resolve(ref)
+	objects := jsonObjects(resp.body)
+	if objects > maxObjects {
+		return "", objects, fmt.Errorf("redfish: GET %s: %w: more than %d JSON objects", message.Truncate(path, maxPathInError), ErrResponseTooLarge, maxObjects)
 	}
 	if err := json.Unmarshal(resp.body, v); err != nil {
-		_, path, _ := c.resolve(ref)
-		return "", fmt.Errorf("redfish: decode GET %s: %w", path, err)
+		return "", objects, fmt.Errorf("redfish: decode GET %s: %w", message.Truncate(path, maxPathInError), err)
 	}
 	etag := resp.header.Get("ETag")
 	if etag == "" {
@@ -495,5 +515,26 @@ func (c *Client) getJSONLimit(ctx context.Context, ref string, v any, limit int6
 		_ = json.Unmarshal(resp.body, &meta)
 		etag = meta.ETag
 	}
-	return etag, nil
+	return etag, objects, nil
+}
+
+// maxPathInError bounds a BMC-chosen path quoted in an error (and so in the manager's log).
+const maxPathInError = 200
+
+// jsonObjects counts the objects of a JSON text: the '{' outside strings.
+func jsonObjects(b []byte) int {
+	n, inString, escaped := 0, false, false
+	for _, ch := range b {
+		switch {
+		case escaped:
+			escaped = false
+		case inString && ch == '\\':
+			escaped = true
+		case ch == '"':
+			inString = !inString
+		case !inString && ch == '{':
+			n++
+		}
+	}
+	return n
 }

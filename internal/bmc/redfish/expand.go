@@ -144,28 +144,35 @@ func readMembers[T any](ctx context.Context, c *Client, collectionURI string, le
 	if q != "" {
 		out, err := readPages[T](ctx, c, collectionURI+"?"+q, collectionURI, c.maxBody*expandedBodyFactor)
 		switch {
+		case err == nil:
+			return out, nil
+		case ctx.Err() != nil:
+			return nil, err
 		case errors.Is(err, bmc.ErrBadRequest), errors.Is(err, bmc.ErrNotSupported):
 			c.refuseExpansion()
-		case errors.Is(err, ErrResponseTooLarge):
-		default:
-			return out, err
 		}
+		// Any other failure of the expanded read (too large, a server error, what does not
+		// decode) costs this read its expansion only: member by member may still work.
 	}
 	return readPages[T](ctx, c, collectionURI, collectionURI, c.maxBody)
 }
 
-// readPages reads the pages of a collection from first on, each bounded by limit, and at
-// most maxMembers members in all.
+// readPages reads the pages of a collection from first on, each bounded by limit, at most
+// maxMembers members and maxObjects JSON objects (expanded members and what they hold) in
+// all.
 func readPages[T any](ctx context.Context, c *Client, first, collectionURI string, limit int64) ([]member[T], error) {
 	var out []member[T]
+	objects := c.maxObjects()
 	next := first
 	for page := 0; next != "" && page < maxPages; page++ {
 		var col memberCollection[T]
-		if _, err := c.getJSONLimit(ctx, next, &col, limit); err != nil {
+		_, n, err := c.getJSONObjects(ctx, next, &col, limit, objects)
+		if err != nil {
 			return nil, err
 		}
+		objects -= n
 		if len(out)+len(col.Members) > c.maxMembers {
-			return nil, fmt.Errorf("redfish: collection %s: %w: more than %d members", pathOf(collectionURI), ErrResponseTooLarge, c.maxMembers)
+			return nil, fmt.Errorf("redfish: collection %s: %w: more than %d members", errPath(collectionURI), ErrResponseTooLarge, c.maxMembers)
 		}
 		out = append(out, col.Members...)
 		next = col.NextLink

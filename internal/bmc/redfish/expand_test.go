@@ -79,3 +79,50 @@ func TestLevelsOf(t *testing.T) {
 		})
 	}
 }
+
+// A hostile service that expands one storage subsystem into a million bare drive links (16
+// bytes each in the body, hundreds of bytes each decoded) is refused before the body is
+// decoded, expanded or not, and no drive is read; a failure of the expanded read that is not a
+// refusal (a server error) falls back to member by member for that read.
+func TestHostileExpansionIsBounded(t *testing.T) {
+	g := NewWithT(t)
+	const drives = 200_000
+	var body strings.Builder
+	body.WriteString(`{"Members":[{"@odata.id":"/redfish/v1/Systems/a/Storage/1","Name":"s","Drives":[`)
+	for i := range drives {
+		if i > 0 {
+			body.WriteByte(',')
+		}
+		body.WriteString(`{"@odata.id":""}`)
+	}
+	body.WriteString(`]}]}`)
+	storage := func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(body.String()))
+	}
+	f := newFakeBMC(t, map[string]http.HandlerFunc{
+		"GET /redfish/v1":                   reply(http.StatusOK, nil, advertisingRoot),
+		"GET /redfish/v1/Systems/a":         reply(http.StatusOK, nil, map[string]any{"@odata.id": "/redfish/v1/Systems/a", "Storage": map[string]any{"@odata.id": "/redfish/v1/Systems/a/Storage"}}),
+		"GET /redfish/v1/Systems/a/Storage": storage,
+	})
+	_, err := f.client(t).Storage(t.Context(), "/redfish/v1/Systems/a")
+	g.Expect(err).To(MatchError(ErrResponseTooLarge))
+	g.Expect(err.Error()).To(ContainSubstring("JSON objects"))
+	g.Expect(f.count(http.MethodGet, "/redfish/v1/Systems/a/Storage")).To(Equal(2), "expanded, then plain")
+	g.Expect(len(f.only(http.MethodGet))).To(BeNumerically("<=", 4), "service root, system, the two storage reads: no drive is read")
+
+	// A server error of the expanded read: the plain read answers.
+	g.Expect(jsonObjects([]byte(`{"a":"{\"}","b":[{},{}]}`))).To(Equal(3))
+	f.route("GET /redfish/v1/Systems/a/Storage", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Has("$expand") {
+			writeTestJSON(w, http.StatusInternalServerError, nil, map[string]any{})
+			return
+		}
+		writeTestJSON(w, http.StatusOK, nil, members("/redfish/v1/Systems/a/Storage/1"))
+	})
+	f.route("GET /redfish/v1/Systems/a/Storage/1", reply(http.StatusOK, nil, map[string]any{"@odata.id": "/redfish/v1/Systems/a/Storage/1", "Name": "s"}))
+	got, err := f.client(t).Storage(t.Context(), "/redfish/v1/Systems/a")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(got).To(HaveLen(1))
+	g.Expect(got[0].Name).To(Equal("s"))
+}

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/metalfleet/metal-operator/internal/bmc"
+	"github.com/metalfleet/metal-operator/internal/message"
 )
 
 // Redfish BootSourceOverrideEnabled values.
@@ -409,10 +410,11 @@ func (c *Client) Storage(ctx context.Context, systemURI string) ([]bmc.Storage, 
 		return nil, err
 	}
 	out := make([]bmc.Storage, 0, len(items))
-	for _, s := range items {
+	drivesLeft := c.maxMembers // over all storage subsystems: each drive may cost a request
+	for i, s := range items {
 		st := bmc.Storage{Name: s.Name, State: s.Status.State}
-		if len(s.Drives) > c.maxMembers {
-			return nil, fmt.Errorf("redfish: drives of %s: %w: more than %d", s.Name, ErrResponseTooLarge, c.maxMembers)
+		if drivesLeft -= len(s.Drives); drivesLeft < 0 {
+			return nil, fmt.Errorf("redfish: drives of storage %d of %s: %w: more than %d in all", i, errPath(systemURI), ErrResponseTooLarge, c.maxMembers)
 		}
 		drives, err := resolve(ctx, c, s.Drives)
 		if err != nil {
@@ -505,7 +507,7 @@ func (c *Client) listMembers(ctx context.Context, collectionURI string) ([]strin
 			return nil, err
 		}
 		if len(uris)+len(col.Members) > c.maxMembers {
-			return nil, fmt.Errorf("redfish: collection %s: %w: more than %d members", pathOf(collectionURI), ErrResponseTooLarge, c.maxMembers)
+			return nil, fmt.Errorf("redfish: collection %s: %w: more than %d members", errPath(collectionURI), ErrResponseTooLarge, c.maxMembers)
 		}
 		for _, m := range col.Members {
 			if m.ODataID != "" {
@@ -554,7 +556,7 @@ func (c *Client) volumes(ctx context.Context, col member[memberCollection[volume
 		}
 	}
 	if len(members) > c.maxMembers {
-		return nil, fmt.Errorf("redfish: volumes %s: %w: more than %d members", pathOf(col.id), ErrResponseTooLarge, c.maxMembers)
+		return nil, fmt.Errorf("redfish: volumes %s: %w: more than %d members", errPath(col.id), ErrResponseTooLarge, c.maxMembers)
 	}
 	return resolve(ctx, c, members)
 }
@@ -612,6 +614,9 @@ launch:
 	}
 	return items, found, nil
 }
+
+// errPath is the path of a reference as an error quotes it: bounded (a BMC chooses it).
+func errPath(ref string) string { return message.Truncate(pathOf(ref), maxPathInError) }
 
 // pathOf returns the path of a reference for messages and results.
 func pathOf(ref string) string {
