@@ -55,20 +55,16 @@ func bootConfigurationChangedForServer() predicate.Predicate {
 }
 
 // bmcChangedForServer lets through BMC changes that can make its servers reachable or not:
-// the BMC turning usable or unusable for them (access.Connect refuses a BMC that is Pending or
-// in Error), a spec change, another address to reach it at (access.Address). A new BMC's
-// first status (no state yet -> Enabled, status.ip as in its spec) changes nothing for its
+// the BMC turning usable or unusable for them (access.Usable), a spec change, another
+// address to reach it at (access.Address). A new BMC's first status (no state yet -> Enabled, status.ip as in its spec) changes nothing for its
 // servers, which reach it meanwhile: waking all of them then would cost a reconcile and a
 // read of the system per server while they onboard.
 func bmcChangedForServer() predicate.Predicate {
-	usable := func(b *metalv1alpha1.BMC) bool {
-		return b.Status.State != metalv1alpha1.BMCStatePending && b.Status.State != metalv1alpha1.BMCStateError
-	}
 	return predicate.Funcs{
 		UpdateFunc: func(e event.UpdateEvent) bool {
 			o, ok1 := e.ObjectOld.(*metalv1alpha1.BMC)
 			n, ok2 := e.ObjectNew.(*metalv1alpha1.BMC)
-			return !ok1 || !ok2 || usable(o) != usable(n) || o.Generation != n.Generation ||
+			return !ok1 || !ok2 || access.Usable(o) != access.Usable(n) || o.Generation != n.Generation ||
 				access.Address(o) != access.Address(n)
 		},
 	}

@@ -41,7 +41,7 @@ func (r *ServerClaimReconciler) serverEventHandler() handler.EventHandler {
 		CreateFunc: func(ctx context.Context, e event.CreateEvent, q claimQueue) {
 			s := e.Object.(*metalv1alpha1.Server)
 			r.Pool.Observe(s)
-			r.enqueueHolder(s, q)
+			r.enqueueHolder(s, q, 0)
 			r.enqueueNamingClaims(ctx, s, q)
 			if binding.IsFree(s) {
 				r.enqueueUnboundClaims(ctx, s, q)
@@ -50,12 +50,12 @@ func (r *ServerClaimReconciler) serverEventHandler() handler.EventHandler {
 		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q claimQueue) {
 			old, s := e.ObjectOld.(*metalv1alpha1.Server), e.ObjectNew.(*metalv1alpha1.Server)
 			r.Pool.Observe(s)
-			r.enqueueHolder(old, q)
+			r.enqueueHolder(old, q, 0)
+			priority := 0
 			if s.Status.State != old.Status.State {
-				r.enqueueHolderFirst(s, q)
-			} else {
-				r.enqueueHolder(s, q)
+				priority = finishFirst
 			}
+			r.enqueueHolder(s, q, priority)
 			if claimabilityChanged(old, s) {
 				r.enqueueNamingClaims(ctx, s, q)
 				if binding.IsFree(s) {
@@ -69,15 +69,9 @@ func (r *ServerClaimReconciler) serverEventHandler() handler.EventHandler {
 				return
 			}
 			r.Pool.Forget(s.Name)
-			r.enqueueHolder(s, q)
+			r.enqueueHolder(s, q, 0)
 			r.enqueueNamingClaims(ctx, s, q)
 		},
-	}
-}
-
-func (r *ServerClaimReconciler) enqueueHolder(s *metalv1alpha1.Server, q claimQueue) {
-	if ref := s.Spec.ServerClaimRef; ref != nil {
-		q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}})
 	}
 }
 
@@ -86,16 +80,16 @@ func (r *ServerClaimReconciler) enqueueHolder(s *metalv1alpha1.Server, q claimQu
 // burst of claims binds them as it goes rather than all at its end.
 const finishFirst = 1
 
-// enqueueHolderFirst enqueues the claim the server's spec.serverClaimRef names ahead of
-// claims that are yet to start.
-func (r *ServerClaimReconciler) enqueueHolderFirst(s *metalv1alpha1.Server, q claimQueue) {
+// enqueueHolder enqueues the claim the server's spec.serverClaimRef names, at priority in the
+// controller's priority queue (0: in turn).
+func (r *ServerClaimReconciler) enqueueHolder(s *metalv1alpha1.Server, q claimQueue, priority int) {
 	ref := s.Spec.ServerClaimRef
 	if ref == nil {
 		return
 	}
 	req := reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}}
-	if pq, ok := q.(priorityqueue.PriorityQueue[reconcile.Request]); ok {
-		pq.AddWithOpts(priorityqueue.AddOpts{Priority: ptr.To(finishFirst)}, req)
+	if pq, ok := q.(priorityqueue.PriorityQueue[reconcile.Request]); ok && priority != 0 {
+		pq.AddWithOpts(priorityqueue.AddOpts{Priority: ptr.To(priority)}, req)
 		return
 	}
 	q.Add(req)

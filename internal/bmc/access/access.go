@@ -202,8 +202,7 @@ func (c *RedfishConnector) endpoint(ctx context.Context, server *metalv1alpha1.S
 			}
 			return bmcEndpoint{}, fmt.Errorf("reading BMC %s: %w", server.Spec.BMCRef.Name, err)
 		}
-		switch obj.Status.State {
-		case metalv1alpha1.BMCStateError, metalv1alpha1.BMCStatePending:
+		if !Usable(obj) {
 			return bmcEndpoint{}, NewError(metalv1alpha1.ReasonBMCNotReady, "%s", notReadyMessage(obj))
 		}
 		address := Address(obj)
@@ -216,6 +215,12 @@ func (c *RedfishConnector) endpoint(ctx context.Context, server *metalv1alpha1.S
 		return bmcEndpoint{address: b.Address, protocol: b.Protocol, secret: b.BMCSecretRef.Name}, nil
 	}
 	return bmcEndpoint{}, NewError(metalv1alpha1.ReasonNoBMC, "neither spec.bmcRef nor spec.bmc is set")
+}
+
+// Usable reports whether servers may be reached through the BMC object: not while it is
+// Pending or in Error.
+func Usable(obj *metalv1alpha1.BMC) bool {
+	return obj.Status.State != metalv1alpha1.BMCStatePending && obj.Status.State != metalv1alpha1.BMCStateError
 }
 
 // notReadyMessage says why a BMC object cannot be used, for its servers' conditions: its

@@ -71,12 +71,13 @@ func TestCollectionMembersAreBounded(t *testing.T) {
 					_ = json.NewEncoder(w).Encode(map[string]any{"Id": "x", "UUID": "u"})
 					return
 				}
-				col := collection{}
+				var members []link
 				for i := range tc.per {
-					col.Members = append(col.Members, link{ODataID: fmt.Sprintf("/redfish/v1/Systems/%d", page*tc.per+i)})
+					members = append(members, link{ODataID: fmt.Sprintf("/redfish/v1/Systems/%d", page*tc.per+i)})
 				}
+				col := map[string]any{"Members": members}
 				if page+1 < tc.pages {
-					col.NextLink = fmt.Sprintf("/redfish/v1/Systems?page=%d", page+1)
+					col["Members@odata.nextLink"] = fmt.Sprintf("/redfish/v1/Systems?page=%d", page+1)
 				}
 				_ = json.NewEncoder(w).Encode(col)
 			}))

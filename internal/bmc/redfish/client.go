@@ -499,13 +499,12 @@ func (c *Client) getJSONObjects(ctx context.Context, ref string, v any, limit in
 	if err != nil {
 		return "", 0, err
 	}
-	_, path, _ := c.resolve(ref)
 	objects := jsonObjects(resp.body)
 	if objects > maxObjects {
-		return "", objects, fmt.Errorf("redfish: GET %s: %w: more than %d JSON objects", message.Truncate(path, maxPathInError), ErrResponseTooLarge, maxObjects)
+		return "", objects, fmt.Errorf("redfish: GET %s: %w: more than %d JSON objects", c.errPath(ref), ErrResponseTooLarge, maxObjects)
 	}
 	if err := json.Unmarshal(resp.body, v); err != nil {
-		return "", objects, fmt.Errorf("redfish: decode GET %s: %w", message.Truncate(path, maxPathInError), err)
+		return "", objects, fmt.Errorf("redfish: decode GET %s: %w", c.errPath(ref), err)
 	}
 	etag := resp.header.Get("ETag")
 	if etag == "" {
@@ -520,6 +519,16 @@ func (c *Client) getJSONObjects(ctx context.Context, ref string, v any, limit in
 
 // maxPathInError bounds a BMC-chosen path quoted in an error (and so in the manager's log).
 const maxPathInError = 200
+
+// errPath is the path of ref (without a query) as an error quotes it: bounded, since a BMC
+// chooses it. Only errors need it: a successful request does not resolve ref twice.
+func (c *Client) errPath(ref string) string {
+	_, path, err := c.resolve(ref)
+	if err != nil {
+		path = pathOf(ref)
+	}
+	return message.Truncate(path, maxPathInError)
+}
 
 // jsonObjects counts the objects of a JSON text: the '{' outside strings.
 func jsonObjects(b []byte) int {

@@ -172,7 +172,7 @@ func readPages[T any](ctx context.Context, c *Client, first, collectionURI strin
 		}
 		objects -= n
 		if len(out)+len(col.Members) > c.maxMembers {
-			return nil, fmt.Errorf("redfish: collection %s: %w: more than %d members", errPath(collectionURI), ErrResponseTooLarge, c.maxMembers)
+			return nil, fmt.Errorf("redfish: collection %s: %w: more than %d members", c.errPath(collectionURI), ErrResponseTooLarge, c.maxMembers)
 		}
 		out = append(out, col.Members...)
 		next = col.NextLink

@@ -11,7 +11,6 @@ import (
 	"sync"
 
 	"github.com/metalfleet/metal-operator/internal/bmc"
-	"github.com/metalfleet/metal-operator/internal/message"
 )
 
 // Redfish BootSourceOverrideEnabled values.
@@ -414,7 +413,7 @@ func (c *Client) Storage(ctx context.Context, systemURI string) ([]bmc.Storage, 
 	for i, s := range items {
 		st := bmc.Storage{Name: s.Name, State: s.Status.State}
 		if drivesLeft -= len(s.Drives); drivesLeft < 0 {
-			return nil, fmt.Errorf("redfish: drives of storage %d of %s: %w: more than %d in all", i, errPath(systemURI), ErrResponseTooLarge, c.maxMembers)
+			return nil, fmt.Errorf("redfish: drives of storage %d of %s: %w: more than %d in all", i, c.errPath(systemURI), ErrResponseTooLarge, c.maxMembers)
 		}
 		drives, err := resolve(ctx, c, s.Drives)
 		if err != nil {
@@ -497,24 +496,18 @@ func (c *Client) firstMAC(ctx context.Context, collectionURI string) (string, er
 	return n.PermanentMACAddress, nil
 }
 
-// listMembers returns the member URIs of a collection, following Members@odata.nextLink.
+// listMembers returns the member URIs of a collection, following Members@odata.nextLink
+// (readPages, with its bounds; what a member holds besides its link is not kept).
 func (c *Client) listMembers(ctx context.Context, collectionURI string) ([]string, error) {
-	var uris []string
-	next := collectionURI
-	for page := 0; next != "" && page < maxPages; page++ {
-		var col collection
-		if _, err := c.getJSON(ctx, next, &col); err != nil {
-			return nil, err
+	members, err := readPages[struct{}](ctx, c, collectionURI, collectionURI, c.maxBody)
+	if err != nil {
+		return nil, err
+	}
+	uris := make([]string, 0, len(members))
+	for _, m := range members {
+		if m.id != "" {
+			uris = append(uris, m.id)
 		}
-		if len(uris)+len(col.Members) > c.maxMembers {
-			return nil, fmt.Errorf("redfish: collection %s: %w: more than %d members", errPath(collectionURI), ErrResponseTooLarge, c.maxMembers)
-		}
-		for _, m := range col.Members {
-			if m.ODataID != "" {
-				uris = append(uris, m.ODataID)
-			}
-		}
-		next = col.NextLink
 	}
 	return uris, nil
 }
@@ -556,7 +549,7 @@ func (c *Client) volumes(ctx context.Context, col member[memberCollection[volume
 		}
 	}
 	if len(members) > c.maxMembers {
-		return nil, fmt.Errorf("redfish: volumes %s: %w: more than %d members", errPath(col.id), ErrResponseTooLarge, c.maxMembers)
+		return nil, fmt.Errorf("redfish: volumes %s: %w: more than %d members", c.errPath(col.id), ErrResponseTooLarge, c.maxMembers)
 	}
 	return resolve(ctx, c, members)
 }
@@ -614,9 +607,6 @@ launch:
 	}
 	return items, found, nil
 }
-
-// errPath is the path of a reference as an error quotes it: bounded (a BMC chooses it).
-func errPath(ref string) string { return message.Truncate(pathOf(ref), maxPathInError) }
 
 // pathOf returns the path of a reference for messages and results.
 func pathOf(ref string) string {

@@ -15,12 +15,6 @@ type link struct {
 	ODataID string `json:"@odata.id"`
 }
 
-// collection is a Redfish resource collection.
-type collection struct {
-	Members  []link `json:"Members"`
-	NextLink string `json:"Members@odata.nextLink"`
-}
-
 // ServiceRoot is the Redfish service root (/redfish/v1).
 type ServiceRoot struct {
 	ID             string `json:"Id"`

@@ -261,7 +261,7 @@ func (r *Resolver) remoteOptions(ctx context.Context) []remote.Option {
 // resolutions of one reference share one round trip; failures are not kept.
 func (r *Resolver) Resolve(ctx context.Context, image string) (*metalv1alpha1.ResolvedImage, error) {
 	key := r.cacheKey(image)
-	if hit := r.Cached(image); hit != nil {
+	if hit := r.cached(key); hit != nil {
 		return hit, nil
 	}
 	v, err, _ := r.inflight.Do(key, func() (any, error) {
@@ -282,10 +282,15 @@ func (r *Resolver) Resolve(ctx context.Context, image string) (*metalv1alpha1.Re
 // Cached returns the resolution of image kept from an earlier Resolve, or nil: it never
 // asks the registry.
 func (r *Resolver) Cached(image string) *metalv1alpha1.ResolvedImage {
+	return r.cached(r.cacheKey(image))
+}
+
+// cached returns a copy of the resolution kept under key (cacheKey), or nil.
+func (r *Resolver) cached(key string) *metalv1alpha1.ResolvedImage {
 	if r.cache == nil {
 		return nil
 	}
-	if hit, _, ok := r.cache.Get(r.cacheKey(image)); ok {
+	if hit, _, ok := r.cache.Get(key); ok {
 		return hit.DeepCopy()
 	}
 	return nil
